@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import { loadRuntimeConfig } from '../config/load-config.js';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import { StateStore } from '../store/state-store.js';
+import { Logger, type LogFormat } from '../util/logger.js';
+
+/** Flags accepted by every command (runc and kata-runtime compatible). */
+export interface GlobalOptions {
+  kataConfig?: string;
+  config?: string;
+  root: string;
+  log?: string;
+  logFormat: LogFormat;
+  debug?: boolean;
+  systemdCgroup?: boolean;
+  rootless?: string;
+}
+
+export const defaultRoot = '/run/kata-ts';
+
+/** What a command file gets: parsed globals, a logger, and lazy access to config and state. */
+export interface CommandContext {
+  globals: GlobalOptions;
+  logger: Logger;
+  store: StateStore;
+  loadConfig(): Promise<RuntimeConfig>;
+  /** The only way commands write to stdout. */
+  print(text: string): void;
+}
+
+export function writeStderr(line: string): void {
+  process.stderr.write(line.endsWith('\n') ? line : line + '\n');
+}
+
+export function contextFor(command: Command): CommandContext {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const logger = new Logger({ file: globals.log, format: globals.logFormat, debug: Boolean(globals.debug), stderr: writeStderr });
+  let config: Promise<RuntimeConfig> | undefined;
+  return {
+    globals,
+    logger,
+    store: new StateStore(globals.root),
+    loadConfig() {
+      config ??= loadRuntimeConfig({
+        explicitPath: globals.kataConfig ?? globals.config,
+        envPath: process.env.KATA_CONF_FILE,
+      }).then((loaded) => {
+        for (const warning of loaded.warnings) logger.warn(warning);
+        return loaded;
+      });
+      return config;
+    },
+    print(text: string) {
+      process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+    },
+  };
+}
+
+/** Commands set this instead of calling process.exit, so pending writes flush. */
+export function setExitCode(code: number): void {
+  process.exitCode = code;
+}

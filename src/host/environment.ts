@@ -1,0 +1,79 @@
+import os from 'node:os';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import { kataTsVersion } from '../util/version.js';
+import type { HostVerdict } from './check-host.js';
+import type { HostFacts } from './host-facts.js';
+
+/** Version of the env output format, as kata-env's Meta.Version. */
+const envFormatVersion = '1.0.23';
+
+export type EnvValue = string | number | boolean | string[] | EnvSection;
+export interface EnvSection {
+  [key: string]: EnvValue;
+}
+
+/** The effective setup in kata-env's sections. */
+export async function collectEnvironment(
+  config: RuntimeConfig,
+  verdict: HostVerdict,
+  facts: HostFacts,
+  qemuVersion: string | undefined,
+  runtimePath: string,
+): Promise<EnvSection> {
+  const h = config.hypervisor;
+  const cpu = await facts.cpuInfo();
+  const distro = await facts.distro();
+  const builtIn = (p: string): string => p || `${runtimePath} (built in)`;
+  const assets: EnvSection = h.image ? { Image: { Path: h.image } } : { Initrd: { Path: h.initrd } };
+  return {
+    Meta: { Version: envFormatVersion },
+    Runtime: {
+      Debug: config.runtime.enableDebug,
+      DisableNewNetNs: config.runtime.disableNewNetns,
+      SandboxCgroupOnly: config.runtime.sandboxCgroupOnly,
+      InterNetworkModel: config.runtime.internetworkingModel,
+      Experimental: config.runtime.experimental,
+      Path: runtimePath,
+      Version: { Semver: kataTsVersion, OCI: '1.0.2' },
+      Config: { Path: config.source.path, Origin: config.source.origin },
+    },
+    Hypervisor: {
+      MachineType: h.machineType,
+      Version: qemuVersion ?? 'unknown',
+      Path: h.path,
+      Accelerator: h.accelerator,
+      EffectiveAccelerator: verdict.accelerator ?? 'none',
+      BlockDeviceDriver: h.blockDeviceDriver,
+      EntropySource: h.entropySource,
+      Msize9p: h.msize9p,
+      Debug: h.enableDebug,
+      UseVSock: h.useVsock,
+      SharedFS: h.sharedFs,
+      DefaultVCPUs: h.defaultVcpus,
+      DefaultMaxVCPUs: h.defaultMaxVcpus,
+      DefaultMemory: h.defaultMemoryMiB,
+      DefaultBridges: h.defaultBridges,
+      Firmware: h.firmware,
+      MachineAccelerators: h.machineAccelerators,
+    },
+    Kernel: { Path: h.kernel, Parameters: h.kernelParams.join(' ') },
+    ...assets,
+    Proxy: { Type: h.useVsock ? 'noProxy' : 'kataProxy', Path: builtIn(config.proxy.path), Debug: config.proxy.enableDebug },
+    Shim: { Type: 'kataShim', Path: builtIn(config.shim.path), Debug: config.shim.enableDebug },
+    Agent: {
+      Type: 'kata',
+      Debug: config.agent.enableDebug,
+      KernelModules: config.agent.kernelModules,
+      DialTimeout: config.agent.dialTimeoutSeconds,
+    },
+    Host: {
+      Kernel: await facts.kernelRelease(),
+      Architecture: os.arch() === 'x64' ? 'amd64' : os.arch(),
+      VMContainerCapable: verdict.canRun,
+      KVMUsable: verdict.kvmUsable,
+      SupportVSocks: verdict.vsockUsable,
+      Distro: { Name: distro.name, Version: distro.version },
+      CPU: { Vendor: cpu.vendor, Model: cpu.model },
+    },
+  };
+}

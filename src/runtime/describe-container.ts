@@ -1,0 +1,56 @@
+import { readFile, stat } from 'node:fs/promises';
+import { isSameProcessAlive } from '../util/process-identity.js';
+import type { ContainerState, ContainerStatus } from '../store/container-state.js';
+import type { StateStore } from '../store/state-store.js';
+
+/** The OCI runtime state (runtime-spec "state") of one container. */
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: Exclude<ContainerStatus, 'creating'> | 'creating';
+  pid: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations: Record<string, string>;
+}
+
+export const ociVersion = '1.0.2';
+
+/**
+ * The live status: a recorded created/running/paused container whose shim is
+ * gone (or whose pid now belongs to another process) has stopped.
+ */
+export async function liveStatus(state: ContainerState): Promise<ContainerStatus> {
+  if (state.status === 'stopped' || state.status === 'creating') return state.status;
+  if (!state.shim) return state.status;
+  return (await isSameProcessAlive(state.shim)) ? state.status : 'stopped';
+}
+
+export async function describeContainer(store: StateStore, state: ContainerState): Promise<OciState> {
+  const status = await liveStatus(state);
+  const rootfs = typeof state.rootfs === 'string' ? state.rootfs : '';
+  return {
+    ociVersion,
+    id: state.id,
+    status,
+    pid: status === 'stopped' || !state.shim ? 0 : state.shim.pid,
+    bundle: state.bundle,
+    rootfs,
+    created: state.created,
+    owner: await ownerOf(store.dirOf(state.id)),
+    annotations: state.annotations,
+  };
+}
+
+async function ownerOf(dir: string): Promise<string> {
+  try {
+    const { uid } = await stat(dir);
+    const passwd = await readFile('/etc/passwd', 'utf8');
+    const line = passwd.split('\n').find((l) => l.split(':')[2] === String(uid));
+    return line?.split(':')[0] ?? `#${uid}`;
+  } catch {
+    return '';
+  }
+}

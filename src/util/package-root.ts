@@ -1,0 +1,11 @@
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/**
+ * The directory holding package.json. This file sits at src/util (tsx) or
+ * dist/util (compiled), two levels below it either way.
+ */
+export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The configuration.toml shipped with the package: the last entry of the search order. */
+export const bundledConfigPath: string = path.join(packageRoot, 'configuration.toml');
