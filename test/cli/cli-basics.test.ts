@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { parse } from 'smol-toml';
+import { stateSchemaVersion } from '../../src/store/container-state.js';
+import { identify } from '../../src/util/process-identity.js';
+import { configText, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/run-cli.js';
+
+interface CheckJson {
+  config: string;
+  accelerator: 'kvm' | 'tcg' | null;
+  canRun: boolean;
+  kvmUsable: boolean;
+  vsockUsable: boolean;
+  results: Array<{ id: string; status: string; detail: string }>;
+}
+
+describe('kata-ts command line', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let goodConfig: string;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir());
+    goodConfig = await writeConfig(dir, configText());
+  });
+  after(() => cleanup());
+
+  it('prints its version with --version and version', async () => {
+    const version = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
+    for (const args of [['--version'], ['-v'], ['version']]) {
+      const r = await runCli(args);
+      assert.equal(r.exitCode, 0);
+      assert.match(r.stdout, new RegExp(`kata-ts\\s+: ${version.replace(/\./g, '\\.')}`));
+      assert.match(r.stdout, /OCI specs: 1\.0\.2/);
+    }
+  });
+
+  it('an unknown command is a one-line error with usage and exit 1', async () => {
+    const r = await runCli(['frobnicate']);
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.split('\n')[0], "kata-ts: unknown command 'frobnicate'");
+    assert.match(r.stderr, /Usage: kata-ts/);
+  });
+
+  it('a missing argument is a usage error', async () => {
+    const r = await runCli(['state']);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr.split('\n')[0] ?? '', /^kata-ts: missing required argument 'container-id'/);
+    assert.match(r.stderr, /Usage: kata-ts state/);
+  });
+
+  it('shows the configuration search order', async () => {
+    const r = await runCli(['--kata-show-default-config-paths']);
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '/etc/kata-containers/configuration.toml',
+      '/usr/share/defaults/kata-containers/configuration.toml',
+      path.join(repoRoot, 'configuration.toml'),
+    ]);
+  });
+
+  it('a malformed configuration is one line naming file:line:column, and exit 1', async () => {
+    const bad = await writeConfig(dir, '[hypervisor.qemu]\nkernel = "/k"\ninitrd = \n', 'bad.toml');
+    for (const flag of ['--kata-config', '--config']) {
+      const r = await runCli([flag, bad, 'check']);
+      assert.equal(r.exitCode, 1);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^kata-ts: ${bad.replace(/\./g, '\\.')}:3:\\d+: `));
+    }
+    const typed = await writeConfig(dir, configText('default_vcpus = "two"'), 'typed.toml');
+    const r = await runCli(['env'], { KATA_CONF_FILE: typed });
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /hypervisor\.qemu\.default_vcpus must be an integer from 1 to 255, got "two"/);
+  });
+
+  it('an unknown key is a warning on stderr, not an error', async () => {
+    const odd = await writeConfig(dir, configText('enable_iothreads = true'), 'odd.toml');
+    const r = await runCli(['--kata-config', odd, 'env', '--json']);
+    assert.equal(r.exitCode, 0);
+    assert.match(r.stderr, /warning: .*unknown key hypervisor\.qemu\.enable_iothreads is ignored/);
+    JSON.parse(r.stdout);
+  });
+
+  it('check tells the truth about this host and exits 0 when containers can run', async () => {
+    const r = await runCli(['--kata-config', goodConfig, 'check', '--json']);
+    const verdict = JSON.parse(r.stdout) as CheckJson;
+    assert.equal(verdict.config, goodConfig);
+    assert.equal(r.exitCode, verdict.canRun ? 0 : 1);
+    assert.equal(verdict.canRun, true, 'QEMU with TCG and the fixture assets are enough to run');
+    const kvmProbe = verdict.results.find((x) => x.id === 'kvm-usable');
+    assert.ok(kvmProbe);
+    assert.equal(verdict.accelerator, kvmProbe.status === 'pass' && verdict.kvmUsable ? 'kvm' : 'tcg');
+    // Independent truth for vsock: the device node exists or not.
+    assert.equal(verdict.vsockUsable, existsSync('/dev/vhost-vsock'));
+    if (verdict.accelerator === 'tcg') assert.match(r.stderr, /KVM is not usable on this host/);
+
+    const text = await runCli(['--kata-config', goodConfig, 'check', '--verbose']);
+    assert.equal(text.exitCode, 0);
+    assert.match(text.stdout, /\[ok\] {3}QEMU runs a guest under TCG \(software emulation\) \(required\): guest firmware ran to completion/);
+    assert.match(text.stdout, new RegExp(`with ${verdict.accelerator === 'kvm' ? 'KVM' : 'TCG'}`));
+  });
+
+  it('check fails when use_vsock = true and the host has no vhost-vsock', async () => {
+    const vsockConfig = await writeConfig(dir, configText('use_vsock = true\naccelerator = "tcg"'), 'vsock.toml');
+    const r = await runCli(['--kata-config', vsockConfig, 'kata-check', '--json']);
+    const verdict = JSON.parse(r.stdout) as CheckJson;
+    const hasVsock = existsSync('/dev/vhost-vsock');
+    assert.equal(verdict.results.find((x) => x.id === 'vhost-vsock')?.status, hasVsock ? 'pass' : 'fail');
+    assert.equal(r.exitCode, hasVsock ? 0 : 1);
+  });
+
+  it('env prints kata-env sections as TOML and as JSON', async () => {
+    const r = await runCli(['--kata-config', goodConfig, 'kata-env']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const env = parse(r.stdout) as Record<string, Record<string, unknown>>;
+    for (const section of ['Meta', 'Runtime', 'Hypervisor', 'Kernel', 'Initrd', 'Proxy', 'Shim', 'Agent', 'Host']) {
+      assert.ok(env[section], `section ${section}`);
+    }
+    const { stdout: qemuVersion } = await execa('/usr/bin/qemu-system-x86_64', ['--version']);
+    assert.ok(qemuVersion.includes(String(env.Hypervisor?.Version)));
+    assert.equal((env.Runtime?.Config as Record<string, unknown>).Path, goodConfig);
+    assert.equal(typeof env.Host?.VMContainerCapable, 'boolean');
+    assert.equal(env.Host?.SupportVSocks, existsSync('/dev/vhost-vsock'));
+    assert.ok(env.Host?.Distro && env.Host?.CPU);
+
+    const json = await runCli(['--kata-config', goodConfig, 'env', '--json']);
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout)), Object.keys(env));
+  });
+
+  it('list and state read whatever the store holds', async () => {
+    const root = path.join(dir, 'root');
+    const me = await identify(process.pid);
+    assert.ok(me);
+    const put = async (id: string, shim: { pid: number; startTime: number }) => {
+      await mkdir(path.join(root, id), { recursive: true });
+      await writeFile(path.join(root, id, 'state.json'), JSON.stringify({
+        schemaVersion: stateSchemaVersion, id, bundle: `/bundles/${id}`, status: 'running',
+        created: '2026-11-22T00:00:00.000Z', annotations: { a: 'b' }, sandboxId: id, shim,
+      }));
+    };
+    await put('alive', me);
+    await put('gone', { pid: me.pid, startTime: me.startTime - 1 });
+
+    const state = await runCli(['--root', root, 'state', 'alive']);
+    assert.equal(state.exitCode, 0, state.stderr);
+    const oci = JSON.parse(state.stdout);
+    assert.deepEqual({ id: oci.id, status: oci.status, pid: oci.pid, bundle: oci.bundle, ociVersion: oci.ociVersion },
+      { id: 'alive', status: 'running', pid: process.pid, bundle: '/bundles/alive', ociVersion: '1.0.2' });
+    assert.deepEqual(oci.annotations, { a: 'b' });
+
+    const gone = JSON.parse((await runCli(['--root', root, 'state', 'gone'])).stdout);
+    assert.equal(gone.status, 'stopped');
+    assert.equal(gone.pid, 0);
+
+    const quiet = await runCli(['--root', root, 'list', '-q']);
+    assert.deepEqual(quiet.stdout.trim().split('\n'), ['alive', 'gone']);
+    const json = JSON.parse((await runCli(['--root', root, 'list', '--format', 'json'])).stdout) as Array<{ id: string; status: string }>;
+    assert.deepEqual(json.map((c) => [c.id, c.status]), [['alive', 'running'], ['gone', 'stopped']]);
+    const table = await runCli(['--root', root, 'list']);
+    assert.match(table.stdout, /^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER/);
+    assert.match(table.stdout, /alive\s+\d+\s+running\s+\/bundles\/alive/);
+
+    const missing = await runCli(['--root', root, 'state', 'nope']);
+    assert.equal(missing.exitCode, 1);
+    assert.equal(missing.stderr, 'kata-ts: container nope does not exist');
+    const badId = await runCli(['--root', root, 'state', '../etc']);
+    assert.equal(badId.exitCode, 1);
+    assert.match(badId.stderr, /^kata-ts: invalid container id "\.\.\/etc"/);
+  });
+
+  it('writes errors to --log in the requested format, never to stdout, and accepts runc flags', async () => {
+    const log = path.join(dir, 'kata.log');
+    const r = await runCli(['--root', dir, '--log', log, '--log-format', 'json', '--systemd-cgroup', '--rootless', 'false', 'state', 'ghost']);
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stdout, '');
+    const entry = JSON.parse((await readFile(log, 'utf8')).trim().split('\n').pop() ?? '{}');
+    assert.equal(entry.level, 'error');
+    assert.equal(entry.msg, 'container ghost does not exist');
+    assert.ok(entry.time);
+  });
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseRuntimeConfig } from '../../src/config/load-config.js';
+import { checkHost, type HostVerdict } from '../../src/host/check-host.js';
+import { HostFacts } from '../../src/host/host-facts.js';
+import { parseDeviceHelp, parseQemuVersion } from '../../src/host/qemu-probe.js';
+import { configText, fakeQemu, hostFixture } from '../helpers/fixtures.js';
+
+const config = (extra = '') => parseRuntimeConfig('/tmp/configuration.toml', configText(extra), 'flag');
+
+async function verdictFor(host: string, options: { kvmWorks: boolean; extra?: string; devices?: string[] }): Promise<HostVerdict> {
+  return checkHost({
+    config: config(options.extra),
+    facts: new HostFacts(hostFixture(host)),
+    qemu: fakeQemu({ kvmWorks: options.kvmWorks, devices: options.devices }),
+  });
+}
+
+const statusOf = (verdict: HostVerdict, id: string) => verdict.results.find((r) => r.id === id)?.status;
+
+describe('kata-ts check against fixture hosts', () => {
+  it('an Intel host with working KVM and vsock uses KVM', async () => {
+    const verdict = await verdictFor('intel-kvm', { kvmWorks: true, extra: 'use_vsock = true' });
+    assert.deepEqual(verdict.results.filter((r) => r.status !== 'pass').map((r) => r.id), []);
+    assert.equal(verdict.accelerator, 'kvm');
+    assert.equal(verdict.canRun, true);
+    assert.equal(verdict.vsockUsable, true);
+    assert.match(verdict.results.find((r) => r.id === 'cpu-virtualization')?.detail ?? '', /vmx/);
+  });
+
+  it('an AMD host finds svm and kvm_amd; without vhost_vsock, use_vsock = true cannot run', async () => {
+    const plain = await verdictFor('amd-kvm', { kvmWorks: true });
+    assert.equal(plain.accelerator, 'kvm');
+    assert.equal(plain.canRun, true);
+    assert.match(plain.results.find((r) => r.id === 'module-kvm-vendor')?.detail ?? '', /kvm_amd/);
+    assert.equal(statusOf(plain, 'vhost-vsock'), 'warn');
+
+    const vsock = await verdictFor('amd-kvm', { kvmWorks: true, extra: 'use_vsock = true' });
+    assert.equal(statusOf(vsock, 'vhost-vsock'), 'fail');
+    assert.equal(vsock.canRun, false);
+    assert.match(vsock.summary, /cannot run/);
+    assert.match(vsock.results.find((r) => r.id === 'vhost-vsock')?.fix ?? '', /modprobe vhost_vsock/);
+  });
+
+  it('a host without vmx falls back to TCG, and fails with accelerator = "kvm"', async () => {
+    const auto = await verdictFor('no-vmx', { kvmWorks: false });
+    assert.equal(statusOf(auto, 'cpu-virtualization'), 'warn');
+    assert.equal(statusOf(auto, 'dev-kvm'), 'warn');
+    assert.equal(statusOf(auto, 'kvm-usable'), 'warn');
+    assert.match(auto.results.find((r) => r.id === 'kvm-usable')?.detail ?? '', /not probed/);
+    assert.equal(auto.accelerator, 'tcg');
+    assert.equal(auto.canRun, true);
+    assert.match(auto.summary, /TCG/);
+
+    const forced = await verdictFor('no-vmx', { kvmWorks: false, extra: 'accelerator = "kvm"' });
+    assert.equal(forced.accelerator, null);
+    assert.equal(forced.canRun, false);
+    assert.match(forced.summary, /accelerator = "kvm" but KVM is not usable/);
+  });
+
+  it("this machine's case: /dev/kvm opens, QEMU cannot run a KVM guest, no vhost-vsock: TCG", async () => {
+    const qemu = fakeQemu({ kvmWorks: false });
+    const verdict = await checkHost({ config: config(), facts: new HostFacts(hostFixture('pvm-no-vsock')), qemu });
+    assert.equal(statusOf(verdict, 'dev-kvm'), 'pass');
+    assert.equal(statusOf(verdict, 'kvm-usable'), 'warn');
+    assert.equal(qemu.kvmProbes, 1, 'the KVM probe runs once even though several checks need it');
+    assert.match(verdict.results.find((r) => r.id === 'kvm-usable')?.detail ?? '', /\/dev\/kvm opens, but QEMU with accel=kvm cannot run a guest/);
+    assert.equal(statusOf(verdict, 'vhost-vsock'), 'warn');
+    assert.equal(verdict.kvmUsable, false);
+    assert.equal(verdict.vsockUsable, false);
+    assert.equal(verdict.accelerator, 'tcg');
+    assert.equal(verdict.canRun, true);
+  });
+
+  it('missing QEMU devices or guest assets stop kata-ts whatever the accelerator', async () => {
+    const noBridge = await verdictFor('intel-kvm', { kvmWorks: true, devices: ['virtio-9p-pci'] });
+    assert.equal(statusOf(noBridge, 'qemu-devices'), 'fail');
+    assert.match(noBridge.results.find((r) => r.id === 'qemu-devices')?.detail ?? '', /missing .*pci-bridge/);
+    assert.equal(noBridge.canRun, false);
+
+    const noKernel = await checkHost({
+      config: parseRuntimeConfig('/tmp/c.toml', '[hypervisor.qemu]\nkernel = "/nonexistent/vmlinuz"\ninitrd = "/nonexistent/initrd"\n', 'flag'),
+      facts: new HostFacts(hostFixture('intel-kvm')),
+      qemu: fakeQemu({ kvmWorks: true }),
+    });
+    assert.equal(statusOf(noKernel, 'guest-kernel'), 'fail');
+    assert.equal(statusOf(noKernel, 'guest-rootfs'), 'fail');
+    assert.match(noKernel.results.find((r) => r.id === 'guest-kernel')?.fix ?? '', /kata-ts image build/);
+    assert.equal(noKernel.canRun, false);
+  });
+
+  it('parses QEMU version and device lists', () => {
+    assert.equal(parseQemuVersion('QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright'), '7.2.22');
+    assert.equal(parseQemuVersion('something else'), undefined);
+    const devices = parseDeviceHelp('Controller/Bridge/Hub devices:\nname "pci-bridge", bus PCI, desc "Standard PCI Bridge"\nname "virtio-9p-pci", bus PCI, alias "virtio-9p"\n');
+    assert.deepEqual([...devices], ['pci-bridge', 'virtio-9p-pci']);
+  });
+});

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { validateId } from '../../src/store/container-id.js';
+import { stateSchemaVersion, type ContainerState } from '../../src/store/container-state.js';
+import { StateStore } from '../../src/store/state-store.js';
+import { identify, isSameProcessAlive, parseStartTime } from '../../src/util/process-identity.js';
+import { safeJoin } from '../../src/util/safe-path.js';
+import { repoRoot, tempDir } from '../helpers/fixtures.js';
+
+const sample = (id: string, extra: Partial<ContainerState> = {}): ContainerState => ({
+  schemaVersion: stateSchemaVersion,
+  id,
+  bundle: '/bundles/' + id,
+  status: 'created',
+  created: new Date().toISOString(),
+  annotations: {},
+  sandboxId: id,
+  ...extra,
+});
+
+describe('state store', () => {
+  let root: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir: root, cleanup } = await tempDir()));
+  after(() => cleanup());
+
+  it('creates, reads, updates, lists and removes a container', async () => {
+    const store = new StateStore(root);
+    await store.create(sample('c1'));
+    assert.equal((await store.read('c1')).status, 'created');
+    await store.update('c1', (s) => ({ ...s, status: 'running' }));
+    assert.equal((await store.read('c1')).status, 'running');
+    assert.deepEqual((await store.list()).map((e) => e.id), ['c1']);
+    await store.remove('c1');
+    await assert.rejects(store.read('c1'), { code: 'NOT_FOUND', message: 'container c1 does not exist' });
+  });
+
+  it('refuses a second create of the same id and leaves the first intact', async () => {
+    const store = new StateStore(root);
+    await store.create(sample('dup', { bundle: '/first' }));
+    await assert.rejects(store.create(sample('dup', { bundle: '/second' })), { code: 'ALREADY_EXISTS' });
+    assert.equal((await store.read('dup')).bundle, '/first');
+    await store.remove('dup');
+  });
+
+  it('never shows a reader half a state: writes go through a temp file and rename', async () => {
+    const store = new StateStore(root);
+    const big = 'x'.repeat(256 * 1024);
+    await store.create(sample('atomic', { annotations: { v: '0', big } }));
+    let reads = 0;
+    let writing = true;
+    const reader = (async () => {
+      while (writing) {
+        const state = await store.read('atomic'); // throws STATE_CORRUPT on a torn file
+        assert.equal(state.annotations.big, big);
+        reads += 1;
+      }
+    })();
+    for (let i = 1; i <= 60; i++) await store.write(sample('atomic', { annotations: { v: String(i), big } }));
+    writing = false;
+    await reader;
+    assert.ok(reads > 0);
+    assert.equal((await store.read('atomic')).annotations.v, '60');
+    const leftovers = (await readdir(store.dirOf('atomic'))).filter((f) => f.endsWith('.tmp'));
+    assert.deepEqual(leftovers, []);
+  });
+
+  it('serializes concurrent writers in separate processes through the lock', async () => {
+    const store = new StateStore(root);
+    await store.create(sample('counter', { annotations: { count: '0' } }));
+    const script = `
+      import { StateStore } from ${JSON.stringify(path.join(repoRoot, 'src/store/state-store.ts'))};
+      const store = new StateStore(process.argv[1]);
+      for (let i = 0; i < 15; i++) {
+        await store.update('counter', (s) => ({ ...s, annotations: { count: String(Number(s.annotations.count) + 1) } }));
+      }`;
+    const writers = Array.from({ length: 4 }, () =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, root], { stdio: 'inherit', cwd: repoRoot });
+        child.on('exit', resolve);
+      }),
+    );
+    assert.deepEqual(await Promise.all(writers), [0, 0, 0, 0]);
+    assert.equal((await store.read('counter')).annotations.count, String(4 * 15));
+  });
+
+  it('reports corrupt or foreign state clearly and lists it as an error', async () => {
+    const store = new StateStore(root);
+    await mkdir(path.join(root, 'broken'));
+    await writeFile(path.join(root, 'broken', 'state.json'), '{"schemaVersion": 1, "id": "br');
+    await assert.rejects(store.read('broken'), { code: 'STATE_CORRUPT', message: /not valid JSON/ });
+    await mkdir(path.join(root, 'future'));
+    await writeFile(path.join(root, 'future', 'state.json'), JSON.stringify({ ...sample('future'), schemaVersion: 99 }));
+    await assert.rejects(store.read('future'), { code: 'STATE_CORRUPT', message: /schema version 99/ });
+    const listed = await store.list();
+    assert.ok(listed.find((e) => e.id === 'broken')?.error);
+    await store.remove('broken');
+    await store.remove('future');
+  });
+
+  it('rejects bad ids before touching the file system', async () => {
+    const store = new StateStore(root);
+    for (const bad of ['', '.', '..', '../etc', 'a/b', 'with space', 'semi;colon', 'ü']) {
+      await assert.rejects(store.read(bad), { code: 'INVALID_ID' }, bad);
+      await assert.rejects(store.create(sample(bad)), { code: 'INVALID_ID' }, bad);
+    }
+    for (const good of ['abc', 'A-b_c.d+e', '..x', '0123456789abcdef']) assert.equal(validateId(good), good);
+  });
+
+  it('joins paths safely', () => {
+    assert.equal(safeJoin('/run/kata-ts', 'c1', 'state.json'), '/run/kata-ts/c1/state.json');
+    assert.equal(safeJoin('/run/kata-ts', '/abs'), '/run/kata-ts/abs');
+    assert.throws(() => safeJoin('/run/kata-ts', '..', 'etc'), { code: 'INVALID_ID' });
+    assert.throws(() => safeJoin('/run/kata-ts', 'a/../../b'), { code: 'INVALID_ID' });
+  });
+});
+
+describe('process identity', () => {
+  it('parses the start time even when the command name holds spaces and parentheses', () => {
+    const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+    fields[0] = 'S';
+    const stat = `1234 (evil) name (x)) ${fields.join(' ')}`;
+    assert.equal(parseStartTime(stat), 22);
+  });
+
+  it('tells a live process from a dead one and from a recycled pid', async () => {
+    const me = await identify(process.pid);
+    assert.ok(me);
+    assert.equal(await isSameProcessAlive(me), true);
+    assert.equal(await isSameProcessAlive({ pid: me.pid, startTime: me.startTime + 1 }), false, 'same pid, other start time');
+    const child = spawn('sleep', ['5']);
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const childId = await identify(child.pid as number);
+    assert.ok(childId);
+    assert.equal(await isSameProcessAlive(childId), true);
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(await isSameProcessAlive(childId), false);
+  });
+});
