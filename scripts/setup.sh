@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what kata-ts and its tests need on Debian 12 (as root), then builds it.
+# Safe to run again: installed packages and an unchanged build are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(
+  qemu-system-x86   # the hypervisor
+  qemu-utils        # qemu-img for block volume tests
+  busybox-static    # guest userland and test rootfs
+  crun              # OCI runtime inside the guest
+  e2fsprogs         # mkfs.ext4 for block volume tests
+  kmod              # depmod/modinfo for the guest image
+  ca-certificates
+)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+echo "setup: build"
+npm run --silent build
