@@ -10,7 +10,10 @@ export type ErrorCode =
   | 'LOCKED'
   | 'STATE_CORRUPT'
   | 'HOST_UNSUPPORTED'
-  | 'IO';
+  | 'IO'
+  | 'QMP'
+  | 'TIMEOUT'
+  | 'VM';
 
 /** The one base class every layer below cli throws. */
 export class KataError extends Error {

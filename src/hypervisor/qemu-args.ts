@@ -1,0 +1,142 @@
+import type { HypervisorConfig } from '../config/runtime-config.js';
+import type { VmLayout } from './vm-layout.js';
+
+/** Everything needed to write a sandbox VM's QEMU command line. */
+export interface VmSpec {
+  sandboxId: string;
+  hypervisor: HypervisorConfig;
+  accelerator: 'kvm' | 'tcg';
+  layout: VmLayout;
+  /** Guest CID when the agent is reached over vsock. */
+  vsockCid?: number;
+  /** Host CPU count, for default_maxvcpus = 0. */
+  hostCpus: number;
+  agentDebug: boolean;
+}
+
+export const sharedFsMountTag = 'kataShared';
+export const agentChannelName = 'agent.channel.0';
+export const agentVsockPort = 1024;
+
+/** Kata's default guest kernel parameters that suit our guest. */
+const kataKernelParams = [
+  'tsc=reliable', 'no_timer_check', 'rcupdate.rcu_expedited=1', 'i8042.direct=1', 'i8042.dumbkbd=1',
+  'i8042.nopnp=1', 'i8042.noaux=1', 'noreplace-smp', 'reboot=k', 'panic=1', 'iommu=off',
+  'cryptomgr.notests', 'net.ifnames=0',
+];
+
+export function kernelCommandLine(spec: VmSpec): string {
+  const h = spec.hypervisor;
+  const params = [...kataKernelParams, 'console=ttyS0'];
+  if (!h.enableDebug) params.push('quiet');
+  if (h.image) params.push('root=/dev/vda1', 'rootflags=data=ordered,errors=remount-ro', 'ro', 'rootfstype=ext4', 'init=/init');
+  if (h.blockDeviceDriver === 'virtio-scsi') params.push('scsi_mod.scan=none');
+  params.push(`agent.use_vsock=${h.useVsock}`);
+  if (spec.agentDebug) params.push('agent.log=debug');
+  // The user's parameters come last so that they override ours.
+  params.push(...h.kernelParams);
+  return params.join(' ');
+}
+
+export function identityArgs(spec: VmSpec): string[] {
+  return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-daemonize', '-pidfile', spec.layout.pidFile];
+}
+
+export function machineArgs(spec: VmSpec): string[] {
+  const h = spec.hypervisor;
+  const options = [h.machineType, `accel=${spec.accelerator}`];
+  if (h.machineAccelerators) options.push(...h.machineAccelerators.split(',').filter(Boolean));
+  return ['-machine', options.join(',')];
+}
+
+export function cpuArgs(spec: VmSpec): string[] {
+  const h = spec.hypervisor;
+  const max = Math.max(h.defaultVcpus, h.defaultMaxVcpus || spec.hostCpus);
+  return [
+    '-cpu', spec.accelerator === 'kvm' ? 'host' : 'max',
+    '-smp', `${h.defaultVcpus},cores=1,threads=1,sockets=${max},maxcpus=${max}`,
+  ];
+}
+
+export function memoryArgs(spec: VmSpec): string[] {
+  return ['-m', `${spec.hypervisor.defaultMemoryMiB}M`];
+}
+
+export function firmwareArgs(spec: VmSpec): string[] {
+  return spec.hypervisor.firmware ? ['-bios', spec.hypervisor.firmware] : [];
+}
+
+export function qmpArgs(spec: VmSpec): string[] {
+  return ['-qmp', `unix:${spec.layout.qmpSocket},server=on,wait=off`];
+}
+
+/** The guest's ttyS0 goes to console.log in the VM dir: the first place to look when a boot fails. */
+export function consoleArgs(spec: VmSpec): string[] {
+  return ['-chardev', `file,id=console,path=${spec.layout.consoleLog}`, '-serial', 'chardev:console'];
+}
+
+export function agentChannelArgs(spec: VmSpec): string[] {
+  if (spec.hypervisor.useVsock) {
+    if (spec.vsockCid === undefined) throw new Error('use_vsock needs a guest CID');
+    return ['-device', `vhost-vsock-pci,id=vsock0,guest-cid=${spec.vsockCid}`];
+  }
+  return [
+    '-device', 'virtio-serial-pci,id=serial0',
+    '-chardev', `socket,id=agent-channel,path=${spec.layout.agentChannelSocket},server=on,wait=off`,
+    '-device', `virtserialport,bus=serial0.0,chardev=agent-channel,name=${agentChannelName}`,
+  ];
+}
+
+export function sharedFsArgs(spec: VmSpec): string[] {
+  return [
+    '-fsdev', `local,id=fsdev-${sharedFsMountTag},path=${spec.layout.sharedDir},security_model=none,multidevs=remap`,
+    '-device', `virtio-9p-pci,fsdev=fsdev-${sharedFsMountTag},mount_tag=${sharedFsMountTag}`,
+  ];
+}
+
+/** The root bus of the machine type: bridges hang off it. */
+export function rootBus(spec: VmSpec): string {
+  return spec.hypervisor.machineType === 'q35' ? 'pcie.0' : 'pci.0';
+}
+
+/** First slot on the root bus used by bridges; they get fixed slots so guest PCI paths are predictable. */
+export const firstBridgeSlot = 2;
+
+export function bridgeId(index: number): string {
+  return `pci-bridge-${index}`;
+}
+
+export function bridgeArgs(spec: VmSpec): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < spec.hypervisor.defaultBridges; i++) {
+    const slot = (firstBridgeSlot + i).toString(16);
+    args.push('-device', `pci-bridge,bus=${rootBus(spec)},id=${bridgeId(i)},chassis_nr=${i + 1},shpc=off,addr=${slot}`);
+  }
+  return args;
+}
+
+export function scsiArgs(spec: VmSpec): string[] {
+  return spec.hypervisor.blockDeviceDriver === 'virtio-scsi' ? ['-device', 'virtio-scsi-pci,id=scsi0'] : [];
+}
+
+export function rngArgs(spec: VmSpec): string[] {
+  return ['-object', `rng-random,id=rng0,filename=${spec.hypervisor.entropySource}`, '-device', 'virtio-rng-pci,rng=rng0'];
+}
+
+export function bootArgs(spec: VmSpec): string[] {
+  const h = spec.hypervisor;
+  const args = ['-kernel', h.kernel, '-append', kernelCommandLine(spec)];
+  if (h.initrd) args.push('-initrd', h.initrd);
+  else args.push('-drive', `file=${h.image},if=none,id=image,format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=image');
+  return args;
+}
+
+/** The composable pieces, in command-line order. */
+export const qemuArgPieces: ReadonlyArray<(spec: VmSpec) => string[]> = [
+  identityArgs, machineArgs, cpuArgs, memoryArgs, firmwareArgs, qmpArgs, consoleArgs,
+  bridgeArgs, agentChannelArgs, sharedFsArgs, scsiArgs, rngArgs, bootArgs,
+];
+
+export function qemuArgs(spec: VmSpec): string[] {
+  return qemuArgPieces.flatMap((piece) => piece(spec));
+}

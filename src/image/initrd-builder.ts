@@ -1,0 +1,68 @@
+import { chmod, copyFile, mkdir, readdir, symlink, writeFile, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+
+/** A directory tree that becomes the initrd. */
+export class InitrdTree {
+  constructor(readonly root: string) {}
+
+  async reset(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+    for (const dir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'lib', 'lib64', 'etc/kata-ts', 'proc', 'sys', 'dev', 'run', 'tmp', 'mnt', 'root']) {
+      await mkdir(path.join(this.root, dir), { recursive: true });
+    }
+    await chmod(path.join(this.root, 'tmp'), 0o1777);
+  }
+
+  private inside(guestPath: string): string {
+    return path.join(this.root, guestPath);
+  }
+
+  /** Copies a host file to the same path (or `guestPath`) in the tree, keeping its mode. */
+  async addFile(hostPath: string, guestPath = hostPath): Promise<void> {
+    const target = this.inside(guestPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    await copyFile(hostPath, target);
+    await chmod(target, (await stat(hostPath)).mode & 0o7777);
+  }
+
+  async writeFile(guestPath: string, content: string, mode = 0o644): Promise<void> {
+    const target = this.inside(guestPath);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, content, { mode });
+  }
+
+  async addDir(hostDir: string, guestDir: string): Promise<void> {
+    for (const entry of await readdir(hostDir, { withFileTypes: true })) {
+      const from = path.join(hostDir, entry.name);
+      const to = path.join(guestDir, entry.name);
+      if (entry.isDirectory()) await this.addDir(from, to);
+      else if (entry.isFile()) await this.addFile(from, to);
+    }
+  }
+
+  /** busybox and one symlink per applet, so /bin/sh, mount, modprobe... exist. */
+  async addBusybox(busybox: string): Promise<void> {
+    await this.addFile(busybox, '/bin/busybox');
+    const { stdout } = await execa(busybox, ['--list-full']);
+    for (const applet of stdout.split('\n').filter(Boolean)) {
+      const link = this.inside(applet);
+      await mkdir(path.dirname(link), { recursive: true });
+      await symlink('/bin/busybox', link).catch(() => undefined);
+    }
+  }
+
+  /** Packs the tree as a newc cpio archive (uncompressed: it boots faster under TCG than gzip). */
+  async pack(output: string, busybox: string): Promise<void> {
+    const { stdout: list } = await execa('find', ['.', '-mindepth', '1'], { cwd: this.root });
+    const out = createWriteStream(output);
+    const cpio = execa(busybox, ['cpio', '-o', '-H', 'newc'], { cwd: this.root, input: list + '\n', stdout: 'pipe', stderr: 'ignore', encoding: 'buffer' });
+    cpio.stdout?.pipe(out);
+    await cpio;
+    await new Promise<void>((resolve, reject) => {
+      out.on('error', reject);
+      out.end(resolve);
+    });
+  }
+}

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseRuntimeConfig } from '../../src/config/load-config.js';
+import {
+  agentChannelArgs, bootArgs, bridgeArgs, cpuArgs, kernelCommandLine, machineArgs, qemuArgs, scsiArgs, sharedFsArgs, type VmSpec,
+} from '../../src/hypervisor/qemu-args.js';
+import { vmLayout } from '../../src/hypervisor/vm-layout.js';
+import { configText } from '../helpers/fixtures.js';
+
+function spec(extraQemu = '', over: Partial<VmSpec> = {}): VmSpec {
+  const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText(extraQemu), 'flag');
+  return { sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/kata-ts/vm/sb1'), hostCpus: 2, agentDebug: false, ...over };
+}
+
+/** The value following a flag, for each occurrence. */
+function valuesOf(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag ? [args[i + 1] as string] : []));
+}
+
+describe('QEMU command line', () => {
+  it('puts machine type, accelerator and extra machine options together', () => {
+    assert.deepEqual(machineArgs(spec()), ['-machine', 'pc,accel=tcg']);
+    assert.deepEqual(machineArgs(spec('machine_type = "q35"\nmachine_accelerators = "kernel_irqchip=on"', { accelerator: 'kvm' })), ['-machine', 'q35,accel=kvm,kernel_irqchip=on']);
+  });
+
+  it('uses -cpu host only with KVM and sizes -smp from vcpus and maxvcpus', () => {
+    assert.deepEqual(cpuArgs(spec()), ['-cpu', 'max', '-smp', '1,cores=1,threads=1,sockets=2,maxcpus=2']);
+    assert.deepEqual(cpuArgs(spec('default_vcpus = 2\ndefault_maxvcpus = 4', { accelerator: 'kvm' })), ['-cpu', 'host', '-smp', '2,cores=1,threads=1,sockets=4,maxcpus=4']);
+  });
+
+  it('wires the serial agent channel to a chardev socket in the VM dir', () => {
+    assert.deepEqual(agentChannelArgs(spec()), [
+      '-device', 'virtio-serial-pci,id=serial0',
+      '-chardev', 'socket,id=agent-channel,path=/run/kata-ts/vm/sb1/agent-channel.sock,server=on,wait=off',
+      '-device', 'virtserialport,bus=serial0.0,chardev=agent-channel,name=agent.channel.0',
+    ]);
+  });
+
+  it('uses vhost-vsock with the given CID when use_vsock = true, and refuses without one', () => {
+    assert.deepEqual(agentChannelArgs(spec('use_vsock = true', { vsockCid: 7 })), ['-device', 'vhost-vsock-pci,id=vsock0,guest-cid=7']);
+    assert.throws(() => agentChannelArgs(spec('use_vsock = true')), /CID/);
+  });
+
+  it('exports the shared dir over 9p with the kataShared tag', () => {
+    assert.deepEqual(sharedFsArgs(spec()), [
+      '-fsdev', 'local,id=fsdev-kataShared,path=/run/kata-ts/vm/sb1/shared,security_model=none,multidevs=remap',
+      '-device', 'virtio-9p-pci,fsdev=fsdev-kataShared,mount_tag=kataShared',
+    ]);
+  });
+
+  it('adds default_bridges pci-bridges at fixed slots from 2, on the machine root bus', () => {
+    assert.deepEqual(bridgeArgs(spec('default_bridges = 2')), [
+      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-0,chassis_nr=1,shpc=off,addr=2',
+      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-1,chassis_nr=2,shpc=off,addr=3',
+    ]);
+    assert.deepEqual(bridgeArgs(spec('default_bridges = 0')), []);
+    assert.match(bridgeArgs(spec('machine_type = "q35"'))[1] ?? '', /bus=pcie\.0/);
+  });
+
+  it('adds a virtio-scsi controller and scsi_mod.scan=none only for virtio-scsi', () => {
+    assert.deepEqual(scsiArgs(spec()), []);
+    assert.deepEqual(scsiArgs(spec('block_device_driver = "virtio-scsi"')), ['-device', 'virtio-scsi-pci,id=scsi0']);
+    assert.match(kernelCommandLine(spec('block_device_driver = "virtio-scsi"')), / scsi_mod\.scan=none /);
+    assert.doesNotMatch(kernelCommandLine(spec()), /scsi_mod/);
+  });
+
+  it("puts the user's kernel_params last and agent options on the kernel command line", () => {
+    const line = kernelCommandLine(spec('kernel_params = "agent.hotplug_timeout=5 quiet=0"', { agentDebug: true }));
+    assert.match(line, /console=ttyS0/);
+    assert.match(line, /agent\.use_vsock=false agent\.log=debug agent\.hotplug_timeout=5 quiet=0$/);
+    assert.match(kernelCommandLine(spec()), / quiet /);
+    assert.doesNotMatch(kernelCommandLine(spec('enable_debug = true')), /quiet/);
+  });
+
+  it('boots the kernel with the initrd, or with a read-only image as a disk', () => {
+    const initrd = bootArgs(spec());
+    assert.equal(valuesOf(initrd, '-kernel')[0]?.endsWith('guest/vmlinuz'), true);
+    assert.equal(valuesOf(initrd, '-initrd')[0]?.endsWith('guest/initrd.img'), true);
+    const imageConfig = '[hypervisor.qemu]\nkernel = "/k"\nimage = "/img/kata.img"\n';
+    const image = bootArgs({ ...spec(), hypervisor: parseRuntimeConfig('/c.toml', imageConfig, 'flag').hypervisor });
+    assert.deepEqual(valuesOf(image, '-initrd'), []);
+    assert.deepEqual(valuesOf(image, '-drive'), ['file=/img/kata.img,if=none,id=image,format=raw,readonly=on']);
+    assert.match(valuesOf(image, '-append')[0] ?? '', /root=\/dev\/vda1/);
+  });
+
+  it('assembles a full command line that daemonizes with a pid file, QMP and a console log', () => {
+    const args = qemuArgs(spec());
+    for (const flag of ['-nodefaults', '-nographic', '-no-user-config', '-daemonize']) assert.ok(args.includes(flag), flag);
+    assert.deepEqual(valuesOf(args, '-pidfile'), ['/run/kata-ts/vm/sb1/qemu.pid']);
+    assert.deepEqual(valuesOf(args, '-qmp'), ['unix:/run/kata-ts/vm/sb1/qmp.sock,server=on,wait=off']);
+    assert.ok(valuesOf(args, '-chardev').includes('file,id=console,path=/run/kata-ts/vm/sb1/console.log'));
+    assert.deepEqual(valuesOf(args, '-serial'), ['chardev:console']);
+    assert.deepEqual(valuesOf(args, '-m'), ['512M']);
+    assert.ok(valuesOf(args, '-device').includes('virtio-rng-pci,rng=rng0'));
+    assert.ok(valuesOf(args, '-object').includes('rng-random,id=rng0,filename=/dev/urandom'));
+  });
+});
