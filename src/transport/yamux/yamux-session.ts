@@ -95,7 +95,9 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   }
 
   sendFrame(type: FrameType, flags: number, streamId: number, length: number, payload?: Buffer): void {
-    if (this.closed || this.conn.destroyed || this.conn.writableEnded) return;
+    if (this.conn.destroyed || this.conn.writableEnded) return;
+    // After shutdown only a go-away may still go out.
+    if (this.closed && type !== FrameType.GoAway) return;
     const header = encodeHeader({ type, flags, streamId, length });
     this.conn.write(payload && payload.length > 0 ? Buffer.concat([header, payload]) : header);
   }
@@ -171,7 +173,8 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
     const err = new KataError('IO', `yamux protocol error: ${message}`);
     this.emit('error', err);
     this.shutdown(err);
-    this.conn.destroy();
+    // end() rather than destroy(): the go-away must reach the peer first.
+    this.conn.end();
   }
 
   private shutdown(err: Error): void {

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { Duplex, PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { decodeHeader, encodeHeader, Flag, FrameType, initialStreamWindow } from '../../src/transport/yamux/frame.js';
+import { YamuxSession } from '../../src/transport/yamux/yamux-session.js';
+import type { YamuxStream } from '../../src/transport/yamux/yamux-stream.js';
+
+/** Two Duplex ends joined back to back, like a socketpair. */
+function duplexPair(): [Duplex, Duplex] {
+  const aToB = new PassThrough();
+  const bToA = new PassThrough();
+  const a = Duplex.from({ readable: bToA, writable: aToB });
+  const b = Duplex.from({ readable: aToB, writable: bToA });
+  return [a, b];
+}
+
+function collect(stream: YamuxStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+describe('yamux frames and sessions', () => {
+  it('encodes and decodes the 12-byte header in network order', () => {
+    const buf = encodeHeader({ type: FrameType.WindowUpdate, flags: Flag.SYN | Flag.FIN, streamId: 0x01020304, length: 0xfffffffe });
+    assert.equal(buf.toString('hex'), '000100050102030' + '4fffffffe');
+    assert.deepEqual(decodeHeader(buf), { version: 0, type: 1, flags: 5, streamId: 0x01020304, length: 0xfffffffe });
+  });
+
+  it('echoes many streams both ways with payloads beyond the window', async () => {
+    const [a, b] = duplexPair();
+    const client = new YamuxSession(a, { role: 'client' });
+    const server = new YamuxSession(b, { role: 'server' });
+    server.on('stream', (s: YamuxStream) => s.pipe(s)); // echo, FIN follows FIN
+    const size = initialStreamWindow * 2 + 123;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const s = client.open();
+        const data = Buffer.alloc(size, i);
+        const echoed = collect(s);
+        s.end(data);
+        return (await echoed).equals(data);
+      }),
+    );
+    assert.deepEqual(results, Array(8).fill(true));
+    assert.ok((await client.ping()) >= 0);
+    client.close();
+    server.close();
+  });
+
+  it('a reset stream errors on the other side', async () => {
+    const [a, b] = duplexPair();
+    const client = new YamuxSession(a, { role: 'client' });
+    const server = new YamuxSession(b, { role: 'server' });
+    const accepted = new Promise<YamuxStream>((resolve) => server.on('stream', resolve));
+    const s = client.open();
+    s.write('hello');
+    const remote = await accepted;
+    const failed = new Promise<Error>((resolve) => remote.on('error', resolve));
+    s.destroy();
+    assert.match((await failed).message, /reset by peer/);
+    client.close();
+    server.close();
+  });
+
+  it('answers a window overrun or a bad version with go-away and closes', async () => {
+    for (const frame of [
+      Buffer.concat([encodeHeader({ type: FrameType.Data, flags: Flag.SYN, streamId: 1, length: initialStreamWindow + 1 }), Buffer.alloc(initialStreamWindow + 1)]),
+      Buffer.from('010000000000000100000000', 'hex'),
+    ]) {
+      const [a, b] = duplexPair();
+      const server = new YamuxSession(b, { role: 'server' });
+      const errors: Error[] = [];
+      server.on('error', (e: Error) => errors.push(e));
+      server.on('stream', (s: YamuxStream) => s.on('error', () => undefined));
+      const replies: Buffer[] = [];
+      a.on('data', (c: Buffer) => replies.push(c));
+      a.write(frame);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(server.isClosed, true);
+      assert.match(errors[0]?.message ?? '', /yamux protocol error/);
+      const goAway = Buffer.concat(replies).subarray(-12);
+      assert.deepEqual(decodeHeader(goAway), { version: 0, type: FrameType.GoAway, flags: 0, streamId: 0, length: 1 });
+    }
+  });
+});
