@@ -5,6 +5,7 @@ import { Logger } from '../util/logger.js';
 import { contextFor, defaultRoot, setExitCode, writeStderr } from './command-context.js';
 import { registerCheck } from './commands/check.js';
 import { registerEnv } from './commands/env.js';
+import { registerImage } from './commands/image.js';
 import { registerList } from './commands/list.js';
 import { registerState } from './commands/state.js';
 import { registerVersion, versionText } from './commands/version.js';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerVersion(program, print);
   registerState(program);
   registerList(program);
+  registerImage(program);
 
   // Subcommands inherit the error handling and output of the program.
   for (const sub of program.commands) {

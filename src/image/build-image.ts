@@ -60,7 +60,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   const started = Date.now();
   const progress = options.progress ?? (() => undefined);
   const outputDir = path.resolve(options.outputDir ?? defaultImageDir);
-  const agentDir = options.agentDir ?? path.join(packageRoot, 'dist', 'guest-agent');
+  const agentDir = options.agentDir ?? path.join(packageRoot, 'dist', 'guest-bundle');
   const busybox = await realpath(options.busybox ?? '/bin/busybox');
   const agentBundle = path.join(agentDir, 'kata-agent.mjs');
   if (!existsSync(agentBundle)) throw new KataError('IO', `guest agent bundle ${agentBundle} is missing: run npm run build`);

@@ -57,7 +57,7 @@ export class InitrdTree {
   async pack(output: string, busybox: string): Promise<void> {
     const { stdout: list } = await execa('find', ['.', '-mindepth', '1'], { cwd: this.root });
     const out = createWriteStream(output);
-    const cpio = execa(busybox, ['cpio', '-o', '-H', 'newc'], { cwd: this.root, input: list + '\n', stdout: 'pipe', stderr: 'ignore', encoding: 'buffer' });
+    const cpio = execa(busybox, ['cpio', '-o', '-H', 'newc'], { cwd: this.root, input: list + '\n', stdout: 'pipe', stderr: 'ignore', buffer: false });
     cpio.stdout?.pipe(out);
     await cpio;
     await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KataError } from '../util/errors.js';
@@ -21,16 +21,25 @@ async function indexModules(dir: string, index = new Map<string, string>()): Pro
  */
 export async function moduleClosure(modulesDir: string, wanted: readonly string[]): Promise<string[]> {
   const index = await indexModules(path.join(modulesDir, 'kernel'));
+  const builtin = new Set(
+    (await readFile(path.join(modulesDir, 'modules.builtin'), 'utf8').catch(() => ''))
+      .split('\n')
+      .map((line) => path.basename(line).replace(/\.ko.*$/, '').replace(/-/g, '_')),
+  );
   const found = new Set<string>();
-  const queue = wanted.map((m) => m.replace(/-/g, '_'));
+  const normalize = (m: string): string => m.trim().replace(/-/g, '_');
+  const queue = wanted.map(normalize);
   while (queue.length > 0) {
     const name = queue.shift() as string;
     const file = index.get(name);
-    if (!file) throw new KataError('IO', `kernel module ${name} is not in ${modulesDir} (built in?)`);
+    if (!file) {
+      if (builtin.has(name)) continue;
+      throw new KataError('IO', `kernel module ${name} is neither in ${modulesDir} nor built into the kernel`);
+    }
     if (found.has(file)) continue;
     found.add(file);
     const { stdout } = await execa('modinfo', ['-F', 'depends', file]);
-    queue.push(...stdout.split(',').map((d) => d.trim()).filter(Boolean));
+    queue.push(...stdout.split(',').map(normalize).filter(Boolean));
   }
   return [...found].map((f) => path.relative(modulesDir, f)).sort();
 }

@@ -1,0 +1,28 @@
+import { mkdir, rm, readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import * as grpc from '@grpc/grpc-js';
+import { loadRuntimeConfig } from './src/config/load-config.ts';
+import { qemuArgs } from './src/hypervisor/qemu-args.ts';
+import { vmLayout } from './src/hypervisor/vm-layout.ts';
+import { startAgentProxy } from './src/proxy/agent-proxy.ts';
+import { loadAgentProtocol } from './src/agent-protocol/load-protos.ts';
+import { silentLogger } from './src/util/logger.ts';
+const config = await loadRuntimeConfig({});
+const layout = vmLayout('/tmp/vmtest');
+await rm(layout.dir, { recursive: true, force: true });
+await mkdir(layout.sharedDir, { recursive: true });
+const t0 = Date.now();
+await execa(config.hypervisor.path, qemuArgs({ sandboxId: 't1', hypervisor: config.hypervisor, accelerator: 'tcg', layout, hostCpus: 2, agentDebug: true }));
+const pid = Number(await readFile(layout.pidFile, 'utf8'));
+console.log('qemu started', Date.now() - t0, 'ms pid', pid);
+const proxy = await startAgentProxy(layout.agentChannelSocket, layout.proxySocket, silentLogger);
+const proto = loadAgentProtocol();
+const health = new proto.healthService(`unix://${layout.proxySocket}`, grpc.credentials.createInsecure()) as any;
+const check = () => new Promise((res, rej) => health.Check({ service: '' }, { deadline: Date.now() + 2000 }, (e: any, r: any) => e ? rej(e) : res(r)));
+for (let i = 0; i < 120; i++) { try { const r = await check(); console.log('health', r, 'after', Date.now() - t0, 'ms'); break; } catch (e: any) { if (i % 10 === 0) console.log('waiting', e.code, e.details); await new Promise(r => setTimeout(r, 250)); } }
+const v = await new Promise((res, rej) => health.Version({ service: '' }, (e: any, r: any) => e ? rej(e) : res(r)));
+console.log('version', v);
+process.kill(pid, 'SIGKILL');
+await proxy.close();
+console.log((await readFile(layout.consoleLog, 'utf8')).split('\n').filter(l => /kata|Kernel command|error|Error|fail/i.test(l)).slice(0, 30).join('\n'));
+process.exit(0);

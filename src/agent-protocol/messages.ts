@@ -1,0 +1,153 @@
+/** TypeScript shapes of the agent messages we use (as proto-loader decodes them with keepCase). */
+
+export interface Storage {
+  driver: string;
+  driver_options: string[];
+  source: string;
+  fstype: string;
+  options: string[];
+  mount_point: string;
+}
+
+export interface Device {
+  id: string;
+  type: string;
+  vm_path: string;
+  container_path: string;
+  options: string[];
+}
+
+export interface OciUser {
+  UID: number;
+  GID: number;
+  AdditionalGids: number[];
+  Username: string;
+}
+
+export interface OciProcess {
+  Terminal: boolean;
+  ConsoleSize: { Height: number; Width: number } | null;
+  User: OciUser | null;
+  Args: string[];
+  Env: string[];
+  Cwd: string;
+  Capabilities: Record<'Bounding' | 'Effective' | 'Inheritable' | 'Permitted' | 'Ambient', string[]> | null;
+  Rlimits: Array<{ Type: string; Hard: number; Soft: number }>;
+  NoNewPrivileges: boolean;
+  ApparmorProfile: string;
+  OOMScoreAdj: number;
+  SelinuxLabel: string;
+}
+
+export interface OciMount {
+  destination: string;
+  source: string;
+  type: string;
+  options: string[];
+}
+
+export interface OciSpec {
+  Version: string;
+  Process: OciProcess | null;
+  Root: { Path: string; Readonly: boolean } | null;
+  Hostname: string;
+  Mounts: OciMount[];
+  Annotations: Record<string, string>;
+  Linux: OciLinux | null;
+}
+
+export interface OciLinux {
+  UIDMappings: Array<{ HostID: number; ContainerID: number; Size: number }>;
+  GIDMappings: Array<{ HostID: number; ContainerID: number; Size: number }>;
+  Sysctl: Record<string, string>;
+  Resources: OciResources | null;
+  CgroupsPath: string;
+  Namespaces: Array<{ Type: string; Path: string }>;
+  Devices: Array<{ Path: string; Type: string; Major: number; Minor: number; FileMode: number; UID: number; GID: number }>;
+  MaskedPaths: string[];
+  ReadonlyPaths: string[];
+  RootfsPropagation: string;
+}
+
+export interface OciResources {
+  Devices: Array<{ Allow: boolean; Type: string; Major: number; Minor: number; Access: string }>;
+  Memory: { Limit: number; Reservation: number; Swap: number } | null;
+  CPU: { Shares: number; Quota: number; Period: number; Cpus: string; Mems: string } | null;
+  Pids: { Limit: number } | null;
+}
+
+export interface CreateSandboxRequest {
+  hostname: string;
+  dns: string[];
+  storages: Storage[];
+  sandbox_pidns: boolean;
+  sandbox_id: string;
+  guest_hook_path: string;
+}
+
+export interface CreateContainerRequest {
+  container_id: string;
+  exec_id: string;
+  devices: Device[];
+  storages: Storage[];
+  OCI: OciSpec | null;
+  sandbox_pidns: boolean;
+}
+
+export interface ContainerRequest {
+  container_id: string;
+}
+
+export interface ProcessRequest {
+  container_id: string;
+  exec_id: string;
+}
+
+export interface ExecProcessRequest extends ProcessRequest {
+  process: OciProcess | null;
+}
+
+export interface SignalProcessRequest extends ProcessRequest {
+  signal: number;
+}
+
+export interface ReadStreamRequest extends ProcessRequest {
+  len: number;
+}
+
+export interface WriteStreamRequest extends ProcessRequest {
+  data: Buffer;
+}
+
+export interface TtyWinResizeRequest extends ProcessRequest {
+  row: number;
+  column: number;
+}
+
+export interface RemoveContainerRequest extends ContainerRequest {
+  timeout: number;
+}
+
+export interface ListProcessesRequest extends ContainerRequest {
+  format: string;
+  args: string[];
+}
+
+export interface SetGuestDateTimeRequest {
+  Sec: number;
+  Usec: number;
+}
+
+export interface GuestDetailsResponse {
+  mem_block_size_bytes: number;
+  agent_details: {
+    version: string;
+    init_daemon: boolean;
+    device_handlers: string[];
+    storage_handlers: string[];
+    supports_seccomp: boolean;
+  };
+  support_mem_hotplug_probe: boolean;
+}
+
+export const agentVersion = '0.1.0';

@@ -1,0 +1,22 @@
+/** Agent options from the kernel command line (agent.log, agent.debug_console, agent.hotplug_timeout, agent.use_vsock). */
+export interface AgentOptions {
+  debug: boolean;
+  debugConsole: boolean;
+  hotplugTimeoutMs: number;
+  useVsock: boolean;
+}
+
+export function parseAgentOptions(cmdline: string): AgentOptions {
+  const params = new Map<string, string>();
+  for (const word of cmdline.trim().split(/\s+/)) {
+    const eq = word.indexOf('=');
+    params.set(eq < 0 ? word : word.slice(0, eq), eq < 0 ? '' : word.slice(eq + 1));
+  }
+  const seconds = Number(params.get('agent.hotplug_timeout') ?? '3');
+  return {
+    debug: params.get('agent.log') === 'debug',
+    debugConsole: params.has('agent.debug_console'),
+    hotplugTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 3000,
+    useVsock: params.get('agent.use_vsock') === 'true',
+  };
+}

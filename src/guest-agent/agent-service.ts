@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
+import {
+  agentVersion,
+  type ContainerRequest,
+  type CreateContainerRequest,
+  type CreateSandboxRequest,
+  type ExecProcessRequest,
+  type GuestDetailsResponse,
+  type ListProcessesRequest,
+  type ProcessRequest,
+  type ReadStreamRequest,
+  type RemoveContainerRequest,
+  type SetGuestDateTimeRequest,
+  type SignalProcessRequest,
+  type TtyWinResizeRequest,
+  type WriteStreamRequest,
+} from '../agent-protocol/messages.js';
+import { AgentError, failed, invalid } from './agent-error.js';
+import type { AgentLog } from './agent-log.js';
+import type { Sandbox } from './sandbox.js';
+
+type Handler = (request: never) => Promise<unknown>;
+
+/** Wraps an async handler: AgentError keeps its status, anything else is INTERNAL; the agent never crashes on a request. */
+function unary(name: string, log: AgentLog, handler: Handler): grpc.handleUnaryCall<unknown, unknown> {
+  return (call, callback) => {
+    log.debug(`${name} ${JSON.stringify(call.request, (_k, v: unknown) => (Buffer.isBuffer(v) ? `<${v.length} bytes>` : v)).slice(0, 300)}`);
+    handler(call.request as never).then(
+      (reply) => callback(null, reply ?? {}),
+      (err: unknown) => {
+        const status = err instanceof AgentError ? err.status : grpc.status.INTERNAL;
+        const message = err instanceof Error ? err.message : String(err);
+        log.debug(`${name} failed: ${message}`);
+        callback({ code: status, details: message, name: 'AgentError', message });
+      },
+    );
+  };
+}
+
+async function readStream(sandbox: Sandbox, req: ReadStreamRequest, which: 'stdout' | 'stderr'): Promise<{ data: Buffer }> {
+  const proc = sandbox.process(req.container_id, req.exec_id);
+  const data = await proc[which].read(req.len > 0 ? req.len : 64 * 1024);
+  // Kata's agent answers a drained, closed stream with an "EOF" error.
+  if (data.length === 0) throw new AgentError(grpc.status.UNKNOWN, 'EOF');
+  return { data };
+}
+
+function psTable(pids: number[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('ps', ['-o', 'pid,user,time,args'], (err, stdout) => {
+      if (err) return resolve(`PID\n${pids.join('\n')}\n`);
+      const [header = 'PID', ...rows] = stdout.trimEnd().split('\n');
+      const wanted = new Set(pids.map(String));
+      resolve([header, ...rows.filter((r) => wanted.has(r.trim().split(/\s+/)[0] ?? ''))].join('\n') + '\n');
+    });
+  });
+}
+
+async function readNumber(file: string): Promise<number> {
+  const text = (await readFile(file, 'utf8').catch(() => '0')).trim();
+  return text === 'max' ? 0 : Number(text) || 0;
+}
+
+async function statsContainer(sandbox: Sandbox, req: ContainerRequest): Promise<unknown> {
+  const dir = await sandbox.cgroupDir(req.container_id);
+  const cpuStat = Object.fromEntries(
+    (await readFile(`${dir}/cpu.stat`, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]),
+  );
+  const usec = (key: string): number => Number(cpuStat[key] ?? 0) * 1000;
+  return {
+    cgroup_stats: {
+      cpu_stats: { cpu_usage: { total_usage: usec('usage_usec'), percpu_usage: [], usage_in_kernelmode: usec('system_usec'), usage_in_usermode: usec('user_usec') } },
+      memory_stats: { usage: { usage: await readNumber(`${dir}/memory.current`), limit: await readNumber(`${dir}/memory.max`) } },
+      pids_stats: { current: await readNumber(`${dir}/pids.current`), limit: await readNumber(`${dir}/pids.max`) },
+    },
+    network_stats: [],
+  };
+}
+
+async function guestDetails(): Promise<GuestDetailsResponse> {
+  const blockSize = parseInt((await readFile('/sys/devices/system/memory/block_size_bytes', 'utf8').catch(() => '0')).trim(), 16) || 0;
+  return {
+    mem_block_size_bytes: blockSize,
+    agent_details: { version: agentVersion, init_daemon: process.pid === 1, device_handlers: ['blk', 'scsi'], storage_handlers: ['9p', 'local', 'tmpfs'], supports_seccomp: false },
+    support_mem_hotplug_probe: false,
+  };
+}
+
+function setDateTime(req: SetGuestDateTimeRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('date', ['-s', `@${req.Sec}`], (err) => (err ? reject(failed(`cannot set the date: ${err.message}`)) : resolve()));
+  });
+}
+
+/** The grpc.AgentService implementation, one entry per RPC. */
+export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog): grpc.UntypedServiceImplementation {
+  const handlers: Record<string, Handler> = {
+    CreateSandbox: (req: CreateSandboxRequest) => sandbox.create(req),
+    DestroySandbox: () => sandbox.destroy(),
+    OnlineCPUMem: async () => undefined,
+    GetGuestDetails: () => guestDetails(),
+    SetGuestDateTime: (req: SetGuestDateTimeRequest) => setDateTime(req),
+    CreateContainer: (req: CreateContainerRequest) => sandbox.createContainer(req),
+    StartContainer: (req: ContainerRequest) => sandbox.startContainer(req.container_id),
+    RemoveContainer: (req: RemoveContainerRequest) => sandbox.removeContainer(req.container_id, req.timeout),
+    ExecProcess: async (req: ExecProcessRequest) => {
+      if (!req.process) throw invalid('ExecProcess without a process');
+      await sandbox.exec(req.container_id, req.exec_id, req.process);
+    },
+    SignalProcess: (req: SignalProcessRequest) => sandbox.signal(req.container_id, req.exec_id, req.signal),
+    WaitProcess: async (req: ProcessRequest) => ({ status: await sandbox.process(req.container_id, req.exec_id).exited }),
+    ListProcesses: async (req: ListProcessesRequest) => {
+      const pids = await sandbox.pids(req.container_id);
+      const list = req.format === 'json' ? JSON.stringify(pids) : await psTable(pids);
+      return { process_list: Buffer.from(list) };
+    },
+    StatsContainer: (req: ContainerRequest) => statsContainer(sandbox, req),
+    PauseContainer: (req: ContainerRequest) => sandbox.pause(req.container_id, true),
+    ResumeContainer: (req: ContainerRequest) => sandbox.pause(req.container_id, false),
+    WriteStdin: async (req: WriteStreamRequest) => {
+      const proc = sandbox.process(req.container_id, req.exec_id);
+      if (!proc.stdin || proc.stdin.destroyed) throw new AgentError(grpc.status.FAILED_PRECONDITION, 'stdin is closed');
+      await new Promise<void>((resolve, reject) => proc.stdin?.write(req.data, (err) => (err ? reject(failed(err.message)) : resolve())));
+      return { len: req.data.length };
+    },
+    ReadStdout: (req: ReadStreamRequest) => readStream(sandbox, req, 'stdout'),
+    ReadStderr: (req: ReadStreamRequest) => readStream(sandbox, req, 'stderr'),
+    CloseStdin: async (req: ProcessRequest) => {
+      sandbox.process(req.container_id, req.exec_id).stdin?.end();
+    },
+    TtyWinResize: async (req: TtyWinResizeRequest) => {
+      sandbox.process(req.container_id, req.exec_id);
+      throw new AgentError(grpc.status.FAILED_PRECONDITION, `process ${req.exec_id} has no terminal`);
+    },
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([name, handler]) => [name, unary(name, log, handler)]));
+}
+
+export function healthHandlers(log: AgentLog): grpc.UntypedServiceImplementation {
+  return {
+    Check: unary('Check', log, async () => ({ status: 'SERVING' })),
+    Version: unary('Version', log, async () => ({ grpc_version: agentVersion, agent_version: agentVersion })),
+  };
+}

@@ -1,0 +1,70 @@
+import type { OciMount, OciProcess, OciSpec } from '../agent-protocol/messages.js';
+import { invalid } from './agent-error.js';
+
+/** The OCI runtime spec JSON (config.json) that crun reads. */
+export type OciConfig = Record<string, unknown>;
+
+const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
+
+export function processToOci(p: OciProcess): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    terminal: p.Terminal,
+    user: { uid: p.User?.UID ?? 0, gid: p.User?.GID ?? 0, ...(p.User?.AdditionalGids.length ? { additionalGids: p.User.AdditionalGids } : {}) },
+    args: p.Args,
+    env: p.Env,
+    cwd: p.Cwd || '/',
+    noNewPrivileges: p.NoNewPrivileges,
+  };
+  if (p.ConsoleSize) out.consoleSize = { height: p.ConsoleSize.Height, width: p.ConsoleSize.Width };
+  if (p.Capabilities) {
+    out.capabilities = Object.fromEntries(Object.entries(p.Capabilities).map(([k, v]) => [lowerFirst(k), v]));
+  }
+  if (p.Rlimits.length > 0) out.rlimits = p.Rlimits.map((r) => ({ type: r.Type, hard: r.Hard, soft: r.Soft }));
+  if (p.OOMScoreAdj) out.oomScoreAdj = p.OOMScoreAdj;
+  if (p.ApparmorProfile) out.apparmorProfile = p.ApparmorProfile;
+  return out;
+}
+
+function mountToOci(m: OciMount): Record<string, unknown> {
+  return { destination: m.destination, type: m.type, source: m.source, options: m.options };
+}
+
+/**
+ * Turns the protobuf Spec into crun's config.json for a container that lives
+ * in this guest: host namespace paths, host hooks and host cgroup paths mean
+ * nothing here, and the container shares the VM's network namespace.
+ */
+export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: string): OciConfig {
+  if (!spec.Process || spec.Process.Args.length === 0) throw invalid('OCI spec has no process args');
+  const linux = spec.Linux;
+  const namespaces = (linux?.Namespaces ?? [])
+    .filter((ns) => ns.Type !== 'network' && ns.Type !== 'user')
+    .map((ns) => ({ type: ns.Type }));
+  const resources = linux?.Resources;
+  const config: OciConfig = {
+    ociVersion: spec.Version || '1.0.2',
+    process: processToOci(spec.Process),
+    root: { path: rootfs, readonly: spec.Root?.Readonly ?? false },
+    hostname: spec.Hostname,
+    mounts: spec.Mounts.map(mountToOci),
+    annotations: spec.Annotations,
+    linux: {
+      namespaces,
+      cgroupsPath: `/kata-ts/${containerId}`,
+      maskedPaths: linux?.MaskedPaths ?? [],
+      readonlyPaths: linux?.ReadonlyPaths ?? [],
+      devices: (linux?.Devices ?? []).map((d) => ({ path: d.Path, type: d.Type, major: d.Major, minor: d.Minor, fileMode: d.FileMode, uid: d.UID, gid: d.GID })),
+      sysctl: linux?.Sysctl ?? {},
+      resources: {
+        devices: (resources?.Devices ?? []).map((d) => ({ allow: d.Allow, type: d.Type || 'a', major: d.Major < 0 ? undefined : d.Major, minor: d.Minor < 0 ? undefined : d.Minor, access: d.Access })),
+        ...(resources?.Memory?.Limit ? { memory: { limit: resources.Memory.Limit } } : {}),
+        ...(resources?.Pids?.Limit ? { pids: { limit: resources.Pids.Limit } } : {}),
+        ...(resources?.CPU && (resources.CPU.Quota || resources.CPU.Shares)
+          ? { cpu: { ...(resources.CPU.Quota ? { quota: resources.CPU.Quota, period: resources.CPU.Period } : {}), ...(resources.CPU.Shares ? { shares: resources.CPU.Shares } : {}) } }
+          : {}),
+      },
+    },
+  };
+  if (linux?.RootfsPropagation) (config.linux as Record<string, unknown>).rootfsPropagation = linux.RootfsPropagation;
+  return config;
+}

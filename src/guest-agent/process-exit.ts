@@ -1,0 +1,29 @@
+import { readFile } from 'node:fs/promises';
+
+/** Decodes a waitpid(2) status into the exit status callers expect: code, or 128 + signal. */
+export function exitStatusFromWaitStatus(status: number): number {
+  const signal = status & 0x7f;
+  return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
+}
+
+/**
+ * Waits for a process that is not our child (a container init reparented to
+ * the agent, PID 1) to exit. Node cannot waitpid() it, but a zombie's
+ * /proc/<pid>/stat keeps its wait status in field 52 (exit_code).
+ */
+export async function waitForeignExit(pid: number, pollMs = 50): Promise<number> {
+  for (;;) {
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return 255; // reaped by someone else: the status is lost
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') {
+      const raw = Number(fields[52 - 3]);
+      return Number.isFinite(raw) ? exitStatusFromWaitStatus(raw) : 255;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}

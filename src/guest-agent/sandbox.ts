@@ -1,0 +1,185 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { CreateContainerRequest, CreateSandboxRequest, OciProcess, Storage } from '../agent-protocol/messages.js';
+import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
+import { AgentProcess } from './agent-process.js';
+import { crun, spawnCrun } from './crun.js';
+import { specToOciConfig, processToOci } from './oci-spec.js';
+import { OutputBuffer } from './output-buffer.js';
+import { waitForeignExit } from './process-exit.js';
+import { mountStorage, unmount } from './storage.js';
+import * as grpc from '@grpc/grpc-js';
+
+const containersDir = '/run/kata-containers';
+
+export interface Container {
+  id: string;
+  bundle: string;
+  init: AgentProcess;
+  execs: Map<string, AgentProcess>;
+  storages: Storage[];
+  paused: boolean;
+}
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0)));
+  });
+}
+
+function osSignal(name: NodeJS.Signals): number {
+  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+  return table[name] ?? 0;
+}
+
+/** Everything the agent runs: sandbox storages and containers with their processes. */
+export class Sandbox {
+  private readonly containers = new Map<string, Container>();
+  private storages: Storage[] = [];
+  id = '';
+
+  container(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw notFound(`container ${id}`);
+    return c;
+  }
+
+  /** Kata passes the container id as the exec id of the init process. */
+  process(containerId: string, execId: string): AgentProcess {
+    const c = this.container(containerId);
+    if (execId === '' || execId === containerId) return c.init;
+    const p = c.execs.get(execId);
+    if (!p) throw notFound(`process ${execId} of container ${containerId}`);
+    return p;
+  }
+
+  async create(req: CreateSandboxRequest): Promise<void> {
+    this.id = req.sandbox_id;
+    if (req.hostname) await writeFile('/proc/sys/kernel/hostname', req.hostname);
+    if (req.dns.length > 0) await writeFile('/etc/resolv.conf', req.dns.map((d) => (d.includes(' ') ? d : `nameserver ${d}`)).join('\n') + '\n');
+    for (const storage of req.storages) await mountStorage(storage);
+    this.storages.push(...req.storages);
+  }
+
+  async destroy(): Promise<void> {
+    for (const id of [...this.containers.keys()]) await this.removeContainer(id, 5);
+    for (const storage of [...this.storages].reverse()) await unmount(storage.mount_point).catch(() => undefined);
+    this.storages = [];
+  }
+
+  async createContainer(req: CreateContainerRequest): Promise<void> {
+    const id = checkId(req.container_id, 'container id');
+    if (this.containers.has(id)) throw new AgentError(grpc.status.ALREADY_EXISTS, `container ${id} already exists`);
+    if (!req.OCI) throw invalid('CreateContainer without an OCI spec');
+    for (const storage of req.storages) await mountStorage(storage);
+    const rootfs = req.OCI.Root?.Path;
+    if (!rootfs) throw invalid('OCI spec has no root path');
+    const bundle = path.join(containersDir, id);
+    await mkdir(bundle, { recursive: true });
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(specToOciConfig(req.OCI, id, rootfs)));
+    const pidFile = path.join(bundle, 'init.pid');
+    // The container's init inherits crun's stdio pipes and keeps them after crun exits.
+    const child = spawnCrun(['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', id], ['pipe', 'pipe', 'pipe']);
+    const crunErrors: Buffer[] = [];
+    const stderrTap = (c: Buffer): void => void crunErrors.push(c);
+    child.stderr?.on('data', stderrTap);
+    const code = await exitOf(child);
+    child.stderr?.off('data', stderrTap);
+    if (code !== 0) {
+      child.stdin?.destroy();
+      await rm(bundle, { recursive: true, force: true });
+      throw failed(`crun create failed: ${Buffer.concat(crunErrors).toString().trim().split('\n').pop() ?? `exit ${code}`}`);
+    }
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    const init = new AgentProcess(id, pid, child.stdin, new OutputBuffer(child.stdout), new OutputBuffer(child.stderr), waitForeignExit(pid));
+    this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false });
+  }
+
+  async startContainer(id: string): Promise<void> {
+    this.container(id);
+    await crun(['start', id]);
+  }
+
+  async exec(containerId: string, execId: string, proc: OciProcess): Promise<void> {
+    const c = this.container(containerId);
+    checkId(execId, 'exec id');
+    if (execId === containerId || c.execs.has(execId)) throw new AgentError(grpc.status.ALREADY_EXISTS, `process ${execId} already exists`);
+    const processFile = path.join(c.bundle, `exec-${execId}.json`);
+    const pidFile = path.join(c.bundle, `exec-${execId}.pid`);
+    await writeFile(processFile, JSON.stringify(processToOci(proc)));
+    // crun exec stays in the foreground as the process's parent and exits with its status.
+    const child = spawnCrun(['exec', '--process', processFile, '--pid-file', pidFile, containerId], ['pipe', 'pipe', 'pipe']);
+    const exit = exitOf(child);
+    const pid = await waitForPidFile(pidFile, exit);
+    c.execs.set(execId, new AgentProcess(execId, pid, child.stdin, new OutputBuffer(child.stdout), new OutputBuffer(child.stderr), exit));
+  }
+
+  async signal(containerId: string, execId: string, signal: number): Promise<void> {
+    const c = this.container(containerId);
+    if (execId === '') {
+      await crun(['kill', '--all', containerId, String(signal)]);
+      return;
+    }
+    const p = this.process(containerId, execId);
+    try {
+      p.signal(signal);
+    } catch (err) {
+      if (p.exitStatus === undefined && c) throw failed(`cannot signal process ${execId}: ${(err as Error).message}`);
+    }
+  }
+
+  async removeContainer(id: string, timeoutSeconds: number): Promise<void> {
+    const c = this.container(id);
+    await crun(['delete', '--force', id]).catch(() => undefined);
+    const deadline = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 60_000;
+    await Promise.race([c.init.exited, new Promise((r) => setTimeout(r, deadline))]);
+    for (const p of [c.init, ...c.execs.values()]) {
+      p.stdin?.destroy();
+      p.stdout.finish();
+      p.stderr.finish();
+    }
+    for (const storage of [...c.storages].reverse()) await unmount(storage.mount_point).catch(() => undefined);
+    await rm(c.bundle, { recursive: true, force: true });
+    this.containers.delete(id);
+  }
+
+  async pause(id: string, pause: boolean): Promise<void> {
+    const c = this.container(id);
+    await crun([pause ? 'pause' : 'resume', id]);
+    c.paused = pause;
+  }
+
+  /** Pids of the container's processes, from crun. */
+  async pids(id: string): Promise<number[]> {
+    this.container(id);
+    const out = await crun(['ps', '--format', 'json', id]);
+    const parsed: unknown = JSON.parse(out || '[]');
+    return Array.isArray(parsed) ? parsed.filter((p): p is number => typeof p === 'number') : [];
+  }
+
+  /** The cgroup (v2) directory of the container's init. */
+  async cgroupDir(id: string): Promise<string> {
+    const c = this.container(id);
+    const line = (await readFile(`/proc/${c.init.pid}/cgroup`, 'utf8')).split('\n').find((l) => l.startsWith('0::'));
+    if (!line) throw failed(`no cgroup v2 entry for container ${id}`);
+    return path.join('/sys/fs/cgroup', line.slice(3));
+  }
+}
+
+async function waitForPidFile(pidFile: string, exit: Promise<number>): Promise<number> {
+  let exited = false;
+  void exit.then(() => (exited = true));
+  for (let i = 0; i < 400; i++) {
+    try {
+      const pid = Number((await readFile(pidFile, 'utf8')).trim());
+      if (pid > 0) return pid;
+    } catch {
+      // not written yet
+    }
+    if (exited) throw failed('crun exec exited before starting the process');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw failed('crun exec did not report a pid within 10 s');
+}

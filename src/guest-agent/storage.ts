@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import type { Storage } from '../agent-protocol/messages.js';
+import { failed, invalid } from './agent-error.js';
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (err, _stdout, stderr) => (err ? reject(failed(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`)) : resolve()));
+  });
+}
+
+export async function isMountPoint(dir: string): Promise<boolean> {
+  const mounts = await readFile('/proc/self/mounts', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
+}
+
+/** Mounts one Storage (9p share, tmpfs, local dir...) at its mount point in the VM, once. */
+export async function mountStorage(storage: Storage): Promise<void> {
+  if (!storage.mount_point.startsWith('/')) throw invalid(`storage mount point ${JSON.stringify(storage.mount_point)} is not absolute`);
+  await mkdir(storage.mount_point, { recursive: true });
+  if (await isMountPoint(storage.mount_point)) return;
+  const fstype = storage.fstype || storage.driver;
+  const options = storage.options.filter(Boolean).join(',');
+  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), storage.source, storage.mount_point]);
+}
+
+export async function unmount(dir: string): Promise<void> {
+  if (await isMountPoint(dir)) await run('umount', ['-l', dir]);
+}

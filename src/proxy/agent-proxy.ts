@@ -1,0 +1,76 @@
+import { rm } from 'node:fs/promises';
+import net from 'node:net';
+import { KataError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { YamuxSession } from '../transport/yamux/yamux-session.js';
+
+export interface AgentProxy {
+  /** Resolves when the VM's channel is gone (VM stopped) or close() was called. */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+function connect(socketPath: string, timeoutMs: number): Promise<net.Socket> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const socket = net.connect(socketPath);
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', (err) => {
+        if (Date.now() > deadline) reject(new KataError('VM', `cannot connect to the agent channel ${socketPath}: ${err.message}`));
+        else setTimeout(attempt, 50);
+      });
+    };
+    attempt();
+  });
+}
+
+/**
+ * The per-sandbox proxy: owns the VM's virtio-serial chardev socket,
+ * multiplexes it with yamux, and gives each host client that connects to
+ * listenSocket a yamux stream of its own.
+ */
+export async function startAgentProxy(channelSocket: string, listenSocket: string, logger: Logger, connectTimeoutMs = 10_000): Promise<AgentProxy> {
+  const channel = await connect(channelSocket, connectTimeoutMs);
+  const session = new YamuxSession(channel, { role: 'client' });
+  session.on('error', (err: Error) => logger.warn(`proxy: ${err.message}`));
+  await rm(listenSocket, { force: true });
+  const clients = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    clients.add(client);
+    let stream;
+    try {
+      stream = session.open();
+    } catch (err) {
+      client.destroy();
+      return;
+    }
+    client.pipe(stream);
+    stream.pipe(client);
+    const done = (): void => {
+      clients.delete(client);
+      client.destroy();
+      stream.destroy();
+    };
+    client.on('error', done);
+    client.on('close', done);
+    stream.on('error', done);
+    stream.on('close', done);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenSocket, resolve);
+  });
+  let finish: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (finish = resolve));
+  const close = async (): Promise<void> => {
+    server.close();
+    for (const c of clients) c.destroy();
+    session.close();
+    channel.destroy();
+    await rm(listenSocket, { force: true });
+    finish();
+  };
+  session.once('close', () => void close());
+  return { closed, close };
+}
