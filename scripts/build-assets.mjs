@@ -1,6 +1,6 @@
 // Second half of `npm run build` (after tsc): copies the agent protos next to
 // the compiled protocol code and bundles the guest agent into one file.
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -9,9 +9,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const protos = path.join(root, 'src', 'agent-protocol', 'protos');
 const guestDir = path.join(root, 'dist', 'guest-bundle');
 
-await cp(protos, path.join(root, 'dist', 'agent-protocol', 'protos'), { recursive: true });
-await mkdir(guestDir, { recursive: true });
-await cp(protos, path.join(guestDir, 'protos'), { recursive: true });
+// Parsed once here, loaded as JSON at run time (much faster in a TCG guest).
+const protobuf = (await import('protobufjs')).default;
+const parsed = new protobuf.Root();
+parsed.resolvePath = (_origin, target) => (target.startsWith('google/') ? target : path.join(protos, target));
+parsed.loadSync(['agent.proto', 'health.proto'], { keepCase: true });
+const compiled = JSON.stringify(parsed.toJSON());
+for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.join(guestDir, 'protos')]) {
+  await mkdir(dir, { recursive: true });
+  await cp(protos, dir, { recursive: true });
+  await writeFile(path.join(dir, 'agent-protocol.json'), compiled);
+}
 await build({
   entryPoints: [path.join(root, 'src', 'guest-agent', 'main.ts')],
   outfile: path.join(guestDir, 'kata-agent.mjs'),
@@ -21,5 +29,6 @@ await build({
   format: 'esm',
   // grpc-js is CommonJS: give the ESM bundle a require().
   banner: { js: "import { createRequire as kataTsCreateRequire } from 'node:module'; const require = kataTsCreateRequire(import.meta.url);" },
+  minify: true,
   logLevel: 'warning',
 });

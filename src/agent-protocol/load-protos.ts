@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -24,8 +25,17 @@ export interface AgentProtocol {
   healthService: grpc.ServiceClientConstructor;
 }
 
+/** The protos compiled to JSON at build time: parsing .proto text is slow under TCG. */
+export const compiledProtosFile = 'agent-protocol.json';
+
+function loadDefinition(protosDir: string): protoLoader.PackageDefinition {
+  const compiled = path.join(protosDir, compiledProtosFile);
+  if (existsSync(compiled)) return protoLoader.fromJSON(JSON.parse(readFileSync(compiled, 'utf8')) as Record<string, unknown>, protoLoaderOptions);
+  return protoLoader.loadSync(['agent.proto', 'health.proto'], { ...protoLoaderOptions, includeDirs: [protosDir] });
+}
+
 export function loadAgentProtocol(protosDir = defaultProtosDir): AgentProtocol {
-  const definition = protoLoader.loadSync(['agent.proto', 'health.proto'], { ...protoLoaderOptions, includeDirs: [protosDir] });
+  const definition = loadDefinition(protosDir);
   const root = grpc.loadPackageDefinition(definition) as unknown as { grpc: Record<string, grpc.ServiceClientConstructor> };
   const agentService = root.grpc.AgentService;
   const healthService = root.grpc.Health;

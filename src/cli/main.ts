@@ -6,6 +6,7 @@ import { contextFor, defaultRoot, setExitCode, writeStderr } from './command-con
 import { registerCheck } from './commands/check.js';
 import { registerEnv } from './commands/env.js';
 import { registerImage } from './commands/image.js';
+import { registerProxy } from './commands/proxy.js';
 import { registerList } from './commands/list.js';
 import { registerState } from './commands/state.js';
 import { registerVersion, versionText } from './commands/version.js';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerState(program);
   registerList(program);
   registerImage(program);
+  registerProxy(program);
 
   // Subcommands inherit the error handling and output of the program.
   for (const sub of program.commands) {

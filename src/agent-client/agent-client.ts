@@ -1,0 +1,161 @@
+import * as grpc from '@grpc/grpc-js';
+import { loadAgentProtocol, type AgentProtocol } from '../agent-protocol/load-protos.js';
+import type {
+  CreateContainerRequest,
+  CreateSandboxRequest,
+  GuestDetailsResponse,
+  OciProcess,
+} from '../agent-protocol/messages.js';
+import { KataError } from '../util/errors.js';
+
+let protocol: AgentProtocol | undefined;
+
+/** A gRPC failure from the agent, with its status code and the agent's message. */
+export class AgentCallError extends KataError {
+  constructor(
+    readonly method: string,
+    readonly grpcCode: grpc.status,
+    readonly details: string,
+  ) {
+    super('VM', `agent ${method} failed: ${details || grpc.status[grpcCode]}`);
+    this.name = 'AgentCallError';
+  }
+}
+
+type Callback = (err: grpc.ServiceError | null, reply: unknown) => void;
+type UnaryMethod = (request: unknown, options: grpc.CallOptions, callback: Callback) => void;
+
+/** Turns an agent URL into a grpc-js target; only unix: URLs are dialed directly. */
+export function grpcTarget(url: string): string {
+  if (url.startsWith('unix://')) return url;
+  if (url.startsWith('vsock://')) throw new KataError('HOST_UNSUPPORTED', `cannot dial ${url}: this host has no vsock support in kata-ts yet`);
+  throw new KataError('VM', `unknown agent address ${url}`);
+}
+
+/**
+ * Client of the guest agent (grpc.AgentService and grpc.Health) at an
+ * address handed out by the hypervisor layer. It knows nothing of QEMU.
+ */
+export class AgentClient {
+  private readonly agent: grpc.Client;
+  private readonly health: grpc.Client;
+
+  constructor(readonly url: string) {
+    protocol ??= loadAgentProtocol();
+    const target = grpcTarget(url);
+    // Reconnect fast: during boot the agent is not there yet.
+    const options = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500, 'grpc.enable_retries': 0 };
+    this.agent = new protocol.agentService(target, grpc.credentials.createInsecure(), options);
+    this.health = new protocol.healthService(target, grpc.credentials.createInsecure(), options);
+  }
+
+  private call<T>(client: grpc.Client, method: string, request: unknown, timeoutMs = 60_000): Promise<T> {
+    const fn = (client as unknown as Record<string, UnaryMethod>)[method];
+    if (!fn) throw new KataError('VM', `agent has no method ${method}`);
+    return new Promise<T>((resolve, reject) => {
+      fn.call(client, request, { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        if (err) reject(new AgentCallError(method, err.code, err.details));
+        else resolve(reply as T);
+      });
+    });
+  }
+
+  private agentCall<T>(method: string, request: unknown, timeoutMs?: number): Promise<T> {
+    return this.call<T>(this.agent, method, request, timeoutMs);
+  }
+
+  check(timeoutMs = 5000): Promise<{ status: string }> {
+    return this.call(this.health, 'Check', { service: '' }, timeoutMs);
+  }
+
+  version(): Promise<{ grpc_version: string; agent_version: string }> {
+    return this.call(this.health, 'Version', { service: '' });
+  }
+
+  /** Polls Health.Check until the agent answers SERVING or the time is up. */
+  async waitReady(timeoutMs: number, onError?: () => Promise<string | undefined>): Promise<number> {
+    const started = Date.now();
+    let last = '';
+    while (Date.now() - started < timeoutMs) {
+      try {
+        const reply = await this.check(Math.min(1000, timeoutMs - (Date.now() - started)));
+        if (reply.status === 'SERVING') return Date.now() - started;
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+        const fatal = await onError?.();
+        if (fatal) throw new KataError('VM', fatal);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new KataError('TIMEOUT', `agent did not answer within ${timeoutMs} ms${last ? ` (last error: ${last})` : ''}`);
+  }
+
+  createSandbox(req: Partial<CreateSandboxRequest>): Promise<void> {
+    return this.agentCall('CreateSandbox', req);
+  }
+  destroySandbox(): Promise<void> {
+    return this.agentCall('DestroySandbox', {});
+  }
+  getGuestDetails(): Promise<GuestDetailsResponse> {
+    return this.agentCall('GetGuestDetails', { mem_block_size: true, mem_hotplug_probe: true });
+  }
+  setGuestDateTime(date: Date): Promise<void> {
+    return this.agentCall('SetGuestDateTime', { Sec: Math.floor(date.getTime() / 1000), Usec: (date.getTime() % 1000) * 1000 });
+  }
+  createContainer(req: Partial<CreateContainerRequest>): Promise<void> {
+    return this.agentCall('CreateContainer', req);
+  }
+  startContainer(containerId: string): Promise<void> {
+    return this.agentCall('StartContainer', { container_id: containerId });
+  }
+  removeContainer(containerId: string, timeoutSeconds = 10): Promise<void> {
+    return this.agentCall('RemoveContainer', { container_id: containerId, timeout: timeoutSeconds });
+  }
+  execProcess(containerId: string, execId: string, process: Partial<OciProcess>): Promise<void> {
+    return this.agentCall('ExecProcess', { container_id: containerId, exec_id: execId, process });
+  }
+  signalProcess(containerId: string, execId: string, signal: number): Promise<void> {
+    return this.agentCall('SignalProcess', { container_id: containerId, exec_id: execId, signal });
+  }
+  async waitProcess(containerId: string, execId: string): Promise<number> {
+    return (await this.agentCall<{ status: number }>('WaitProcess', { container_id: containerId, exec_id: execId }, 24 * 3600_000)).status;
+  }
+  /** Undefined at EOF. */
+  async readStdout(containerId: string, execId: string, len = 64 * 1024): Promise<Buffer | undefined> {
+    return this.readStream('ReadStdout', containerId, execId, len);
+  }
+  async readStderr(containerId: string, execId: string, len = 64 * 1024): Promise<Buffer | undefined> {
+    return this.readStream('ReadStderr', containerId, execId, len);
+  }
+  private async readStream(method: string, containerId: string, execId: string, len: number): Promise<Buffer | undefined> {
+    try {
+      return (await this.agentCall<{ data: Buffer }>(method, { container_id: containerId, exec_id: execId, len }, 24 * 3600_000)).data;
+    } catch (err) {
+      if (err instanceof AgentCallError && err.details === 'EOF') return undefined;
+      throw err;
+    }
+  }
+  async writeStdin(containerId: string, execId: string, data: Buffer): Promise<number> {
+    return (await this.agentCall<{ len: number }>('WriteStdin', { container_id: containerId, exec_id: execId, data })).len;
+  }
+  closeStdin(containerId: string, execId: string): Promise<void> {
+    return this.agentCall('CloseStdin', { container_id: containerId, exec_id: execId });
+  }
+  async listProcesses(containerId: string, format: 'table' | 'json'): Promise<string> {
+    return (await this.agentCall<{ process_list: Buffer }>('ListProcesses', { container_id: containerId, format, args: [] })).process_list.toString();
+  }
+  pauseContainer(containerId: string): Promise<void> {
+    return this.agentCall('PauseContainer', { container_id: containerId });
+  }
+  resumeContainer(containerId: string): Promise<void> {
+    return this.agentCall('ResumeContainer', { container_id: containerId });
+  }
+  statsContainer(containerId: string): Promise<Record<string, unknown>> {
+    return this.agentCall('StatsContainer', { container_id: containerId });
+  }
+
+  close(): void {
+    this.agent.close();
+    this.health.close();
+  }
+}

@@ -1,0 +1,81 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { execa } from 'execa';
+import { KataError, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
+import { qemuArgs, type VmSpec } from './qemu-args.js';
+import { QmpClient } from './qmp-client.js';
+import type { VmLayout } from './vm-layout.js';
+
+/** What later commands need to find a running VM again (kept in state). */
+export interface VmHandle {
+  layout: VmLayout;
+  qemu: ProcessIdentity;
+  /** Where the agent listens, as the hypervisor sees it: a serial chardev socket or a vsock CID. */
+  agentChannel: { kind: 'serial'; socket: string } | { kind: 'vsock'; cid: number; port: number };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */
+export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
+  const { layout } = spec;
+  await mkdir(layout.sharedDir, { recursive: true, mode: 0o700 });
+  const args = qemuArgs(spec);
+  logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
+  try {
+    await execa(spec.hypervisor.path, args, { timeout: 30_000 });
+  } catch (err) {
+    const stderr = (err as { stderr?: unknown }).stderr;
+    const reason = typeof stderr === 'string' && stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
+    await killFromPidFile(layout.pidFile);
+    await rm(layout.dir, { recursive: true, force: true });
+    throw new KataError('VM', `QEMU failed to start: ${reason}`, { cause: err });
+  }
+  const pid = Number((await readFile(layout.pidFile, 'utf8')).trim());
+  const qemu = await identify(pid);
+  if (!qemu) {
+    await rm(layout.dir, { recursive: true, force: true });
+    throw new KataError('VM', `QEMU exited right after starting; see ${layout.consoleLog}`);
+  }
+  const agentChannel: VmHandle['agentChannel'] =
+    spec.hypervisor.useVsock && spec.vsockCid !== undefined
+      ? { kind: 'vsock', cid: spec.vsockCid, port: 1024 }
+      : { kind: 'serial', socket: layout.agentChannelSocket };
+  return { layout, qemu, agentChannel };
+}
+
+async function killFromPidFile(pidFile: string): Promise<void> {
+  try {
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    const id = await identify(pid);
+    if (id) process.kill(id.pid, 'SIGKILL');
+  } catch {
+    // no pid file: nothing started
+  }
+}
+
+export async function vmIsRunning(vm: VmHandle): Promise<boolean> {
+  return isSameProcessAlive(vm.qemu);
+}
+
+/** QMP quit, then SIGKILL after the grace period; then the VM dir goes. Safe on a dead VM. */
+export async function stopVm(vm: VmHandle, logger: Logger, graceMs = 3000): Promise<void> {
+  if (await isSameProcessAlive(vm.qemu)) {
+    try {
+      const qmp = await QmpClient.connect(vm.layout.qmpSocket, 1000);
+      await qmp.execute('quit', undefined, 1000).catch(() => undefined);
+      qmp.close();
+    } catch (err) {
+      logger.debug(`QMP quit failed: ${messageOf(err)}`);
+    }
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && (await isSameProcessAlive(vm.qemu))) await sleep(50);
+    if (await isSameProcessAlive(vm.qemu)) {
+      logger.warn(`QEMU ${vm.qemu.pid} did not quit within ${graceMs} ms; killing it`);
+      process.kill(vm.qemu.pid, 'SIGKILL');
+      for (let i = 0; i < 100 && (await isSameProcessAlive(vm.qemu)); i++) await sleep(20);
+    }
+  }
+  await rm(vm.layout.dir, { recursive: true, force: true });
+}

@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { KataError } from '../util/errors.js';
+import { packageRoot } from '../util/package-root.js';
+import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the proxy as its own process (it outlives this command) and waits for its socket. */
+export async function spawnProxy(channelSocket: string, listenSocket: string, logFile: string | undefined): Promise<ProcessIdentity> {
+  const bin = path.join(packageRoot, 'bin', 'kata-ts');
+  const args = [bin, ...(logFile ? ['--log', logFile] : []), 'proxy', '--channel', channelSocket, '--listen', listenSocket];
+  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+  child.unref();
+  const id = child.pid ? await identify(child.pid) : undefined;
+  if (!id) throw new KataError('VM', 'the proxy process did not start');
+  for (let i = 0; i < 200; i++) {
+    if (await stat(listenSocket).then(() => true, () => false)) return id;
+    if (!(await isSameProcessAlive(id))) throw new KataError('VM', `the proxy exited before listening on ${listenSocket}`);
+    await sleep(25);
+  }
+  process.kill(id.pid, 'SIGKILL');
+  throw new KataError('TIMEOUT', `the proxy did not listen on ${listenSocket} within 5 s`);
+}
+
+/** SIGTERM, then SIGKILL: only the process we recorded, never by name. */
+export async function stopProcess(id: ProcessIdentity, graceMs = 2000): Promise<void> {
+  if (!(await isSameProcessAlive(id))) return;
+  process.kill(id.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && (await isSameProcessAlive(id))) await sleep(25);
+  if (await isSameProcessAlive(id)) process.kill(id.pid, 'SIGKILL');
+}

@@ -1,0 +1,76 @@
+import { copyFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentClient } from '../agent-client/agent-client.js';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import { resolveAccelerator } from '../host/resolve-accelerator.js';
+import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
+import { vmLayout } from '../hypervisor/vm-layout.js';
+import { KataError, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { ProcessIdentity } from '../util/process-identity.js';
+import { spawnProxy, stopProcess } from './proxy-process.js';
+
+/** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
+export interface SandboxVm {
+  sandboxId: string;
+  vm: VmHandle;
+  proxy?: ProcessIdentity;
+  agentUrl: string;
+  accelerator: 'kvm' | 'tcg';
+  /** Milliseconds from QEMU start to the agent's first Health.Check answer. */
+  bootMs: number;
+}
+
+export interface BootOptions {
+  config: RuntimeConfig;
+  sandboxId: string;
+  vmDir: string;
+  logger: Logger;
+  logFile?: string;
+}
+
+/**
+ * Boots QEMU, starts the proxy (serial transport), and waits until the agent
+ * answers. Any failure stops what was started: no QEMU, proxy or dir remains.
+ */
+export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
+  const { config, sandboxId, logger } = options;
+  const h = config.hypervisor;
+  if (h.useVsock && !(await stat('/dev/vhost-vsock').then(() => true, () => false))) {
+    throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true but this host has no /dev/vhost-vsock (modprobe vhost_vsock, or set use_vsock = false)');
+  }
+  if (h.useVsock) throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true: the host vsock dialer is not built yet; set use_vsock = false');
+  const accelerator = await resolveAccelerator(h, logger);
+  const layout = vmLayout(options.vmDir);
+  const started = Date.now();
+  const vm = await startVm({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug }, logger);
+  let proxy: ProcessIdentity | undefined;
+  let client: AgentClient | undefined;
+  try {
+    proxy = await spawnProxy(layout.agentChannelSocket, layout.proxySocket, options.logFile);
+    const agentUrl = `unix://${layout.proxySocket}`;
+    client = new AgentClient(agentUrl);
+    await client.waitReady(config.agent.dialTimeoutSeconds * 1000, async () =>
+      (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
+    ).catch(async (err: unknown) => {
+      // The VM dir goes away with the VM, so the console log is kept in the temp dir for the user.
+      const kept = path.join(os.tmpdir(), `kata-ts-${sandboxId}-console.log`);
+      await copyFile(layout.consoleLog, kept).catch(() => undefined);
+      throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}; the guest console log is ${kept}`, { cause: err });
+    });
+    return { sandboxId, vm, proxy, agentUrl, accelerator, bootMs: Date.now() - started };
+  } catch (err) {
+    // Keep the console log's words in the error: the dir goes away with the VM.
+    await shutdownSandboxVm({ sandboxId, vm, proxy, agentUrl: '', accelerator, bootMs: 0 }, logger);
+    throw err;
+  } finally {
+    client?.close();
+  }
+}
+
+/** Stops the proxy and the VM and removes the VM dir; safe to call on a dead VM. */
+export async function shutdownSandboxVm(sandbox: SandboxVm, logger: Logger): Promise<void> {
+  if (sandbox.proxy) await stopProcess(sandbox.proxy);
+  await stopVm(sandbox.vm, logger);
+}
