@@ -11,6 +11,9 @@ apt_packages=(
   crun              # OCI runtime inside the guest
   e2fsprogs         # mkfs.ext4 for block volume tests
   kmod              # depmod/modinfo for the guest image
+  binutils          # strip
+  golang-go                         # interop peers
+  golang-github-hashicorp-yamux-dev # reference yamux for interop tests
   ca-certificates
 )
 missing=()
@@ -28,3 +31,5 @@ echo "setup: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 echo "setup: build"
 npm run --silent build
+echo "setup: guest image"
+./bin/kata-ts image build

@@ -30,10 +30,23 @@ function connect(socketPath: string, timeoutMs: number): Promise<net.Socket> {
  * multiplexes it with yamux, and gives each host client that connects to
  * listenSocket a yamux stream of its own.
  */
-export async function startAgentProxy(channelSocket: string, listenSocket: string, logger: Logger, connectTimeoutMs = 10_000): Promise<AgentProxy> {
+export async function startAgentProxy(
+  channelSocket: string,
+  listenSocket: string,
+  logger: Logger,
+  readyTimeoutMs = 120_000,
+  connectTimeoutMs = 10_000,
+): Promise<AgentProxy> {
   const channel = await connect(channelSocket, connectTimeoutMs);
   const session = new YamuxSession(channel, { role: 'client' });
   session.on('error', (err: Error) => logger.warn(`proxy: ${err.message}`));
+  // A ping waits in the channel until the agent opens its port, so the pong says the agent is up.
+  // Listening only then keeps host clients from connecting into a void during the boot.
+  const rtt = await session.ping(readyTimeoutMs).catch((err: unknown) => {
+    channel.destroy();
+    throw err;
+  });
+  logger.debug(`proxy: agent answered a yamux ping (${rtt} ms)`);
   await rm(listenSocket, { force: true });
   const clients = new Set<net.Socket>();
   const server = net.createServer((client) => {

@@ -7,21 +7,25 @@ import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/proc
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Starts the proxy as its own process (it outlives this command) and waits for its socket. */
-export async function spawnProxy(channelSocket: string, listenSocket: string, logFile: string | undefined): Promise<ProcessIdentity> {
+/**
+ * Starts the proxy as its own process (it outlives this command) and waits
+ * for its socket, which appears once the agent has answered the proxy.
+ */
+export async function spawnProxy(channelSocket: string, listenSocket: string, logFile: string | undefined, readyTimeoutMs: number): Promise<ProcessIdentity> {
   const bin = path.join(packageRoot, 'bin', 'kata-ts');
-  const args = [bin, ...(logFile ? ['--log', logFile] : []), 'proxy', '--channel', channelSocket, '--listen', listenSocket];
+  const args = [bin, ...(logFile ? ['--log', logFile] : []), 'proxy', '--channel', channelSocket, '--listen', listenSocket, '--ready-timeout', String(readyTimeoutMs)];
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
   child.unref();
   const id = child.pid ? await identify(child.pid) : undefined;
   if (!id) throw new KataError('VM', 'the proxy process did not start');
-  for (let i = 0; i < 200; i++) {
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline) {
     if (await stat(listenSocket).then(() => true, () => false)) return id;
-    if (!(await isSameProcessAlive(id))) throw new KataError('VM', `the proxy exited before listening on ${listenSocket}`);
+    if (!(await isSameProcessAlive(id))) throw new KataError('VM', 'the proxy exited before the agent answered');
     await sleep(25);
   }
   process.kill(id.pid, 'SIGKILL');
-  throw new KataError('TIMEOUT', `the proxy did not listen on ${listenSocket} within 5 s`);
+  throw new KataError('TIMEOUT', `the agent did not answer the proxy within ${readyTimeoutMs} ms`);
 }
 
 /** SIGTERM, then SIGKILL: only the process we recorded, never by name. */

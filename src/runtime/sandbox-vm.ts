@@ -48,12 +48,15 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   let proxy: ProcessIdentity | undefined;
   let client: AgentClient | undefined;
   try {
-    proxy = await spawnProxy(layout.agentChannelSocket, layout.proxySocket, options.logFile);
+    const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
     const agentUrl = `unix://${layout.proxySocket}`;
-    client = new AgentClient(agentUrl);
-    await client.waitReady(config.agent.dialTimeoutSeconds * 1000, async () =>
-      (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
-    ).catch(async (err: unknown) => {
+    await (async () => {
+      proxy = await spawnProxy(layout.agentChannelSocket, layout.proxySocket, options.logFile, dialTimeoutMs);
+      client = new AgentClient(agentUrl);
+      await client.waitReady(Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
+        (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
+      );
+    })().catch(async (err: unknown) => {
       // The VM dir goes away with the VM, so the console log is kept in the temp dir for the user.
       const kept = path.join(os.tmpdir(), `kata-ts-${sandboxId}-console.log`);
       await copyFile(layout.consoleLog, kept).catch(() => undefined);

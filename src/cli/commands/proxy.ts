@@ -9,9 +9,10 @@ export function registerProxy(program: Command): void {
     .description('multiplex a VM agent channel with yamux (started by kata-ts itself)')
     .requiredOption('--channel <socket>', "the VM's virtio-serial chardev socket")
     .requiredOption('--listen <socket>', 'unix socket for host clients')
-    .action(async (options: { channel: string; listen: string }, command: Command) => {
+    .option('--ready-timeout <ms>', 'how long to wait for the agent', '120000')
+    .action(async (options: { channel: string; listen: string; readyTimeout: string }, command: Command) => {
       const ctx = contextFor(command);
-      const proxy = await startAgentProxy(options.channel, options.listen, ctx.logger);
+      const proxy = await startAgentProxy(options.channel, options.listen, ctx.logger, Number(options.readyTimeout));
       for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void proxy.close());
       await proxy.closed;
     });
