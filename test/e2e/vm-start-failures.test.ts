@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseRuntimeConfig } from '../../src/config/load-config.js';
+import { bootSandboxVm } from '../../src/runtime/sandbox-vm.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { processesMatching } from '../helpers/leaks.js';
+
+describe('a sandbox VM whose start fails leaves nothing behind', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir('kata-ts-fail-')));
+  after(() => cleanup());
+
+  const configWith = (kernel: string, agent = ''): ReturnType<typeof parseRuntimeConfig> =>
+    parseRuntimeConfig(path.join(repoRoot, 'configuration.toml'), `[hypervisor.qemu]\nkernel = "${kernel}"\ninitrd = "guest/kata-ts-initrd.img"\naccelerator = "tcg"\n[agent.kata]\n${agent}\n`, 'flag');
+
+  it('QEMU refusing to start (missing kernel) is a clear error and no dir remains', async () => {
+    const vmDir = path.join(dir, 'vm-bad-kernel');
+    const config = configWith('/nonexistent/vmlinuz');
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'bad-kernel', vmDir, logger: silentLogger }), /QEMU failed to start: .*nonexistent\/vmlinuz/);
+    assert.equal(existsSync(vmDir), false);
+    assert.deepEqual(await processesMatching(vmDir), []);
+  });
+
+  it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', async () => {
+    const vmDir = path.join(dir, 'vm-timeout');
+    const config = configWith('guest/vmlinuz', 'dial_timeout = 2');
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'too-slow', vmDir, logger: silentLogger }), (err: Error) => {
+      assert.match(err.message, /sandbox too-slow: .*the guest console log is (\S+console\.log)/);
+      const log = /the guest console log is (\S+)$/.exec(err.message)?.[1] ?? '';
+      assert.ok(existsSync(log), 'the console log was kept');
+      assert.match(readFileSync(log, 'latin1'), /SeaBIOS|Linux|\S/);
+      return true;
+    });
+    assert.equal(existsSync(vmDir), false);
+    assert.deepEqual(await processesMatching(vmDir), [], 'no QEMU or proxy runs for the VM dir');
+  });
+});

@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import type { OciSpec } from '../../src/agent-protocol/messages.js';
+import { parseAgentOptions } from '../../src/guest-agent/agent-options.js';
+import { checkId } from '../../src/guest-agent/agent-error.js';
+import { specToOciConfig } from '../../src/guest-agent/oci-spec.js';
+import { OutputBuffer } from '../../src/guest-agent/output-buffer.js';
+import { exitStatusFromWaitStatus } from '../../src/guest-agent/process-exit.js';
+
+describe('guest agent parts', () => {
+  it('reads agent options from the kernel command line', () => {
+    assert.deepEqual(parseAgentOptions('console=ttyS0 quiet agent.log=debug agent.hotplug_timeout=5 agent.use_vsock=true agent.debug_console'), {
+      debug: true, debugConsole: true, hotplugTimeoutMs: 5000, useVsock: true,
+    });
+    assert.deepEqual(parseAgentOptions('console=ttyS0'), { debug: false, debugConsole: false, hotplugTimeoutMs: 3000, useVsock: false });
+    assert.equal(parseAgentOptions('agent.hotplug_timeout=bogus').hotplugTimeoutMs, 3000);
+  });
+
+  it('decodes wait statuses as shells do: code, or 128 + signal', () => {
+    assert.equal(exitStatusFromWaitStatus(0), 0);
+    assert.equal(exitStatusFromWaitStatus(3 << 8), 3);
+    assert.equal(exitStatusFromWaitStatus(9), 137);
+    assert.equal(exitStatusFromWaitStatus(15), 143);
+  });
+
+  it('refuses ids that could escape a directory', () => {
+    assert.equal(checkId('abc-1.2_x+y', 'container id'), 'abc-1.2_x+y');
+    for (const bad of ['', '.', '..', 'a/b', '../x', 'a b']) assert.throws(() => checkId(bad, 'container id'), /invalid container id/);
+  });
+
+  it('turns the protobuf Spec into a guest config.json: no host netns, hooks or cgroup paths', () => {
+    const spec = {
+      Version: '1.0.2',
+      Process: { Terminal: false, ConsoleSize: null, User: { UID: 1000, GID: 1000, AdditionalGids: [10], Username: '' }, Args: ['sh', '-c', 'true'], Env: ['A=1'], Cwd: '', Capabilities: { Bounding: ['CAP_KILL'], Effective: [], Inheritable: [], Permitted: [], Ambient: [] }, Rlimits: [{ Type: 'RLIMIT_NOFILE', Hard: 1024, Soft: 1024 }], NoNewPrivileges: true, ApparmorProfile: '', OOMScoreAdj: 0, SelinuxLabel: '' },
+      Root: { Path: '/host/rootfs', Readonly: true },
+      Hostname: 'h',
+      Mounts: [{ destination: '/proc', source: 'proc', type: 'proc', options: [] }],
+      Annotations: { a: 'b' },
+      Linux: {
+        UIDMappings: [], GIDMappings: [], Sysctl: {}, Resources: { Devices: [{ Allow: false, Type: '', Major: -1, Minor: -1, Access: 'rwm' }], Memory: { Limit: 1048576, Reservation: 0, Swap: 0 }, CPU: null, Pids: null },
+        CgroupsPath: 'system.slice:docker:abc', Namespaces: [{ Type: 'pid', Path: '' }, { Type: 'network', Path: '/proc/42/ns/net' }, { Type: 'mount', Path: '' }],
+        Devices: [], MaskedPaths: ['/proc/kcore'], ReadonlyPaths: [], RootfsPropagation: '',
+      },
+    } as unknown as OciSpec;
+    const config = specToOciConfig(spec, 'c1', '/run/kata-containers/shared/containers/c1/rootfs') as Record<string, any>;
+    assert.deepEqual(config.root, { path: '/run/kata-containers/shared/containers/c1/rootfs', readonly: true });
+    assert.deepEqual(config.process.user, { uid: 1000, gid: 1000, additionalGids: [10] });
+    assert.equal(config.process.cwd, '/');
+    assert.deepEqual(config.process.capabilities.bounding, ['CAP_KILL']);
+    assert.deepEqual(config.process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }]);
+    assert.deepEqual(config.linux.namespaces, [{ type: 'pid' }, { type: 'mount' }]);
+    assert.equal(config.linux.cgroupsPath, '/kata-ts/c1');
+    assert.deepEqual(config.linux.resources.memory, { limit: 1048576 });
+    assert.deepEqual(config.linux.resources.devices, [{ allow: false, type: 'a', major: undefined, minor: undefined, access: 'rwm' }]);
+    assert.equal('hooks' in config, false);
+    assert.throws(() => specToOciConfig({ ...spec, Process: null }, 'c1', '/r'), /no process args/);
+  });
+
+  it('hands out buffered output in pieces and reports EOF as an empty buffer', async () => {
+    const source = new PassThrough();
+    const buffer = new OutputBuffer(source);
+    const pending = buffer.read(4);
+    source.write('hello world');
+    assert.equal((await pending).toString(), 'hell');
+    assert.equal((await buffer.read(100)).toString(), 'o world');
+    source.end();
+    assert.equal((await buffer.read(100)).length, 0);
+  });
+});
