@@ -7,9 +7,21 @@ import { parseAgentOptions } from './agent-options.js';
 import { AgentLog } from './agent-log.js';
 import { agentServiceHandlers, healthHandlers } from './agent-service.js';
 import { Sandbox } from './sandbox.js';
+import type { Duplex } from 'node:stream';
+import { VsockListener } from '../transport/vsock/vsock.js';
 import { findVirtioPort, openCharDevice } from './serial-channel.js';
+import { vsockHealthCheck } from './vsock-self-check.js';
 
 const channelName = 'agent.channel.0';
+const agentVsockPort = 1024;
+
+const selfCheck = process.argv.indexOf('--vsock-health');
+if (selfCheck > 0) {
+  const status = await vsockHealthCheck(Number(process.argv[selfCheck + 1]), Number(process.argv[selfCheck + 2]));
+  process.stdout.write(`${status}\n`);
+  process.exit(status === 'SERVING' ? 0 : 1);
+}
+
 const options = parseAgentOptions(readFileSync('/proc/cmdline', 'utf8'));
 const log = new AgentLog(options.debug);
 const protocol = loadAgentProtocol();
@@ -27,6 +39,7 @@ process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${Stri
 function serveSerial(): void {
   const port = findVirtioPort(channelName);
   if (!port) {
+    if (options.useVsock) return; // a vsock-only VM has no agent port
     log.error(`no virtio-serial port named ${channelName}; retrying`);
     setTimeout(serveSerial, 500);
     return;
@@ -45,7 +58,21 @@ function serveSerial(): void {
   log.info(`serving on ${port} (${channelName}), uptime ${readFileSync('/proc/uptime', 'utf8').split(' ')[0]}s`);
 }
 
-if (options.useVsock) {
-  log.error('agent.use_vsock=true: the vsock listener is not available in this build; serving the serial port');
+/** agent.use_vsock=true: every AF_VSOCK connection on port 1024 is a gRPC connection, no multiplexer needed. */
+function serveVsock(): void {
+  try {
+    const listener = VsockListener.listen(agentVsockPort);
+    listener.on('connection', (conn: Duplex) => {
+      conn.on('error', (err: Error) => log.debug(`vsock connection: ${err.message}`));
+      injector.injectConnection(conn);
+    });
+    listener.on('error', (err: Error) => log.error(`vsock listener: ${err.message}`));
+    log.info(`listening on vsock port ${agentVsockPort}`);
+  } catch (err) {
+    log.error(`cannot listen on vsock port ${agentVsockPort}: ${(err as Error).message}`);
+  }
 }
+
+if (options.useVsock) serveVsock();
+// The serial port, when the VM has one, is served too: it costs nothing idle.
 serveSerial();

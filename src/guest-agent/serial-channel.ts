@@ -1,5 +1,6 @@
-import { openSync, readdirSync, readFileSync, createReadStream, createWriteStream, closeSync } from 'node:fs';
-import { Duplex } from 'node:stream';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { fdDuplex } from '../transport/fd-stream.js';
 
 /** The /dev node of the virtio-serial port with this name, by /sys/class/virtio-ports/<port>/name. */
 export function findVirtioPort(name: string, sysRoot = '/sys/class/virtio-ports'): string | undefined {
@@ -19,18 +20,7 @@ export function findVirtioPort(name: string, sysRoot = '/sys/class/virtio-ports'
   return undefined;
 }
 
-/** Opens a character device read-write as one Duplex (reads run in libuv's thread pool). */
+/** Opens a character device read-write as one Duplex. */
 export function openCharDevice(devicePath: string): Duplex {
-  const fd = openSync(devicePath, 'r+');
-  const readable = createReadStream('', { fd, autoClose: false, highWaterMark: 64 * 1024 });
-  const writable = createWriteStream('', { fd, autoClose: false });
-  const duplex = Duplex.from({ readable, writable });
-  duplex.once('close', () => {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-  });
-  return duplex;
+  return fdDuplex(openSync(devicePath, 'r+'));
 }

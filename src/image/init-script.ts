@@ -30,6 +30,8 @@ case " $(cat /proc/cmdline) " in
   *" agent.debug_console "*) setsid sh -c 'exec sh </dev/console >/dev/console 2>&1' & ;;
 esac
 echo "kata-ts init: uptime $(cut -d' ' -f1 /proc/uptime)s, starting agent" > /dev/kmsg
+# Each vsock or serial connection holds a thread-pool thread in a blocking read.
+export UV_THREADPOOL_SIZE=32
 exec node --max-semi-space-size=4 ${guestAgentEntry}
 `;
 }

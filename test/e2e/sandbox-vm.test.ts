@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
@@ -18,7 +19,7 @@ const sharedStorage = {
   options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', 'msize=8192'],
 };
 
-function containerSpec(id: string, args: string[]) {
+function containerSpec(id: string, args: string[]): { Process: Record<string, unknown>; Mounts: Array<{ destination: string; source: string; type: string; options: string[] }> } & Record<string, unknown> {
   return {
     Version: '1.0.2',
     Process: { Terminal: false, User: { UID: 0, GID: 0 }, Args: args, Env: ['PATH=/bin'], Cwd: '/', NoNewPrivileges: true },
@@ -52,6 +53,9 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     const image = await buildImage();
     assert.ok(existsSync(image.kernel) && existsSync(image.initrd));
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
+    // The host reaches the agent through the serial proxy (no vhost-vsock here); the agent also
+    // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
+    config.hypervisor.kernelParams.push('agent.use_vsock=true');
     sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), logger: silentLogger });
     client = new AgentClient(sandbox.agentUrl);
     process.stderr.write(`# boot to agent ready: ${sandbox.bootMs} ms (${sandbox.accelerator})\n`);
@@ -63,7 +67,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     await cleanup();
   });
 
-  it('answers Health.Check and Version through the proxy', async () => {
+  it('answers Health.Check and Version through the proxy', { timeout: 120_000 }, async () => {
     assert.deepEqual(await client.check(), { status: 'SERVING' });
     const version = await client.version();
     assert.match(version.agent_version, /^\d+\.\d+\.\d+$/);
@@ -71,7 +75,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     assert.equal(details.agent_details.init_daemon, true, 'the agent is PID 1 in the guest');
   });
 
-  it('runs echo hello in a crun container: CreateContainer, StartContainer, ReadStdout, WaitProcess', async () => {
+  it('runs echo hello in a crun container: CreateContainer, StartContainer, ReadStdout, WaitProcess', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-hello';
     await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
@@ -84,7 +88,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     await client.removeContainer(cid);
   });
 
-  it('reports the exit status of a failing process and its stderr', async () => {
+  it('reports the exit status of a failing process and its stderr', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-fail';
     await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
@@ -96,14 +100,49 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     await client.removeContainer(cid);
   });
 
-  it('answers malformed or unknown requests with gRPC errors and keeps serving', async () => {
+  it('answers malformed or unknown requests with gRPC errors and keeps serving', { timeout: 120_000 }, async () => {
     await assert.rejects(client.startContainer('no-such-container'), /not found/);
     await assert.rejects(client.createContainer({ container_id: '../escape', OCI: containerSpec('x', ['true']) as never }), /invalid container id/);
     await assert.rejects(client.createContainer({ container_id: 'no-spec' }), /without an OCI spec/);
     assert.deepEqual(await client.check(), { status: 'SERVING' });
   });
 
-  it('destroys the sandbox and leaves no QEMU, proxy, socket or dir behind', async () => {
+  it("serves gRPC on vsock port 1024 in the guest: Health.Check through vsock_loopback (CID 1)", { timeout: 120_000 }, async () => {
+    assert.ok(sandbox);
+    const cid = 'c-vsock';
+    const rootfs = path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs');
+    await makeBusyboxRootfs(rootfs);
+    // The guest's node, libraries and agent bundle, bind-mounted read-only into the container.
+    const binds = ['/opt/kata-ts', '/lib', '/lib64'];
+    for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(rootfs, dir), { recursive: true });
+    await writeFile(path.join(rootfs, 'usr/bin/node'), '');
+    const spec = containerSpec(cid, ['/usr/bin/node', '/opt/kata-ts/kata-agent.mjs', '--vsock-health', '1', '1024']);
+    spec.Mounts.push(
+      ...[...binds, '/usr/bin/node'].map((p) => ({ destination: p, source: p, type: 'bind', options: ['rbind', 'ro'] })),
+      { destination: '/tmp', source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev'] },
+    );
+    await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
+    const stdout = readAll(client, cid, cid, 'stdout');
+    const stderr = readAll(client, cid, cid, 'stderr');
+    await client.startContainer(cid);
+    assert.equal(await client.waitProcess(cid, cid), 0, await stderr);
+    assert.equal(await stdout, 'SERVING\n');
+
+    // Nothing listens on port 1025: the same client fails.
+    const refused = 'c-vsock-refused';
+    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, refused, 'rootfs'));
+    const refusedRootfs = path.join(sandbox.vm.layout.sharedDir, refused, 'rootfs');
+    for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(refusedRootfs, dir), { recursive: true });
+    await writeFile(path.join(refusedRootfs, 'usr/bin/node'), '');
+    const refusedSpec = { ...spec, Process: { ...spec.Process, Args: ['/usr/bin/node', '/opt/kata-ts/kata-agent.mjs', '--vsock-health', '1', '1025'] } };
+    await client.createContainer({ container_id: refused, exec_id: refused, OCI: refusedSpec as never });
+    await client.startContainer(refused);
+    assert.notEqual(await client.waitProcess(refused, refused), 0);
+    await client.removeContainer(cid);
+    await client.removeContainer(refused);
+  });
+
+  it('destroys the sandbox and leaves no QEMU, proxy, socket or dir behind', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     await client.destroySandbox();
     client.close();

@@ -17,7 +17,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
   const configWith = (kernel: string, agent = ''): ReturnType<typeof parseRuntimeConfig> =>
     parseRuntimeConfig(path.join(repoRoot, 'configuration.toml'), `[hypervisor.qemu]\nkernel = "${kernel}"\ninitrd = "guest/kata-ts-initrd.img"\naccelerator = "tcg"\n[agent.kata]\n${agent}\n`, 'flag');
 
-  it('QEMU refusing to start (missing kernel) is a clear error and no dir remains', async () => {
+  it('QEMU refusing to start (missing kernel) is a clear error and no dir remains', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-bad-kernel');
     const config = configWith('/nonexistent/vmlinuz');
     await assert.rejects(bootSandboxVm({ config, sandboxId: 'bad-kernel', vmDir, logger: silentLogger }), /QEMU failed to start: .*nonexistent\/vmlinuz/);
@@ -25,7 +25,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
     assert.deepEqual(await processesMatching(vmDir), []);
   });
 
-  it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', async () => {
+  it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-timeout');
     const config = configWith('guest/vmlinuz', 'dial_timeout = 2');
     await assert.rejects(bootSandboxVm({ config, sandboxId: 'too-slow', vmDir, logger: silentLogger }), (err: Error) => {
