@@ -7,6 +7,7 @@ import type {
   OciProcess,
 } from '../agent-protocol/messages.js';
 import { KataError } from '../util/errors.js';
+import { parseVsockUrl, VsockBridge } from './vsock-bridge.js';
 
 let protocol: AgentProtocol | undefined;
 
@@ -25,12 +26,6 @@ export class AgentCallError extends KataError {
 type Callback = (err: grpc.ServiceError | null, reply: unknown) => void;
 type UnaryMethod = (request: unknown, options: grpc.CallOptions, callback: Callback) => void;
 
-/** Turns an agent URL into a grpc-js target; only unix: URLs are dialed directly. */
-export function grpcTarget(url: string): string {
-  if (url.startsWith('unix://')) return url;
-  if (url.startsWith('vsock://')) throw new KataError('HOST_UNSUPPORTED', `cannot dial ${url}: this host has no vsock support in kata-ts yet`);
-  throw new KataError('VM', `unknown agent address ${url}`);
-}
 
 /**
  * Client of the guest agent (grpc.AgentService and grpc.Health) at an
@@ -39,10 +34,14 @@ export function grpcTarget(url: string): string {
 export class AgentClient {
   private readonly agent: grpc.Client;
   private readonly health: grpc.Client;
+  private readonly bridge: VsockBridge | undefined;
 
   constructor(readonly url: string) {
     protocol ??= loadAgentProtocol();
-    const target = grpcTarget(url);
+    const vsock = parseVsockUrl(url);
+    if (vsock) this.bridge = new VsockBridge(vsock.cid, vsock.port);
+    else if (!url.startsWith('unix://')) throw new KataError('VM', `unknown agent address ${url}`);
+    const target = this.bridge ? `unix://${this.bridge.socketPath}` : url;
     // Reconnect fast: during boot the agent is not there yet.
     const options = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500, 'grpc.enable_retries': 0 };
     this.agent = new protocol.agentService(target, grpc.credentials.createInsecure(), options);
@@ -157,5 +156,6 @@ export class AgentClient {
   close(): void {
     this.agent.close();
     this.health.close();
+    this.bridge?.close();
   }
 }

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { AgentClient } from '../agent-client/agent-client.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { resolveAccelerator } from '../host/resolve-accelerator.js';
+import { randomInt } from 'node:crypto';
+import type { VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
@@ -40,18 +42,22 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   if (h.useVsock && !(await stat('/dev/vhost-vsock').then(() => true, () => false))) {
     throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true but this host has no /dev/vhost-vsock (modprobe vhost_vsock, or set use_vsock = false)');
   }
-  if (h.useVsock) throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true: the host vsock dialer is not built yet; set use_vsock = false');
   const accelerator = await resolveAccelerator(h, logger);
   const layout = vmLayout(options.vmDir);
   const started = Date.now();
-  const vm = await startVm({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug }, logger);
+  const vm = await startVmWithFreeCid(
+    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid }),
+    logger,
+  );
   let proxy: ProcessIdentity | undefined;
   let client: AgentClient | undefined;
   try {
     const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
-    const agentUrl = `unix://${layout.proxySocket}`;
+    const channel = vm.agentChannel;
+    const agentUrl = channel.kind === 'vsock' ? `vsock://${channel.cid}:${channel.port}` : `unix://${layout.proxySocket}`;
     await (async () => {
-      proxy = await spawnProxy(layout.agentChannelSocket, layout.proxySocket, options.logFile, dialTimeoutMs);
+      // vsock needs no proxy: every host client opens its own vsock connection.
+      if (channel.kind === 'serial') proxy = await spawnProxy(channel.socket, layout.proxySocket, options.logFile, dialTimeoutMs);
       client = new AgentClient(agentUrl);
       await client.waitReady(Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
         (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
@@ -69,6 +75,22 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     throw err;
   } finally {
     client?.close();
+  }
+}
+
+/** Guest CIDs 0-2 are reserved; a CID another VM holds makes QEMU fail, so another is tried. */
+async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, logger: Logger): Promise<VmHandle> {
+  const first = spec(undefined);
+  if (!first.hypervisor.useVsock) return startVm(first, logger);
+  for (let attempt = 1; ; attempt++) {
+    const cid = 3 + randomInt(0x7fff_fff0);
+    try {
+      return await startVm(spec(cid), logger);
+    } catch (err) {
+      const inUse = /guest-cid|in use|EADDRINUSE/i.test(messageOf(err));
+      if (!inUse || attempt >= 5) throw err;
+      logger.debug(`guest CID ${cid} is taken; trying another`);
+    }
   }
 }
 

@@ -25,6 +25,16 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
     assert.deepEqual(await processesMatching(vmDir), []);
   });
 
+  it('use_vsock = true on a host without /dev/vhost-vsock fails at once, saying so', { timeout: 120_000, skip: existsSync('/dev/vhost-vsock') ? 'this host has /dev/vhost-vsock' : false }, async () => {
+    const vmDir = path.join(dir, 'vm-vsock');
+    const config = configWith('guest/vmlinuz');
+    config.hypervisor.useVsock = true;
+    const started = Date.now();
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'no-vsock', vmDir, logger: silentLogger }), /use_vsock = true but this host has no \/dev\/vhost-vsock/);
+    assert.ok(Date.now() - started < 1000, 'no VM was booted first');
+    assert.equal(existsSync(vmDir), false);
+  });
+
   it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-timeout');
     const config = configWith('guest/vmlinuz', 'dial_timeout = 2');

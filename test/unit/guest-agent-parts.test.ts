@@ -68,3 +68,12 @@ describe('guest agent parts', () => {
     assert.equal((await buffer.read(100)).length, 0);
   });
 });
+
+describe('vsock addresses', () => {
+  it('parses vsock://cid:port and nothing else', async () => {
+    const { parseVsockUrl } = await import('../../src/agent-client/vsock-bridge.js');
+    assert.deepEqual(parseVsockUrl('vsock://3:1024'), { cid: 3, port: 1024 });
+    assert.equal(parseVsockUrl('unix:///run/x.sock'), undefined);
+    assert.equal(parseVsockUrl('vsock://x:1'), undefined);
+  });
+});
