@@ -3,6 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { relay } from '../transport/relay.js';
 import { connectVsock } from '../transport/vsock/vsock.js';
 
 /**
@@ -22,16 +23,7 @@ export class VsockBridge {
       connectVsock(cid, port).then(
         (vsock) => {
           this.open.add(vsock);
-          client.pipe(vsock).pipe(client);
-          const done = (): void => {
-            this.open.delete(vsock);
-            vsock.destroy();
-            client.destroy();
-          };
-          client.on('close', done);
-          client.on('error', done);
-          vsock.on('error', done);
-          vsock.on('close', done);
+          relay(client, vsock, () => this.open.delete(vsock));
         },
         () => client.destroy(),
       );

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { loadAgentProtocol } from '../agent-protocol/load-protos.js';
+import { relay } from '../transport/relay.js';
 import { connectVsock } from '../transport/vsock/vsock.js';
 
 /**
@@ -18,9 +19,7 @@ export async function vsockHealthCheck(cid: number, port: number): Promise<strin
     connectVsock(cid, port).then(
       (vsock) => {
         connections.push(vsock);
-        client.pipe(vsock).pipe(client);
-        client.on('close', () => vsock.destroy());
-        vsock.on('error', () => client.destroy());
+        relay(client, vsock);
       },
       () => client.destroy(),
     );

@@ -2,7 +2,9 @@ import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { KataError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { relay } from '../transport/relay.js';
 import { YamuxSession } from '../transport/yamux/yamux-session.js';
+import type { YamuxStream } from '../transport/yamux/yamux-stream.js';
 
 export interface AgentProxy {
   /** Resolves when the VM's channel is gone (VM stopped) or close() was called. */
@@ -50,25 +52,15 @@ export async function startAgentProxy(
   await rm(listenSocket, { force: true });
   const clients = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    clients.add(client);
-    let stream;
+    let stream: YamuxStream;
     try {
       stream = session.open();
-    } catch (err) {
+    } catch {
       client.destroy();
       return;
     }
-    client.pipe(stream);
-    stream.pipe(client);
-    const done = (): void => {
-      clients.delete(client);
-      client.destroy();
-      stream.destroy();
-    };
-    client.on('error', done);
-    client.on('close', done);
-    stream.on('error', done);
-    stream.on('close', done);
+    clients.add(client);
+    relay(client, stream, () => clients.delete(client));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
