@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readProcStat } from '../util/process-identity.js';
 
 /** Decodes a waitpid(2) status into the exit status callers expect: code, or 128 + signal. */
 export function exitStatusFromWaitStatus(status: number): number {
@@ -13,15 +13,10 @@ export function exitStatusFromWaitStatus(status: number): number {
  */
 export async function waitForeignExit(pid: number, pollMs = 50): Promise<number> {
   for (;;) {
-    let stat: string;
-    try {
-      stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return 255; // reaped by someone else: the status is lost
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') {
-      const raw = Number(fields[52 - 3]);
+    const stat = await readProcStat(pid);
+    if (!stat) return 255; // reaped by someone else: the status is lost
+    if (stat.state === 'Z' || stat.state === 'X') {
+      const raw = Number(stat.field(52));
       return Number.isFinite(raw) ? exitStatusFromWaitStatus(raw) : 255;
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));

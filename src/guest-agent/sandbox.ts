@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import type { CreateContainerRequest, CreateSandboxRequest, OciProcess, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
@@ -25,13 +26,8 @@ export interface Container {
 function exitOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0)));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
-}
-
-function osSignal(name: NodeJS.Signals): number {
-  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
-  return table[name] ?? 0;
 }
 
 /** Everything the agent runs: sandbox storages and containers with their processes. */
@@ -117,7 +113,7 @@ export class Sandbox {
   }
 
   async signal(containerId: string, execId: string, signal: number): Promise<void> {
-    const c = this.container(containerId);
+    this.container(containerId);
     if (execId === '') {
       await crun(['kill', '--all', containerId, String(signal)]);
       return;
@@ -126,7 +122,7 @@ export class Sandbox {
     try {
       p.signal(signal);
     } catch (err) {
-      if (p.exitStatus === undefined && c) throw failed(`cannot signal process ${execId}: ${(err as Error).message}`);
+      if (p.exitStatus === undefined) throw failed(`cannot signal process ${execId}: ${(err as Error).message}`);
     }
   }
 

@@ -9,22 +9,39 @@ export interface ProcessIdentity {
   startTime: number;
 }
 
-/** Parses /proc/<pid>/stat; the command name may hold spaces and ')' so split after the last ')'. */
-export function parseStartTime(stat: string): number | undefined {
+/**
+ * The fields of a /proc/<pid>/stat line, numbered as proc(5) numbers them
+ * (1 = pid, 3 = state, 22 = starttime, 52 = exit_code). The command name
+ * (field 2) may hold spaces and ')', so the split happens after the last ')'.
+ */
+export interface ProcStat {
+  state: string;
+  field(n: number): string | undefined;
+}
+
+export function parseProcStat(stat: string): ProcStat | undefined {
   const end = stat.lastIndexOf(')');
   if (end < 0) return undefined;
-  // Fields after the comm start at field 3 (state); starttime is field 22.
-  const fields = stat.slice(end + 2).split(' ');
-  const value = Number(fields[22 - 3]);
+  const rest = stat.slice(end + 2).split(' ');
+  return { state: rest[0] ?? '', field: (n) => rest[n - 3] };
+}
+
+export async function readProcStat(pid: number, procRoot = '/proc'): Promise<ProcStat | undefined> {
+  try {
+    return parseProcStat(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseStartTime(stat: string): number | undefined {
+  const value = Number(parseProcStat(stat)?.field(22));
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
 export async function readStartTime(pid: number, procRoot = '/proc'): Promise<number | undefined> {
-  try {
-    return parseStartTime(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
+  const value = Number((await readProcStat(pid, procRoot))?.field(22));
+  return Number.isSafeInteger(value) ? value : undefined;
 }
 
 export async function identify(pid: number, procRoot = '/proc'): Promise<ProcessIdentity | undefined> {
@@ -32,16 +49,9 @@ export async function identify(pid: number, procRoot = '/proc'): Promise<Process
   return startTime === undefined ? undefined : { pid, startTime };
 }
 
-/** True only when the pid exists and is still the same process we recorded. */
+/** True only when the pid exists, is still the same process we recorded, and is not a zombie. */
 export async function isSameProcessAlive(id: ProcessIdentity, procRoot = '/proc'): Promise<boolean> {
-  const startTime = await readStartTime(id.pid, procRoot);
-  if (startTime !== id.startTime) return false;
-  // A zombie still has a stat file; it is not running anymore.
-  try {
-    const stat = await readFile(`${procRoot}/${id.pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const stat = await readProcStat(id.pid, procRoot);
+  if (!stat || Number(stat.field(22)) !== id.startTime) return false;
+  return stat.state !== 'Z' && stat.state !== 'X';
 }

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { readProcStat } from '../../src/util/process-identity.js';
 
 /** Pids whose command line mentions `needle` (for leak assertions only; nothing is killed by name). */
 export async function processesMatching(needle: string): Promise<number[]> {
@@ -6,8 +7,7 @@ export async function processesMatching(needle: string): Promise<number[]> {
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const state = (await readProcStat(Number(entry)))?.state;
     if (cmdline.split('\0').join(' ').includes(needle) && state !== 'Z') found.push(Number(entry));
   }
   return found;
