@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "kata_vsock",
-      "sources": ["kata-vsock.c"],
+      "target_name": "kata_native",
+      "sources": ["kata-native.c", "vsock.c", "terminal.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -20,8 +20,8 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
   await cp(protos, dir, { recursive: true });
   await writeFile(path.join(dir, 'agent-protocol.json'), compiled);
 }
-// The vsock addon (built by node-gyp in native/) goes into the guest next to the agent.
-await cp(path.join(root, 'native', 'build', 'Release', 'kata_vsock.node'), path.join(guestDir, 'kata_vsock.node'));
+// The native addon (built by node-gyp in native/) goes into the guest next to the agent.
+await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
 await build({
   entryPoints: [path.join(root, 'src', 'guest-agent', 'main.ts')],
   outfile: path.join(guestDir, 'kata-agent.mjs'),

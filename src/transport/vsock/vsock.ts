@@ -1,43 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { closeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon, type NativeAddon } from '../../util/native-addon.js';
 import { fdDuplex } from '../fd-stream.js';
-
-/** The C addon (native/kata-vsock.c): Node has no AF_VSOCK. */
-export interface VsockAddon {
-  listen(port: number, cid?: number): number;
-  accept(listenFd: number): Promise<number>;
-  connect(cid: number, port: number): Promise<number>;
-  shutdown(fd: number): void;
-}
-
-export const addonFileName = 'kata_vsock.node';
-
-let addon: VsockAddon | undefined;
-
-/** Next to this module (the guest bundle), or in native/build/Release of the package. */
-export function loadVsockAddon(): VsockAddon {
-  if (addon) return addon;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, addonFileName),
-    path.resolve(here, '..', '..', '..', 'native', 'build', 'Release', addonFileName),
-  ];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`vsock addon ${addonFileName} not found (looked in ${candidates.join(', ')}); run npm run build`);
-  addon = createRequire(import.meta.url)(found) as VsockAddon;
-  return addon;
-}
 
 /** Accepts AF_VSOCK connections and emits each as a Duplex ('connection'). */
 export class VsockListener extends EventEmitter {
   private closed = false;
 
   private constructor(
-    private readonly vsock: VsockAddon,
+    private readonly vsock: NativeAddon,
     private readonly fd: number,
   ) {
     super();
@@ -45,7 +17,7 @@ export class VsockListener extends EventEmitter {
   }
 
   static listen(port: number, cid?: number): VsockListener {
-    const vsock = loadVsockAddon();
+    const vsock = loadNativeAddon();
     return new VsockListener(vsock, vsock.listen(port, cid));
   }
 
@@ -69,7 +41,7 @@ export class VsockListener extends EventEmitter {
 }
 
 export async function connectVsock(cid: number, port: number): Promise<Duplex> {
-  const vsock = loadVsockAddon();
+  const vsock = loadNativeAddon();
   const fd = await vsock.connect(cid, port);
   return fdDuplex(fd, () => vsock.shutdown(fd));
 }

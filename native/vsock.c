@@ -1,5 +1,4 @@
 /*
- * kata-ts native addon: what Node lacks for the agent channel.
  * AF_VSOCK listen / accept / connect, returning plain file descriptors that
  * the TypeScript side wraps into streams. Blocking calls run on libuv's
  * thread pool through napi async work.
@@ -12,36 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
-#include <node_api.h>
-
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
-      napi_throw_error(env, NULL, "kata_vsock: N-API call failed");   \
-      return NULL;                                                    \
-    }                                                                 \
-  } while (0)
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char message[256];
-  snprintf(message, sizeof message, "%s: %s", what, strerror(err));
-  napi_value code, msg, error;
-  napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, NULL, msg, &error);
-  napi_value errno_value;
-  napi_create_int32(env, err, &errno_value);
-  napi_set_named_property(env, error, "errno", errno_value);
-  napi_throw(env, error);
-  return NULL;
-}
-
-static int uint32_arg(napi_env env, napi_callback_info info, size_t index, uint32_t *out) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc <= index) return -1;
-  return napi_get_value_uint32(env, argv[index], out) == napi_ok ? 0 : -1;
-}
+#include "kata-native.h"
 
 /* listen(port[, cid]) -> fd: bound to VMADDR_CID_ANY unless a CID is given. */
 static napi_value Listen(napi_env env, napi_callback_info info) {
@@ -117,15 +87,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_int32(env, job->result, &value);
     napi_resolve_deferred(env, job->deferred, value);
   } else {
-    char message[256];
-    snprintf(message, sizeof message, "%s: %s", job->is_accept ? "accept(vsock)" : "connect(vsock)", strerror(job->err));
-    napi_value msg, code, errno_value;
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_string_utf8(env, strerror(job->err), NAPI_AUTO_LENGTH, &code);
-    napi_create_error(env, NULL, msg, &value);
-    napi_create_int32(env, job->err, &errno_value);
-    napi_set_named_property(env, value, "errno", errno_value);
-    napi_reject_deferred(env, job->deferred, value);
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->is_accept ? "accept(vsock)" : "connect(vsock)", job->err));
   }
   napi_delete_async_work(env, job->work);
   free(job);
@@ -177,15 +139,12 @@ static napi_value Shutdown(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value Init(napi_env env, napi_value exports) {
+void register_vsock(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"listen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
     {"accept", NULL, Accept, NULL, NULL, NULL, napi_default, NULL},
     {"connect", NULL, Connect, NULL, NULL, NULL, napi_default, NULL},
     {"shutdown", NULL, Shutdown, NULL, NULL, NULL, napi_default, NULL},
   };
-  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
-  return exports;
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

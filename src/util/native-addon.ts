@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The C addon (native/*.c): AF_VSOCK and terminals, which Node lacks. */
+export interface NativeAddon {
+  listen(port: number, cid?: number): number;
+  accept(listenFd: number): Promise<number>;
+  connect(cid: number, port: number): Promise<number>;
+  shutdown(fd: number): void;
+  openPty(): { master: number; slave: number; name: string };
+  getWindowSize(fd: number): { rows: number; columns: number };
+  setWindowSize(fd: number, rows: number, columns: number): void;
+  setControllingTerminal(fd: number): void;
+  listenUnix(socketPath: string): number;
+  receiveFd(listenFd: number, timeoutMs: number): Promise<number>;
+  sendFd(socketPath: string, fd: number, name: string): void;
+}
+
+export const addonFileName = 'kata_native.node';
+
+let addon: NativeAddon | undefined;
+
+/** Next to the running bundle (the guest agent), or in native/build/Release of the package. */
+export function loadNativeAddon(): NativeAddon {
+  if (addon) return addon;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, addonFileName), path.resolve(here, '..', '..', 'native', 'build', 'Release', addonFileName)];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`native addon ${addonFileName} not found (looked in ${candidates.join(', ')}); run npm run build`);
+  addon = createRequire(import.meta.url)(found) as NativeAddon;
+  return addon;
+}
