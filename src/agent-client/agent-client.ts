@@ -140,6 +140,9 @@ export class AgentClient {
   closeStdin(containerId: string, execId: string): Promise<void> {
     return this.agentCall('CloseStdin', { container_id: containerId, exec_id: execId });
   }
+  ttyWinResize(containerId: string, execId: string, rows: number, columns: number): Promise<void> {
+    return this.agentCall('TtyWinResize', { container_id: containerId, exec_id: execId, row: rows, column: columns });
+  }
   async listProcesses(containerId: string, format: 'table' | 'json'): Promise<string> {
     return (await this.agentCall<{ process_list: Buffer }>('ListProcesses', { container_id: containerId, format, args: [] })).process_list.toString();
   }

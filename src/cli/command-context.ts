@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadRuntimeConfig } from '../config/load-config.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import type { RuntimeContext } from '../runtime/runtime-context.js';
 import { StateStore } from '../store/state-store.js';
 import { Logger, type LogFormat } from '../util/logger.js';
 
@@ -26,6 +27,8 @@ export interface CommandContext {
   loadConfig(): Promise<RuntimeConfig>;
   /** The only way commands write to stdout. */
   print(text: string): void;
+  /** What runtime operations need: the store, the logger, and where child processes log. */
+  runtime: RuntimeContext;
 }
 
 export function writeStderr(line: string): void {
@@ -36,10 +39,12 @@ export function contextFor(command: Command): CommandContext {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const logger = new Logger({ file: globals.log, format: globals.logFormat, debug: Boolean(globals.debug), stderr: writeStderr });
   let config: Promise<RuntimeConfig> | undefined;
+  const store = new StateStore(globals.root);
   return {
     globals,
     logger,
-    store: new StateStore(globals.root),
+    store,
+    runtime: { store, logger, log: { file: globals.log, format: globals.logFormat, debug: Boolean(globals.debug) } },
     loadConfig() {
       config ??= loadRuntimeConfig({
         explicitPath: globals.kataConfig ?? globals.config,

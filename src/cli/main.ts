@@ -4,6 +4,17 @@ import { isKataError, messageOf } from '../util/errors.js';
 import { Logger } from '../util/logger.js';
 import { contextFor, defaultRoot, setExitCode, writeStderr } from './command-context.js';
 import { registerCheck } from './commands/check.js';
+import { registerCreate } from './commands/create.js';
+import { registerDelete } from './commands/delete.js';
+import { registerExec } from './commands/exec.js';
+import { registerKill } from './commands/kill.js';
+import { registerPause } from './commands/pause.js';
+import { registerPs } from './commands/ps.js';
+import { registerResume } from './commands/resume.js';
+import { registerRun } from './commands/run.js';
+import { registerShim } from './commands/shim.js';
+import { registerSpec } from './commands/spec.js';
+import { registerStart } from './commands/start.js';
 import { registerEnv } from './commands/env.js';
 import { registerImage } from './commands/image.js';
 import { registerProxy } from './commands/proxy.js';
@@ -28,6 +39,8 @@ export function buildProgram(): Command {
     .option('--rootless <value>', 'accepted for runc compatibility; ignored')
     .option('--kata-show-default-config-paths', 'print the configuration files searched, in order, and exit')
     .version(versionText(), '-v, --version', 'print the version and exit')
+    // Global flags go before the command (as with runc); exec passes what follows its command on.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .configureOutput({
       writeOut: (text) => process.stdout.write(text),
@@ -49,10 +62,21 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerEnv(program);
   registerVersion(program, print);
+  registerCreate(program);
+  registerStart(program);
+  registerRun(program);
   registerState(program);
   registerList(program);
+  registerPs(program);
+  registerExec(program);
+  registerKill(program);
+  registerPause(program);
+  registerResume(program);
+  registerDelete(program);
+  registerSpec(program);
   registerImage(program);
   registerProxy(program);
+  registerShim(program);
 
   // Subcommands inherit the error handling and output of the program.
   for (const sub of program.commands) {

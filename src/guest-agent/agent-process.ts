@@ -1,8 +1,19 @@
-import type { Writable } from 'node:stream';
-import { OutputBuffer } from './output-buffer.js';
+import type { Duplex, Writable } from 'node:stream';
+import { loadNativeAddon } from '../util/native-addon.js';
+import { failed } from './agent-error.js';
+import type { OutputBuffer } from './output-buffer.js';
+
+/** How the agent talks to a process: pipes, or a pty master (stdout then carries both streams). */
+export interface ProcessIo {
+  stdin: Writable | null;
+  stdout: OutputBuffer;
+  stderr: OutputBuffer;
+  terminal?: { fd: number; stream: Duplex };
+}
 
 /** A process the agent started in a container: the init process or an exec. */
 export class AgentProcess {
+  readonly stdin: Writable | null;
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
   exitStatus: number | undefined;
@@ -11,17 +22,29 @@ export class AgentProcess {
   constructor(
     readonly execId: string,
     readonly pid: number,
-    readonly stdin: Writable | null,
-    stdout: OutputBuffer,
-    stderr: OutputBuffer,
+    private readonly io: ProcessIo,
     exit: Promise<number>,
   ) {
-    this.stdout = stdout;
-    this.stderr = stderr;
+    this.stdin = io.stdin;
+    this.stdout = io.stdout;
+    this.stderr = io.stderr;
     this.exited = exit.then((status) => {
       this.exitStatus = status;
       return status;
     });
+  }
+
+  get hasTerminal(): boolean {
+    return this.io.terminal !== undefined;
+  }
+
+  /** TIOCSWINSZ on the pty master: the process's foreground group gets SIGWINCH. */
+  resize(rows: number, columns: number): void {
+    const terminal = this.io.terminal;
+    if (!terminal) throw failed(`process ${this.execId} has no terminal`);
+    // A closed stream's fd number may already belong to something else.
+    if (terminal.stream.destroyed) throw failed(`the terminal of process ${this.execId} is closed`);
+    loadNativeAddon().setWindowSize(terminal.fd, rows, columns);
   }
 
   signal(signal: number): void {

@@ -131,8 +131,9 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog): grpc.Unty
       sandbox.process(req.container_id, req.exec_id).stdin?.end();
     },
     TtyWinResize: async (req: TtyWinResizeRequest) => {
-      sandbox.process(req.container_id, req.exec_id);
-      throw new AgentError(grpc.status.FAILED_PRECONDITION, `process ${req.exec_id} has no terminal`);
+      const proc = sandbox.process(req.container_id, req.exec_id);
+      if (!proc.hasTerminal) throw new AgentError(grpc.status.FAILED_PRECONDITION, `process ${req.exec_id} has no terminal`);
+      proc.resize(req.row, req.column);
     },
   };
   return Object.fromEntries(Object.entries(handlers).map(([name, handler]) => [name, unary(name, log, handler)]));

@@ -1,10 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import os from 'node:os';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { CreateContainerRequest, CreateSandboxRequest, OciProcess, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
-import { AgentProcess } from './agent-process.js';
+import { fdDuplex } from '../transport/fd-stream.js';
+import { AgentProcess, type ProcessIo } from './agent-process.js';
+import { ConsoleSocket } from './console-socket.js';
 import { crun, spawnCrun } from './crun.js';
 import { specToOciConfig, processToOci } from './oci-spec.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -28,6 +33,40 @@ function exitOf(child: ChildProcess): Promise<number> {
     if (child.exitCode !== null) return resolve(child.exitCode);
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
+}
+
+/** Console sockets live in a short directory: unix socket paths are limited to 108 bytes. */
+const consoleDir = '/run/kata-ts-console';
+
+function openConsoleSocket(): ConsoleSocket {
+  mkdirSync(consoleDir, { recursive: true, mode: 0o700 });
+  return ConsoleSocket.listen(path.join(consoleDir, `${randomBytes(8).toString('hex')}.sock`));
+}
+
+function consoleArgs(socket: ConsoleSocket | undefined): string[] {
+  return socket ? ['--console-socket', socket.path] : [];
+}
+
+function pipeIo(child: ChildProcess): ProcessIo {
+  return { stdin: child.stdin, stdout: new OutputBuffer(child.stdout), stderr: new OutputBuffer(child.stderr) };
+}
+
+/** A terminal merges stdout and stderr: everything is read from the pty master. */
+function terminalIo(master: number): ProcessIo {
+  const tty = fdDuplex(master);
+  tty.on('error', () => undefined); // EIO once the process's side of the pty is closed
+  return { stdin: tty, stdout: new OutputBuffer(tty), stderr: new OutputBuffer(null), terminal: { fd: master, stream: tty } };
+}
+
+/** Keeps what a stream writes, for error messages. */
+function collect(stream: Readable | null): () => string {
+  const chunks: Buffer[] = [];
+  stream?.on('data', (c: Buffer) => chunks.push(c));
+  return () => Buffer.concat(chunks).toString();
+}
+
+function lastLine(text: string, fallback: string): string {
+  return text.trim().split('\n').pop() || fallback;
 }
 
 /** Everything the agent runs: sandbox storages and containers with their processes. */
@@ -76,20 +115,26 @@ export class Sandbox {
     await mkdir(bundle, { recursive: true });
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(specToOciConfig(req.OCI, id, rootfs)));
     const pidFile = path.join(bundle, 'init.pid');
-    // The container's init inherits crun's stdio pipes and keeps them after crun exits.
-    const child = spawnCrun(['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', id], ['pipe', 'pipe', 'pipe']);
-    const crunErrors: Buffer[] = [];
-    const stderrTap = (c: Buffer): void => void crunErrors.push(c);
-    child.stderr?.on('data', stderrTap);
+    const consoleSocket = req.OCI.Process?.Terminal ? openConsoleSocket() : undefined;
+    // The container's init inherits crun's stdio pipes and keeps them after crun exits;
+    // with a terminal, crun hands the pty master to the console socket instead.
+    const child = spawnCrun(
+      ['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', ...consoleArgs(consoleSocket), id],
+      consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    );
+    const master = consoleSocket?.receive();
+    const crunErrors = collect(child.stderr);
     const code = await exitOf(child);
-    child.stderr?.off('data', stderrTap);
     if (code !== 0) {
       child.stdin?.destroy();
+      consoleSocket?.close();
+      await master?.catch(() => undefined);
       await rm(bundle, { recursive: true, force: true });
-      throw failed(`crun create failed: ${Buffer.concat(crunErrors).toString().trim().split('\n').pop() ?? `exit ${code}`}`);
+      throw failed(`crun create failed: ${lastLine(crunErrors(), `exit ${code}`)}`);
     }
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const init = new AgentProcess(id, pid, child.stdin, new OutputBuffer(child.stdout), new OutputBuffer(child.stderr), waitForeignExit(pid));
+    const io = master ? terminalIo(await master) : pipeIo(child);
+    const init = new AgentProcess(id, pid, io, waitForeignExit(pid));
     this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false });
   }
 
@@ -105,11 +150,24 @@ export class Sandbox {
     const processFile = path.join(c.bundle, `exec-${execId}.json`);
     const pidFile = path.join(c.bundle, `exec-${execId}.pid`);
     await writeFile(processFile, JSON.stringify(processToOci(proc)));
+    const consoleSocket = proc.Terminal ? openConsoleSocket() : undefined;
     // crun exec stays in the foreground as the process's parent and exits with its status.
-    const child = spawnCrun(['exec', '--process', processFile, '--pid-file', pidFile, containerId], ['pipe', 'pipe', 'pipe']);
+    const child = spawnCrun(
+      ['exec', '--process', processFile, '--pid-file', pidFile, ...consoleArgs(consoleSocket), containerId],
+      consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+    );
+    const master = consoleSocket?.receive();
+    const crunErrors = consoleSocket ? collect(child.stderr) : () => '';
     const exit = exitOf(child);
-    const pid = await waitForPidFile(pidFile, exit);
-    c.execs.set(execId, new AgentProcess(execId, pid, child.stdin, new OutputBuffer(child.stdout), new OutputBuffer(child.stderr), exit));
+    try {
+      const pid = await waitForPidFile(pidFile, exit, crunErrors);
+      const io = master ? terminalIo(await master) : pipeIo(child);
+      c.execs.set(execId, new AgentProcess(execId, pid, io, exit));
+    } catch (err) {
+      consoleSocket?.close();
+      await master?.catch(() => undefined);
+      throw err;
+    }
   }
 
   async signal(containerId: string, execId: string, signal: number): Promise<void> {
@@ -164,7 +222,7 @@ export class Sandbox {
   }
 }
 
-async function waitForPidFile(pidFile: string, exit: Promise<number>): Promise<number> {
+async function waitForPidFile(pidFile: string, exit: Promise<number>, crunErrors: () => string): Promise<number> {
   let exited = false;
   void exit.then(() => (exited = true));
   for (let i = 0; i < 400; i++) {
@@ -174,7 +232,7 @@ async function waitForPidFile(pidFile: string, exit: Promise<number>): Promise<n
     } catch {
       // not written yet
     }
-    if (exited) throw failed('crun exec exited before starting the process');
+    if (exited) throw failed(`crun exec failed: ${lastLine(crunErrors(), 'it exited before starting the process')}`);
     await new Promise((r) => setTimeout(r, 25));
   }
   throw failed('crun exec did not report a pid within 10 s');

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { execa } from 'execa';
 import { KataError, messageOf } from '../util/errors.js';
+import { unmountAllUnder } from '../util/host-mounts.js';
 import type { Logger } from '../util/logger.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { qemuArgs, type VmSpec } from './qemu-args.js';
@@ -77,5 +78,7 @@ export async function stopVm(vm: VmHandle, logger: Logger, graceMs = 3000): Prom
       for (let i = 0; i < 100 && (await isSameProcessAlive(vm.qemu)); i++) await sleep(20);
     }
   }
+  // A bind mount left in the shared dir would make rm -r delete the files behind it.
+  await unmountAllUnder(vm.layout.dir);
   await rm(vm.layout.dir, { recursive: true, force: true });
 }

@@ -71,7 +71,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     return { sandboxId, vm, proxy, agentUrl, accelerator, bootMs: Date.now() - started };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.
-    await shutdownSandboxVm({ sandboxId, vm, proxy, agentUrl: '', accelerator, bootMs: 0 }, logger);
+    await shutdownSandboxVm({ vm, proxy }, logger);
     throw err;
   } finally {
     client?.close();
@@ -95,7 +95,7 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
 }
 
 /** Stops the proxy and the VM and removes the VM dir; safe to call on a dead VM. */
-export async function shutdownSandboxVm(sandbox: SandboxVm, logger: Logger): Promise<void> {
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'proxy'>, logger: Logger): Promise<void> {
   if (sandbox.proxy) await stopProcess(sandbox.proxy);
   await stopVm(sandbox.vm, logger);
 }

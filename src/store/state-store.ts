@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import { safeJoin } from '../util/safe-path.js';
+import { writeJsonAtomic } from './atomic-file.js';
 import { validateId } from './container-id.js';
 import { stateSchemaVersion, type ContainerState } from './container-state.js';
 import { withDirLock, type LockOptions } from './state-lock.js';
@@ -80,18 +80,9 @@ export class StateStore {
 
   async write(state: ContainerState): Promise<void> {
     const file = this.fileOf(state.id);
-    const temp = path.join(path.dirname(file), `.${stateFile}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      const handle = await open(temp, 'wx', 0o600);
-      try {
-        await handle.writeFile(JSON.stringify({ ...state, schemaVersion: stateSchemaVersion }, null, 2) + '\n');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, file);
+      await writeJsonAtomic(file, { ...state, schemaVersion: stateSchemaVersion });
     } catch (err) {
-      await rm(temp, { force: true });
       throw new KataError('IO', `cannot write state of container ${state.id}: ${messageOf(err)}`, { cause: err });
     }
   }

@@ -13,7 +13,9 @@ export type ErrorCode =
   | 'IO'
   | 'QMP'
   | 'TIMEOUT'
-  | 'VM';
+  | 'VM'
+  | 'BAD_BUNDLE'
+  | 'NOT_RUNNING';
 
 /** The one base class every layer below cli throws. */
 export class KataError extends Error {

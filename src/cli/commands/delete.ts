@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { deleteContainer } from '../../runtime/delete-container.js';
+import { contextFor } from '../command-context.js';
+
+export function registerDelete(program: Command): void {
+  program
+    .command('delete')
+    .alias('rm')
+    .description('delete a stopped container (and its VM with the last container); --force kills it first')
+    .argument('<container-id>')
+    .option('-f, --force', 'kill a running container, then delete it')
+    .action(async (id: string, flags: { force?: boolean }, command: Command) => {
+      await deleteContainer(contextFor(command).runtime, id, Boolean(flags.force));
+    });
+}

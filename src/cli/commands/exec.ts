@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { execProcess, execProcessSpec } from '../../runtime/exec-process.js';
+import { loadContainer } from '../../runtime/container-record.js';
+import { waitForShim } from '../../runtime/shim-process.js';
+import { contextFor, setExitCode } from '../command-context.js';
+
+interface ExecFlagsCli {
+  process?: string;
+  tty?: boolean;
+  detach?: boolean;
+  consoleSocket?: string;
+  pidFile?: string;
+  env: string[];
+  cwd?: string;
+  user?: string;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function registerExec(program: Command): void {
+  program
+    .command('exec')
+    .description('run a process in a running container; in the foreground, relay its stdio and exit with its status')
+    .argument('<container-id>')
+    .argument('[command...]', 'command and arguments (unless --process)')
+    .option('-p, --process <file>', 'process.json describing the process')
+    .option('-t, --tty', 'give the process a terminal')
+    .option('-d, --detach', 'do not wait for the process')
+    .option('--console-socket <path>', 'unix socket that receives the pty master (with --tty)')
+    .option('--pid-file <file>', 'write the process pid (its shim) here')
+    .option('-e, --env <KEY=VALUE>', 'extra environment variable (repeatable)', collect, [])
+    .option('--cwd <dir>', 'working directory in the container')
+    .option('-u, --user <uid[:gid]>', 'user to run as')
+    .passThroughOptions()
+    .action(async (id: string, args: string[], flags: ExecFlagsCli, command: Command) => {
+      const ctx = contextFor(command);
+      const { state } = await loadContainer(ctx.store, id);
+      const processSpec = await execProcessSpec(state.process, { processFile: flags.process, args, tty: flags.tty, env: flags.env, cwd: flags.cwd, user: flags.user });
+      const { shim } = await execProcess(ctx.runtime, {
+        id, process: processSpec, detach: Boolean(flags.detach), pidFile: flags.pidFile, consoleSocket: flags.consoleSocket,
+      });
+      if (!flags.detach) setExitCode(await waitForShim(shim.child));
+    });
+}

@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+import { setPaused } from '../../runtime/pause-container.js';
+import { contextFor } from '../command-context.js';
+
+export function registerPause(program: Command): void {
+  program
+    .command('pause')
+    .description('suspend every process of a running container')
+    .argument('<container-id>')
+    .action(async (id: string, _flags: object, command: Command) => {
+      await setPaused(contextFor(command).runtime, id, true);
+    });
+}

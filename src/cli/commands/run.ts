@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { createContainer } from '../../runtime/create-container.js';
+import { deleteContainer } from '../../runtime/delete-container.js';
+import { waitForShim } from '../../runtime/shim-process.js';
+import { startContainer } from '../../runtime/start-container.js';
+import { messageOf } from '../../util/errors.js';
+import { contextFor, setExitCode } from '../command-context.js';
+import { addCreateFlags, type CreateFlags } from './create.js';
+
+export function registerRun(program: Command): void {
+  addCreateFlags(program.command('run').description('create and start a container; in the foreground, relay its stdio, delete it when it exits, and exit with its status'))
+    .argument('<container-id>')
+    .option('-d, --detach', 'return once the container has started')
+    .action(async (id: string, flags: CreateFlags & { detach?: boolean }, command: Command) => {
+      const ctx = contextFor(command);
+      const config = await ctx.loadConfig();
+      const { shim } = await createContainer(ctx.runtime, config, {
+        id, bundle: flags.bundle, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile, foreground: !flags.detach,
+      });
+      try {
+        await startContainer(ctx.runtime, id);
+      } catch (err) {
+        await deleteContainer(ctx.runtime, id, true).catch((e: unknown) => ctx.logger.warn(`cleaning up: ${messageOf(e)}`));
+        throw err;
+      }
+      if (flags.detach) return;
+      const status = await waitForShim(shim.child);
+      await deleteContainer(ctx.runtime, id, true);
+      setExitCode(status);
+    });
+}

@@ -1,0 +1,70 @@
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { OciMount } from '../agent-protocol/messages.js';
+import { bindMount, unmount, unmountAllUnder } from '../util/host-mounts.js';
+import { KataError, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { OciMountSpec } from './oci-spec-types.js';
+
+/** Where the 9p share (mount tag kataShared) is mounted in the guest (Kata 1.x). */
+export const guestSharedDir = '/run/kata-containers/shared/containers';
+
+export interface SharedFiles {
+  /** The rootfs as the guest sees it. */
+  guestRootfs: string;
+  /** The spec's mounts, bind sources rewritten to their guest paths. */
+  mounts: OciMount[];
+  /** Host mount points made for this container, to undo at delete. */
+  hostMounts: string[];
+}
+
+const isBind = (m: OciMountSpec): boolean => m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+
+/**
+ * Puts a container's files into the sandbox's shared dir, which the guest
+ * sees through 9p: the rootfs at <cid>/rootfs and each bind mount source at
+ * <cid>/mounts/<n>. Other mounts (proc, tmpfs, ...) are made by crun in the guest.
+ */
+export async function shareContainerFiles(sharedDir: string, containerId: string, rootfs: string, specMounts: OciMountSpec[], logger: Logger): Promise<SharedFiles> {
+  const hostDir = path.join(sharedDir, containerId);
+  const hostMounts: string[] = [];
+  try {
+    const hostRootfs = path.join(hostDir, 'rootfs');
+    await mkdir(hostRootfs, { recursive: true });
+    await bindMount(rootfs, hostRootfs);
+    hostMounts.push(hostRootfs);
+    const mounts: OciMount[] = [];
+    for (const [index, m] of specMounts.entries()) {
+      const options = m.options ?? [];
+      if (!isBind(m) || !m.source) {
+        mounts.push({ destination: m.destination, source: m.source ?? '', type: m.type ?? '', options });
+        continue;
+      }
+      const source = await stat(m.source).catch(() => undefined);
+      if (!source || !(source.isDirectory() || source.isFile())) {
+        if (!source) throw new KataError('BAD_BUNDLE', `mount source ${m.source} (for ${m.destination}) does not exist`);
+        logger.warn(`mount ${m.destination}: source ${m.source} is neither a file nor a directory; skipped`);
+        continue;
+      }
+      const target = path.join(hostDir, 'mounts', String(index));
+      await mkdir(path.dirname(target), { recursive: true });
+      if (source.isDirectory()) await mkdir(target);
+      else await writeFile(target, '');
+      await bindMount(m.source, target, options.includes('ro'));
+      hostMounts.push(target);
+      mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
+    }
+    return { guestRootfs: `${guestSharedDir}/${containerId}/rootfs`, mounts, hostMounts };
+  } catch (err) {
+    await unshareContainerFiles(sharedDir, containerId, hostMounts).catch(() => undefined);
+    throw err instanceof KataError ? err : new KataError('IO', `cannot share the files of container ${containerId}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** Undoes shareContainerFiles: unmounts first, so removing the dir never touches the sources. */
+export async function unshareContainerFiles(sharedDir: string, containerId: string, hostMounts: string[]): Promise<void> {
+  for (const point of [...hostMounts].reverse()) await unmount(point);
+  const hostDir = path.join(sharedDir, containerId);
+  await unmountAllUnder(hostDir);
+  await rm(hostDir, { recursive: true, force: true });
+}

@@ -1,0 +1,32 @@
+import type { ContainerState, ContainerStatus } from '../store/container-state.js';
+import type { StateStore } from '../store/state-store.js';
+import { KataError } from '../util/errors.js';
+import { liveStatus } from './describe-container.js';
+import type { OciProcessSpec } from './oci-spec-types.js';
+
+/** The container state the runtime writes: the store's fields plus what later commands need. */
+export interface RuntimeContainerState extends ContainerState {
+  rootfs: string;
+  /** config.json's process: the defaults of exec. */
+  process: OciProcessSpec;
+  /** Host mount points in the sandbox's shared dir, undone at delete. */
+  hostMounts: string[];
+}
+
+export interface LoadedContainer {
+  state: RuntimeContainerState;
+  status: ContainerStatus;
+}
+
+export async function loadContainer(store: StateStore, id: string): Promise<LoadedContainer> {
+  const state = (await store.read(id)) as RuntimeContainerState;
+  if (!Array.isArray(state.hostMounts)) state.hostMounts = [];
+  return { state, status: await liveStatus(state) };
+}
+
+/** runc's wording: an operation that needs a live process on a container that has none. */
+export function requireStatus(id: string, status: ContainerStatus, allowed: ContainerStatus[], action: string): void {
+  if (allowed.includes(status)) return;
+  const code = status === 'stopped' ? 'NOT_RUNNING' : 'USAGE';
+  throw new KataError(code, `cannot ${action} container ${id}: it is ${status}`);
+}

@@ -1,0 +1,162 @@
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AgentClient } from '../agent-client/agent-client.js';
+import type { RuntimeConfig } from '../config/runtime-config.js';
+import { validateId } from '../store/container-id.js';
+import { KataError, isKataError, messageOf } from '../util/errors.js';
+import { unmountAllUnder } from '../util/host-mounts.js';
+import { specToAgent } from './agent-spec.js';
+import type { RuntimeContainerState } from './container-record.js';
+import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from './container-files.js';
+import { loadBundle } from './oci-bundle.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { withSandboxAgent } from './sandbox-agent.js';
+import { sandboxMembership } from './sandbox-membership.js';
+import { readSandboxRecord, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
+import { spawnShim, type SpawnedShim } from './shim-process.js';
+import { stopProcess } from './proxy-process.js';
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  consoleSocket?: string;
+  pidFile?: string;
+  /** run in the foreground: the shim stays in this session and may use the calling terminal. */
+  foreground?: boolean;
+}
+
+export interface CreatedContainer {
+  state: RuntimeContainerState;
+  shim: SpawnedShim;
+  /** Milliseconds spent booting a new sandbox VM (0 when the container joined one). */
+  bootMs: number;
+}
+
+/** The 9p share of Kata 1.x: the sandbox's shared dir, mounted once per sandbox. */
+const sharedStorage = {
+  driver: '9p',
+  driver_options: [],
+  source: 'kataShared',
+  fstype: '9p',
+  options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', 'msize=8192'],
+  mount_point: guestSharedDir,
+};
+
+/**
+ * create: boots the sandbox VM (or joins the one the CRI annotations name),
+ * shares the rootfs and bind mounts through 9p, creates the container in the
+ * guest, starts the shim, writes state, and writes the pid file last. Any
+ * failure undoes every step: no state, VM, shim or mount is left.
+ */
+export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig, options: CreateOptions): Promise<CreatedContainer> {
+  const { store, logger } = ctx;
+  const id = validateId(options.id);
+  const bundle = await loadBundle(options.bundle);
+  const spec = bundle.spec;
+  const terminal = spec.process?.terminal ?? false;
+  if (terminal && !options.consoleSocket && !options.foreground) {
+    throw new KataError('USAGE', 'process.terminal is true: --console-socket is required (the container would have no one to own its terminal)');
+  }
+  if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
+  const membership = sandboxMembership(id, spec.annotations);
+  const sandboxId = membership.sandboxId;
+  const state: RuntimeContainerState = {
+    schemaVersion: 1,
+    id,
+    bundle: bundle.dir,
+    status: 'creating',
+    created: new Date().toISOString(),
+    annotations: spec.annotations ?? {},
+    sandboxId,
+    rootfs: bundle.rootfs,
+    process: spec.process ?? {},
+    hostMounts: [],
+  };
+  await store.create(state);
+  const undo: Array<() => Promise<unknown>> = [];
+  let bootMs = 0;
+  try {
+    const shim = await withSandboxLock(store.root, sandboxId, async () => {
+      let record: SandboxRecord;
+      if (membership.joins) {
+        record = await readSandboxRecord(store.root, sandboxId).catch((err: unknown) => {
+          if (isKataError(err, 'NOT_FOUND')) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} (annotation ${membership.namedBy}) does not exist`);
+          throw err;
+        });
+      } else {
+        if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
+          throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
+        }
+        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), logger, logFile: ctx.log.file });
+        bootMs = vm.bootMs;
+        undo.push(() => shutdownSandboxVm(vm, logger));
+        record = { ...vm, schemaVersion: 1, root: store.root, containers: [] };
+        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage], sandbox_id: sandboxId }));
+      }
+      const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], logger);
+      state.hostMounts = shared.hostMounts;
+      undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
+      await withSandboxAgent(record, async (agent) => {
+        await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts) });
+        undo.push(() => removeFromGuest(record.agentUrl, id));
+      });
+      const spawned = await spawnShim({
+        agentUrl: record.agentUrl, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
+        detached: !options.foreground, logFile: ctx.log.file, logFormat: ctx.log.format, debug: ctx.log.debug,
+      });
+      undo.push(() => stopProcess(spawned.id));
+      record.containers = [...record.containers.filter((c) => c !== id), id];
+      await writeSandboxRecord(record);
+      return spawned;
+    });
+    Object.assign(state, { status: 'created', shim: shim.id });
+    await store.write(state);
+    if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
+    return { state, shim, bootMs };
+  } catch (err) {
+    for (const step of undo.reverse()) {
+      await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));
+    }
+    if (!membership.joins) await removeSandboxDir(store.root, sandboxId);
+    else await dropMember(store.root, sandboxId, id);
+    await store.remove(id);
+    throw err;
+  }
+}
+
+async function removeFromGuest(agentUrl: string, id: string): Promise<void> {
+  const agent = new AgentClient(agentUrl);
+  try {
+    await agent.removeContainer(id, 5);
+  } finally {
+    agent.close();
+  }
+}
+
+/** A sandbox whose first create failed: nothing may remain of its dir (after its mounts are gone). */
+async function removeSandboxDir(root: string, sandboxId: string): Promise<void> {
+  const dir = sandboxDir(root, sandboxId);
+  await unmountAllUnder(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+async function dropMember(root: string, sandboxId: string, id: string): Promise<void> {
+  await withSandboxLock(root, sandboxId, async () => {
+    const record = await readSandboxRecord(root, sandboxId).catch(() => undefined);
+    if (record?.containers.includes(id)) await writeSandboxRecord({ ...record, containers: record.containers.filter((c) => c !== id) });
+  }).catch(() => undefined);
+}
+
+/** Written last, atomically: callers take its appearance to mean that create finished. */
+export async function writePidFile(file: string, pid: number): Promise<void> {
+  const target = path.resolve(file);
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temp, String(pid));
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw new KataError('IO', `cannot write pid file ${target}: ${messageOf(err)}`, { cause: err });
+  }
+}

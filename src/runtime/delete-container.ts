@@ -1,0 +1,75 @@
+import { AgentClient } from '../agent-client/agent-client.js';
+import { vmIsRunning } from '../hypervisor/qemu-vm.js';
+import { rm } from 'node:fs/promises';
+import { isKataError, KataError, messageOf } from '../util/errors.js';
+import { unmountAllUnder } from '../util/host-mounts.js';
+import { isSameProcessAlive } from '../util/process-identity.js';
+import { loadContainer } from './container-record.js';
+import { unshareContainerFiles } from './container-files.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { readSandboxRecord, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { shutdownSandboxVm } from './sandbox-vm.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * delete: removes a stopped container (any container with force): its
+ * process in the guest, its shim, its shared files and its state. The VM
+ * stops with its last container. A dead VM is cleaned up all the same.
+ */
+export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
+  const { store, logger } = ctx;
+  const { state, status } = await loadContainer(store, id);
+  if ((status === 'running' || status === 'paused') && !force) {
+    throw new KataError('USAGE', `cannot delete container ${id}: it is ${status} (stop it first, or use --force)`);
+  }
+  await withSandboxLock(store.root, state.sandboxId, async () => {
+    const record = await readSandboxRecord(store.root, state.sandboxId).catch((err: unknown) => {
+      if (isKataError(err, 'NOT_FOUND')) return undefined;
+      throw err;
+    });
+    const vmAlive = record !== undefined && (await vmIsRunning(record.vm));
+    if (record && vmAlive) await removeFromGuest(record, id, status !== 'stopped', logger.warn.bind(logger));
+    if (state.shim) await stopShim(state.shim);
+    const sharedDir = record?.vm.layout.sharedDir ?? `${sandboxDir(store.root, state.sandboxId)}/shared`;
+    await unshareContainerFiles(sharedDir, id, state.hostMounts);
+    if (record) {
+      const containers = record.containers.filter((c) => c !== id);
+      if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
+      else await writeSandboxRecord({ ...record, containers });
+    } else {
+      const dir = sandboxDir(store.root, state.sandboxId);
+      await unmountAllUnder(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  await store.remove(id);
+}
+
+async function removeFromGuest(record: SandboxRecord, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
+  const agent = new AgentClient(record.agentUrl);
+  try {
+    if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
+    await agent.removeContainer(id, 10).catch((err: unknown) => {
+      if (!/not found/i.test(messageOf(err))) warn(`removing container ${id} from the guest: ${messageOf(err)}`);
+    });
+  } finally {
+    agent.close();
+  }
+}
+
+/** The shim ends on its own once its process is gone; one that does not is stopped by pid. */
+async function stopShim(shim: { pid: number; startTime: number }): Promise<void> {
+  for (let i = 0; i < 40 && (await isSameProcessAlive(shim)); i++) await sleep(50);
+  // SIGKILL: a SIGTERM would be forwarded to a container process that no longer exists.
+  if (await isSameProcessAlive(shim)) process.kill(shim.pid, 'SIGKILL');
+}
+
+async function destroySandbox(record: SandboxRecord, vmAlive: boolean, ctx: RuntimeContext): Promise<void> {
+  if (vmAlive) {
+    const agent = new AgentClient(record.agentUrl);
+    await agent.destroySandbox().catch((err: unknown) => ctx.logger.debug(`DestroySandbox: ${messageOf(err)}`));
+    agent.close();
+  }
+  await shutdownSandboxVm(record, ctx.logger);
+}

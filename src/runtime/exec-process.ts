@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { KataError, messageOf } from '../util/errors.js';
+import { processToAgent } from './agent-spec.js';
+import { loadContainer, requireStatus } from './container-record.js';
+import { writePidFile } from './create-container.js';
+import { checkProcess } from './oci-bundle.js';
+import type { OciProcessSpec } from './oci-spec-types.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { withSandboxAgent } from './sandbox-agent.js';
+import { readSandboxRecord } from './sandbox-record.js';
+import { spawnShim, type SpawnedShim } from './shim-process.js';
+
+/** exec's command-line way of describing the process, runc style. */
+export interface ExecFlags {
+  processFile?: string;
+  args: string[];
+  tty?: boolean;
+  env?: string[];
+  cwd?: string;
+  user?: string;
+}
+
+export interface ExecOptions {
+  id: string;
+  process: OciProcessSpec;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+}
+
+/**
+ * The process to run: a --process file as it is, or the container's own
+ * process with the given args, extra env, cwd, user and terminal.
+ */
+export async function execProcessSpec(base: OciProcessSpec, flags: ExecFlags): Promise<OciProcessSpec> {
+  if (flags.processFile) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(flags.processFile, 'utf8'));
+    } catch (err) {
+      throw new KataError('USAGE', `cannot read process file ${flags.processFile}: ${messageOf(err)}`, { cause: err });
+    }
+    return checkProcess(parsed as OciProcessSpec, `process file ${flags.processFile}`);
+  }
+  if (flags.args.length === 0) throw new KataError('USAGE', 'exec needs a command, or --process FILE');
+  const env = new Map((base.env ?? []).map((e) => [e.split('=')[0] ?? e, e]));
+  for (const e of flags.env ?? []) {
+    if (!e.includes('=')) throw new KataError('USAGE', `--env ${e}: expected KEY=VALUE`);
+    env.set(e.split('=')[0] ?? e, e);
+  }
+  return {
+    ...base,
+    args: flags.args,
+    env: [...env.values()],
+    cwd: flags.cwd ?? base.cwd ?? '/',
+    terminal: Boolean(flags.tty),
+    user: flags.user ? parseUser(flags.user) : base.user,
+  };
+}
+
+function parseUser(text: string): { uid: number; gid: number } {
+  const match = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (!match) throw new KataError('USAGE', `--user ${text}: expected uid[:gid] (numbers)`);
+  return { uid: Number(match[1]), gid: Number(match[2] ?? 0) };
+}
+
+/** exec: starts a process in a running container and a shim for it; the pid file gets the shim's pid. */
+export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; shim: SpawnedShim }> {
+  const { id } = options;
+  const terminal = options.process.terminal ?? false;
+  if (terminal && options.detach && !options.consoleSocket) throw new KataError('USAGE', 'exec --tty --detach needs --console-socket');
+  if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket needs a process with a terminal (--tty)');
+  const { state, status } = await loadContainer(ctx.store, id);
+  requireStatus(id, status, ['running'], 'exec in');
+  const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
+  const execId = randomBytes(8).toString('hex');
+  await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(options.process)));
+  const shim = await spawnShim({
+    agentUrl: record.agentUrl, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
+    detached: options.detach, logFile: ctx.log.file, logFormat: ctx.log.format, debug: ctx.log.debug,
+  }).catch(async (err: unknown) => {
+    await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
+    throw err;
+  });
+  if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
+  return { execId, shim };
+}

@@ -1,0 +1,48 @@
+/** The parts of the OCI runtime spec (config.json) that kata-ts reads; everything else passes through untouched. */
+export interface OciRuntimeSpec {
+  ociVersion?: string;
+  process?: OciProcessSpec;
+  root?: { path: string; readonly?: boolean };
+  hostname?: string;
+  mounts?: OciMountSpec[];
+  annotations?: Record<string, string>;
+  linux?: OciLinuxSpec;
+}
+
+export interface OciProcessSpec {
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
+  user?: { uid?: number; gid?: number; additionalGids?: number[]; username?: string };
+  args?: string[];
+  env?: string[];
+  cwd?: string;
+  capabilities?: Partial<Record<'bounding' | 'effective' | 'inheritable' | 'permitted' | 'ambient', string[]>>;
+  rlimits?: Array<{ type: string; hard: number; soft: number }>;
+  noNewPrivileges?: boolean;
+  apparmorProfile?: string;
+  oomScoreAdj?: number;
+  selinuxLabel?: string;
+}
+
+export interface OciMountSpec {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
+
+export interface OciLinuxSpec {
+  namespaces?: Array<{ type: string; path?: string }>;
+  resources?: {
+    devices?: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access?: string }>;
+    memory?: { limit?: number; reservation?: number; swap?: number };
+    cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+    pids?: { limit?: number };
+  };
+  cgroupsPath?: string;
+  devices?: Array<{ path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }>;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  sysctl?: Record<string, string>;
+  rootfsPropagation?: string;
+}

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeJsonAtomic } from '../store/atomic-file.js';
+import { withDirLock, type LockOptions } from '../store/state-lock.js';
+import { errnoCode, KataError, messageOf } from '../util/errors.js';
+import type { SandboxVm } from './sandbox-vm.js';
+
+/**
+ * VM dirs live apart from --root: QEMU's unix socket paths must stay under 108
+ * bytes, and callers pass long roots and 64-character ids.
+ */
+export const vmRoot = '/run/kata-ts-vm';
+const recordFile = 'sandbox.json';
+const recordSchemaVersion = 1;
+
+/** What <vm dir>/sandbox.json holds: the VM and the containers that live in it. */
+export interface SandboxRecord extends Omit<SandboxVm, 'bootMs'> {
+  schemaVersion: number;
+  /** The --root whose containers use this sandbox. */
+  root: string;
+  /** Ids of the containers in the sandbox; the VM stops when the last one is deleted. */
+  containers: string[];
+}
+
+/** The VM dir of a sandbox: short, and distinct per (root, sandbox id). */
+export function sandboxDir(root: string, sandboxId: string): string {
+  const hash = createHash('sha256').update(`${path.resolve(root)}\0${sandboxId}`).digest('hex').slice(0, 12);
+  return path.join(vmRoot, `${sandboxId.slice(0, 12)}-${hash}`);
+}
+
+export async function readSandboxRecord(root: string, sandboxId: string): Promise<SandboxRecord> {
+  const file = path.join(sandboxDir(root, sandboxId), recordFile);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new KataError('NOT_FOUND', `sandbox ${sandboxId} does not exist`);
+    throw new KataError('IO', `cannot read ${file}: ${messageOf(err)}`, { cause: err });
+  }
+  try {
+    const record = JSON.parse(text) as SandboxRecord;
+    if (record.schemaVersion !== recordSchemaVersion || record.sandboxId !== sandboxId) throw new Error('unexpected content');
+    return record;
+  } catch (err) {
+    throw new KataError('STATE_CORRUPT', `sandbox record ${file} is corrupt: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+export async function writeSandboxRecord(record: SandboxRecord): Promise<void> {
+  await writeJsonAtomic(path.join(record.vm.layout.dir, recordFile), { ...record, schemaVersion: recordSchemaVersion });
+}
+
+/** The per-sandbox lock: held while a command changes the sandbox's VM or its container list. */
+export async function withSandboxLock<T>(root: string, sandboxId: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+  const dir = sandboxDir(root, sandboxId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return withDirLock(dir, path.join(dir, '.lock'), fn, options);
+}

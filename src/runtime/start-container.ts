@@ -1,0 +1,15 @@
+import { loadContainer, requireStatus } from './container-record.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { withSandboxAgent } from './sandbox-agent.js';
+import { readSandboxRecord } from './sandbox-record.js';
+
+/** start: runs the process that create prepared. */
+export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
+  await ctx.store.withLock(id, async () => {
+    const { state, status } = await loadContainer(ctx.store, id);
+    requireStatus(id, status, ['created'], 'start');
+    const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
+    await withSandboxAgent(record, (agent) => agent.startContainer(id));
+    await ctx.store.write({ ...state, status: 'running' });
+  });
+}

@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { KataError, messageOf } from './errors.js';
+
+/** Bind-mounts a host file or directory (recursively), read-only on request. */
+export async function bindMount(source: string, target: string, readonly = false): Promise<void> {
+  try {
+    await execa('mount', ['--rbind', source, target]);
+    // Make it private: the mount must not propagate back into the source's peers.
+    await execa('mount', ['--make-rprivate', target]);
+    if (readonly) await execa('mount', ['-o', 'remount,bind,ro', target]);
+  } catch (err) {
+    await unmount(target).catch(() => undefined);
+    throw new KataError('IO', `cannot bind-mount ${source} on ${target}: ${stderrOf(err)}`, { cause: err });
+  }
+}
+
+/** Unmounts a mount point and everything under it; a busy one is detached lazily. */
+export async function unmount(target: string): Promise<void> {
+  for (const point of await mountPointsUnder(target)) {
+    const result = await execa('umount', [point], { reject: false });
+    if (result.exitCode !== 0) await execa('umount', ['-l', point], { reject: false });
+  }
+}
+
+/** Every mount point at or below dir, deepest first (from /proc/self/mountinfo). */
+export async function mountPointsUnder(dir: string): Promise<string[]> {
+  const prefix = path.resolve(dir);
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = info
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined)
+    .map(unescapeMountPath)
+    .filter((p) => p === prefix || p.startsWith(prefix + '/'));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts everything below dir and checks that nothing stayed: a later rm -r must not reach into a bind source. */
+export async function unmountAllUnder(dir: string): Promise<void> {
+  await unmount(dir);
+  const left = await mountPointsUnder(dir);
+  if (left.length > 0) throw new KataError('IO', `cannot unmount ${left.join(', ')}`);
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+function stderrOf(err: unknown): string {
+  const stderr = (err as { stderr?: unknown }).stderr;
+  return typeof stderr === 'string' && stderr.trim() ? stderr.trim().split('\n')[0] ?? '' : messageOf(err);
+}
