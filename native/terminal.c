@@ -90,6 +90,41 @@ static napi_value SetControllingTerminal(napi_env env, napi_callback_info info) 
   return NULL;
 }
 
+/* makeRaw(fd) -> Buffer with the previous termios: cfmakeraw, output processing off too (no \n -> \r\n). */
+static napi_value MakeRaw(napi_env env, napi_callback_info info) {
+  uint32_t fd;
+  if (uint32_arg(env, info, 0, &fd) != 0) {
+    napi_throw_type_error(env, NULL, "makeRaw(fd): fd must be a number");
+    return NULL;
+  }
+  struct termios old, raw;
+  if (tcgetattr((int)fd, &old) < 0) return throw_errno(env, "tcgetattr", errno);
+  raw = old;
+  cfmakeraw(&raw);
+  if (tcsetattr((int)fd, TCSANOW, &raw) < 0) return throw_errno(env, "tcsetattr", errno);
+  napi_value saved;
+  void *data;
+  CHECK(napi_create_buffer_copy(env, sizeof old, &old, &data, &saved));
+  return saved;
+}
+
+/* restoreTermios(fd, saved): undoes makeRaw. */
+static napi_value RestoreTermios(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t fd;
+  void *data;
+  size_t length;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_uint32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &data, &length) != napi_ok ||
+      length != sizeof(struct termios)) {
+    napi_throw_type_error(env, NULL, "restoreTermios(fd, saved): bad arguments");
+    return NULL;
+  }
+  if (tcsetattr((int)fd, TCSANOW, (struct termios *)data) < 0) return throw_errno(env, "tcsetattr", errno);
+  return NULL;
+}
+
 static int unix_address(napi_env env, napi_value value, struct sockaddr_un *addr) {
   memset(addr, 0, sizeof *addr);
   addr->sun_family = AF_UNIX;
@@ -256,6 +291,8 @@ void register_terminal(napi_env env, napi_value exports) {
     {"openPty", NULL, OpenPty, NULL, NULL, NULL, napi_default, NULL},
     {"getWindowSize", NULL, GetWindowSize, NULL, NULL, NULL, napi_default, NULL},
     {"setWindowSize", NULL, SetWindowSize, NULL, NULL, NULL, napi_default, NULL},
+    {"makeRaw", NULL, MakeRaw, NULL, NULL, NULL, napi_default, NULL},
+    {"restoreTermios", NULL, RestoreTermios, NULL, NULL, NULL, napi_default, NULL},
     {"setControllingTerminal", NULL, SetControllingTerminal, NULL, NULL, NULL, napi_default, NULL},
     {"listenUnix", NULL, ListenUnix, NULL, NULL, NULL, napi_default, NULL},
     {"receiveFd", NULL, ReceiveFd, NULL, NULL, NULL, napi_default, NULL},

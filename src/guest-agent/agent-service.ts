@@ -47,15 +47,17 @@ async function readStream(sandbox: Sandbox, req: ReadStreamRequest, which: 'stdo
   return { data };
 }
 
-function psTable(pids: number[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile('ps', ['-o', 'pid,user,time,args'], (err, stdout) => {
-      if (err) return resolve(`PID\n${pids.join('\n')}\n`);
-      const [header = 'PID', ...rows] = stdout.trimEnd().split('\n');
-      const wanted = new Set(pids.map(String));
-      resolve([header, ...rows.filter((r) => wanted.has(r.trim().split(/\s+/)[0] ?? ''))].join('\n') + '\n');
-    });
-  });
+/** A ps-like table from /proc: the guest may have no ps, and a container's own ps sees only its pid namespace. */
+async function psTable(pids: number[]): Promise<string> {
+  const rows = [['PID', 'UID', 'STAT', 'CMD']];
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const field = (name: string): string => /^(\S+)/.exec(status.split('\n').find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim() ?? '')?.[1] ?? '?';
+    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+    rows.push([String(pid), field('Uid'), field('State'), cmdline || `[${field('Name')}]`]);
+  }
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
 }
 
 async function readNumber(file: string): Promise<number> {

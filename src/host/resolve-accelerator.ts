@@ -30,6 +30,6 @@ export async function resolveAccelerator(h: HypervisorConfig, logger: Logger): P
   }
   if (usable) return 'kvm';
   if (h.accelerator === 'kvm') throw new KataError('HOST_UNSUPPORTED', `accelerator = "kvm" but KVM cannot run a guest on this host: ${detail}`);
-  logger.warn('KVM is not usable on this host; the VM runs under TCG software emulation');
+  logger.info('KVM is not usable on this host; the VM runs under TCG software emulation');
   return 'tcg';
 }

@@ -102,16 +102,16 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
 
 function stdioIo(terminal: boolean): ShimIo {
   const stdin = process.stdin;
-  const raw = terminal && stdin.isTTY;
-  if (raw) stdin.setRawMode(true);
+  // The guest's pty does the terminal processing; this side passes bytes through untouched.
+  const saved = terminal && stdin.isTTY ? loadNativeAddon().makeRaw(0) : undefined;
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined); // a caller that stopped reading
   return {
     input: stdin,
     output: process.stdout,
     errorOutput: process.stderr,
-    windowSize: terminal && process.stdout.isTTY ? () => ({ rows: process.stdout.rows, columns: process.stdout.columns }) : undefined,
+    windowSize: terminal && tty.isatty(1) ? () => loadNativeAddon().getWindowSize(1) : undefined,
     restore: () => {
-      if (raw) stdin.setRawMode(false);
+      if (saved) loadNativeAddon().restoreTermios(0, saved);
     },
   };
 }
@@ -134,8 +134,8 @@ function consoleIo(consoleSocket: string): ShimIo {
   } catch {
     // not a session leader (started in the foreground): window sizes are still read on SIGWINCH
   }
+  native.makeRaw(pty.slave);
   const input = new tty.ReadStream(pty.slave);
-  input.setRawMode(true);
   const output = new tty.WriteStream(pty.slave);
   output.on('error', () => undefined);
   return {

@@ -12,6 +12,9 @@ export interface NativeAddon {
   openPty(): { master: number; slave: number; name: string };
   getWindowSize(fd: number): { rows: number; columns: number };
   setWindowSize(fd: number, rows: number, columns: number): void;
+  /** Puts a terminal in raw mode (cfmakeraw) and returns its previous settings. */
+  makeRaw(fd: number): Buffer;
+  restoreTermios(fd: number, saved: Buffer): void;
   setControllingTerminal(fd: number): void;
   listenUnix(socketPath: string): number;
   receiveFd(listenFd: number, timeoutMs: number): Promise<number>;

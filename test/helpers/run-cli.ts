@@ -1,3 +1,4 @@
+import { closeSync, openSync } from 'node:fs';
 import { execa } from 'execa';
 import { kataTsBin } from './fixtures.js';
 
@@ -7,8 +8,29 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface CliOptions {
+  env?: Record<string, string>;
+  input?: string;
+  /** Send the command's stdout and stderr to this file (a detached shim keeps them open). */
+  outputFile?: string;
+  timeoutMs?: number;
+}
+
 /** Runs the built bin/kata-ts as a user would, never throwing on a non-zero exit. */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const result = await execa(kataTsBin, args, { reject: false, env: { KATA_CONF_FILE: '', ...env }, timeout: 60_000 });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+export async function runCli(args: string[], envOrOptions: Record<string, string> | CliOptions = {}): Promise<CliResult> {
+  const options: CliOptions = 'env' in envOrOptions || 'input' in envOrOptions || 'outputFile' in envOrOptions || 'timeoutMs' in envOrOptions
+    ? (envOrOptions as CliOptions)
+    : { env: envOrOptions as Record<string, string> };
+  // An fd of our own, not a pipe: a detached shim inherits it and would keep a pipe open.
+  const outputFd = options.outputFile ? openSync(options.outputFile, 'a') : undefined;
+  const result = await execa(kataTsBin, args, {
+    reject: false,
+    env: { KATA_CONF_FILE: '', ...options.env },
+    timeout: options.timeoutMs ?? 60_000,
+    ...(options.input !== undefined ? { input: options.input } : { stdin: 'ignore' as const }),
+    ...(outputFd !== undefined ? { stdout: outputFd, stderr: outputFd } : {}),
+  }).finally(() => {
+    if (outputFd !== undefined) closeSync(outputFd);
+  });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
 }

@@ -1,0 +1,29 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defaultSpec } from '../../src/runtime/default-spec.js';
+import type { OciMountSpec } from '../../src/runtime/oci-spec-types.js';
+import { makeBusyboxRootfs } from './busybox-rootfs.js';
+
+export interface BundleOptions {
+  args: string[];
+  terminal?: boolean;
+  annotations?: Record<string, string>;
+  mounts?: OciMountSpec[];
+}
+
+/** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
+export async function makeBundle(dir: string, options: BundleOptions): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await makeBusyboxRootfs(path.join(dir, 'rootfs'));
+  const spec = defaultSpec({ args: options.args, terminal: options.terminal ?? false });
+  spec.process = { ...spec.process, env: ['PATH=/bin', 'TERM=xterm'] };
+  if (options.annotations) spec.annotations = options.annotations;
+  if (options.mounts) spec.mounts = [...(spec.mounts ?? []), ...options.mounts];
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+  return dir;
+}
+
+/** CRI-containerd's annotations for a container that joins sandbox sandboxId. */
+export function joinSandbox(sandboxId: string): Record<string, string> {
+  return { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': sandboxId };
+}
