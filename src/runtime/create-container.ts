@@ -1,6 +1,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentClient } from '../agent-client/agent-client.js';
+import type { Storage } from '../agent-protocol/messages.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
@@ -34,14 +35,16 @@ export interface CreatedContainer {
 }
 
 /** The 9p share of Kata 1.x: the sandbox's shared dir, mounted once per sandbox. */
-const sharedStorage = {
-  driver: '9p',
-  driver_options: [],
-  source: 'kataShared',
-  fstype: '9p',
-  options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', 'msize=8192'],
-  mount_point: guestSharedDir,
-};
+function sharedStorage(msize: number): Storage {
+  return {
+    driver: '9p',
+    driver_options: [],
+    source: 'kataShared',
+    fstype: '9p',
+    options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', `msize=${msize}`],
+    mount_point: guestSharedDir,
+  };
+}
 
 /**
  * create: boots the sandbox VM (or joins the one the CRI annotations name),
@@ -92,7 +95,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
         record = { ...vm, schemaVersion: 1, root: store.root, containers: [] };
-        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage], sandbox_id: sandboxId }));
+        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
       }
       const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], logger);
       state.hostMounts = shared.hostMounts;
