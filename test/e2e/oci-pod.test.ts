@@ -141,6 +141,20 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     }
   });
 
+  it('run with process.terminal and no console socket uses the calling terminal', { timeout: 120_000 }, async () => {
+    await makeBundle(bundle('run-tty'), { args: ['sh', '-c', 'stty size; tty; read answer; echo answer:$answer; exit 6'], terminal: true, annotations: joinSandbox('pod') });
+    const session = new PtySession(kataTsBin, ['--root', root, 'run', 'run-tty', '--bundle', bundle('run-tty')], { rows: 33, columns: 99 });
+    try {
+      await session.waitFor(/33 99\r\n\/dev\/pts\/\d+\r\n/);
+      session.type('yes\r');
+      await session.waitFor(/answer:yes/);
+      assert.equal(await session.exited, 6);
+    } finally {
+      session.close();
+    }
+    assert.match((await kata(['state', 'run-tty'])).stderr, /does not exist/, 'run deleted it');
+  });
+
   it('create --console-socket: the pty master goes to the socket (as runc does), resizes reach the guest', { timeout: 120_000 }, async () => {
     const native = loadNativeAddon();
     await makeBundle(bundle('console'), { args: ['sh'], terminal: true, annotations: joinSandbox('pod') });
@@ -203,7 +217,9 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
   });
 
   it('the VM stops when the last container is deleted, and nothing of it remains', { timeout: 120_000 }, async () => {
-    assert.equal((await kata(['delete', '--force', 'svc'])).exitCode, 0);
+    assert.equal((await kata(['kill', '--all', 'svc', 'SIGKILL'])).exitCode, 0);
+    await waitForStatus(kata, 'svc', 'stopped');
+    assert.equal((await kata(['delete', 'svc'])).exitCode, 0);
     assert.equal((await ociState(kata, 'pod')).status, 'running');
     assert.equal((await kata(['kill', 'pod', 'KILL'])).exitCode, 0);
     await waitForStatus(kata, 'pod', 'stopped');
