@@ -32,6 +32,16 @@ int uint32_arg(napi_env env, napi_callback_info info, size_t index, uint32_t *ou
   return napi_get_value_uint32(env, argv[index], out) == napi_ok ? 0 : -1;
 }
 
+int numeric_args(napi_env env, napi_callback_info info, const char *usage, uint32_t *out, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (uint32_arg(env, info, i, &out[i]) != 0) {
+      napi_throw_type_error(env, NULL, usage);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   register_vsock(env, exports);
   register_terminal(env, exports);

@@ -52,10 +52,7 @@ static napi_value OpenPty(napi_env env, napi_callback_info info) {
 /* getWindowSize(fd) -> { rows, columns } */
 static napi_value GetWindowSize(napi_env env, napi_callback_info info) {
   uint32_t fd;
-  if (uint32_arg(env, info, 0, &fd) != 0) {
-    napi_throw_type_error(env, NULL, "getWindowSize(fd): fd must be a number");
-    return NULL;
-  }
+  if (numeric_args(env, info, "getWindowSize(fd): fd must be a number", &fd, 1) != 0) return NULL;
   struct winsize ws;
   if (ioctl((int)fd, TIOCGWINSZ, &ws) < 0) return throw_errno(env, "TIOCGWINSZ", errno);
   napi_value result, rows, columns;
@@ -82,10 +79,7 @@ static napi_value SetWindowSize(napi_env env, napi_callback_info info) {
 /* setControllingTerminal(fd): for a session leader, so that it receives SIGWINCH. */
 static napi_value SetControllingTerminal(napi_env env, napi_callback_info info) {
   uint32_t fd;
-  if (uint32_arg(env, info, 0, &fd) != 0) {
-    napi_throw_type_error(env, NULL, "setControllingTerminal(fd): fd must be a number");
-    return NULL;
-  }
+  if (numeric_args(env, info, "setControllingTerminal(fd): fd must be a number", &fd, 1) != 0) return NULL;
   if (ioctl((int)fd, TIOCSCTTY, 0) < 0) return throw_errno(env, "TIOCSCTTY", errno);
   return NULL;
 }
@@ -93,10 +87,7 @@ static napi_value SetControllingTerminal(napi_env env, napi_callback_info info) 
 /* makeRaw(fd) -> Buffer with the previous termios: cfmakeraw, output processing off too (no \n -> \r\n). */
 static napi_value MakeRaw(napi_env env, napi_callback_info info) {
   uint32_t fd;
-  if (uint32_arg(env, info, 0, &fd) != 0) {
-    napi_throw_type_error(env, NULL, "makeRaw(fd): fd must be a number");
-    return NULL;
-  }
+  if (numeric_args(env, info, "makeRaw(fd): fd must be a number", &fd, 1) != 0) return NULL;
   struct termios old, raw;
   if (tcgetattr((int)fd, &old) < 0) return throw_errno(env, "tcgetattr", errno);
   raw = old;
@@ -288,15 +279,15 @@ static napi_value SendFd(napi_env env, napi_callback_info info) {
 
 void register_terminal(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"openPty", NULL, OpenPty, NULL, NULL, NULL, napi_default, NULL},
-    {"getWindowSize", NULL, GetWindowSize, NULL, NULL, NULL, napi_default, NULL},
-    {"setWindowSize", NULL, SetWindowSize, NULL, NULL, NULL, napi_default, NULL},
-    {"makeRaw", NULL, MakeRaw, NULL, NULL, NULL, napi_default, NULL},
-    {"restoreTermios", NULL, RestoreTermios, NULL, NULL, NULL, napi_default, NULL},
-    {"setControllingTerminal", NULL, SetControllingTerminal, NULL, NULL, NULL, napi_default, NULL},
-    {"listenUnix", NULL, ListenUnix, NULL, NULL, NULL, napi_default, NULL},
-    {"receiveFd", NULL, ReceiveFd, NULL, NULL, NULL, napi_default, NULL},
-    {"sendFd", NULL, SendFd, NULL, NULL, NULL, napi_default, NULL},
+    METHOD("openPty", OpenPty),
+    METHOD("getWindowSize", GetWindowSize),
+    METHOD("setWindowSize", SetWindowSize),
+    METHOD("makeRaw", MakeRaw),
+    METHOD("restoreTermios", RestoreTermios),
+    METHOD("setControllingTerminal", SetControllingTerminal),
+    METHOD("listenUnix", ListenUnix),
+    METHOD("receiveFd", ReceiveFd),
+    METHOD("sendFd", SendFd),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

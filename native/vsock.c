@@ -105,10 +105,7 @@ static napi_value start_job(napi_env env, Job *job, const char *name) {
 /* accept(listenFd) -> Promise<fd> */
 static napi_value Accept(napi_env env, napi_callback_info info) {
   uint32_t fd;
-  if (uint32_arg(env, info, 0, &fd) != 0) {
-    napi_throw_type_error(env, NULL, "accept(fd): fd must be a number");
-    return NULL;
-  }
+  if (numeric_args(env, info, "accept(fd): fd must be a number", &fd, 1) != 0) return NULL;
   Job *job = calloc(1, sizeof *job);
   job->fd = (int)fd;
   job->is_accept = 1;
@@ -131,20 +128,17 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
 /* shutdown(fd): wakes up a thread blocked in accept() on it. */
 static napi_value Shutdown(napi_env env, napi_callback_info info) {
   uint32_t fd;
-  if (uint32_arg(env, info, 0, &fd) != 0) {
-    napi_throw_type_error(env, NULL, "shutdown(fd): fd must be a number");
-    return NULL;
-  }
+  if (numeric_args(env, info, "shutdown(fd): fd must be a number", &fd, 1) != 0) return NULL;
   shutdown((int)fd, SHUT_RDWR);
   return NULL;
 }
 
 void register_vsock(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"listen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
-    {"accept", NULL, Accept, NULL, NULL, NULL, napi_default, NULL},
-    {"connect", NULL, Connect, NULL, NULL, NULL, napi_default, NULL},
-    {"shutdown", NULL, Shutdown, NULL, NULL, NULL, napi_default, NULL},
+    METHOD("listen", Listen),
+    METHOD("accept", Accept),
+    METHOD("connect", Connect),
+    METHOD("shutdown", Shutdown),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
