@@ -3,6 +3,7 @@ import { loadAgentProtocol, type AgentProtocol } from '../agent-protocol/load-pr
 import type {
   CreateContainerRequest,
   CreateSandboxRequest,
+  Device,
   GuestDetailsResponse,
   OciProcess,
 } from '../agent-protocol/messages.js';
@@ -139,6 +140,13 @@ export class AgentClient {
   }
   closeStdin(containerId: string, execId: string): Promise<void> {
     return this.agentCall('CloseStdin', { container_id: containerId, exec_id: execId });
+  }
+  /** kata-ts extension: hot-plug a disk into a running container (device.container_path = the node to create). */
+  addContainerDevice(containerId: string, device: Omit<Device, 'vm_path' | 'options'>): Promise<void> {
+    return this.agentCall('AddContainerDevice', { container_id: containerId, device: { ...device, vm_path: '', options: [] } });
+  }
+  removeContainerDevice(containerId: string, containerPath: string): Promise<void> {
+    return this.agentCall('RemoveContainerDevice', { container_id: containerId, container_path: containerPath });
   }
   ttyWinResize(containerId: string, execId: string, rows: number, columns: number): Promise<void> {
     return this.agentCall('TtyWinResize', { container_id: containerId, exec_id: execId, row: rows, column: columns });

@@ -133,6 +133,14 @@ export interface ListProcessesRequest extends ContainerRequest {
   args: string[];
 }
 
+export interface AddContainerDeviceRequest extends ContainerRequest {
+  device: Device | null;
+}
+
+export interface RemoveContainerDeviceRequest extends ContainerRequest {
+  container_path: string;
+}
+
 export interface SetGuestDateTimeRequest {
   Sec: number;
   Usec: number;

@@ -3,6 +3,8 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import {
   agentVersion,
+  type AddContainerDeviceRequest,
+  type RemoveContainerDeviceRequest,
   type ContainerRequest,
   type CreateContainerRequest,
   type CreateSandboxRequest,
@@ -19,6 +21,7 @@ import {
 } from '../agent-protocol/messages.js';
 import { AgentError, failed, invalid } from './agent-error.js';
 import type { AgentLog } from './agent-log.js';
+import type { AgentOptions } from './agent-options.js';
 import type { Sandbox } from './sandbox.js';
 
 type Handler = (request: never) => Promise<unknown>;
@@ -97,7 +100,7 @@ function setDateTime(req: SetGuestDateTimeRequest): Promise<void> {
 }
 
 /** The grpc.AgentService implementation, one entry per RPC. */
-export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog): grpc.UntypedServiceImplementation {
+export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: Pick<AgentOptions, 'hotplugTimeoutMs'>): grpc.UntypedServiceImplementation {
   const handlers: Record<string, Handler> = {
     CreateSandbox: (req: CreateSandboxRequest) => sandbox.create(req),
     DestroySandbox: () => sandbox.destroy(),
@@ -132,6 +135,11 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog): grpc.Unty
     CloseStdin: async (req: ProcessRequest) => {
       sandbox.process(req.container_id, req.exec_id).stdin?.end();
     },
+    AddContainerDevice: async (req: AddContainerDeviceRequest) => {
+      if (!req.device) throw invalid('AddContainerDevice without a device');
+      await sandbox.addDevice(req.container_id, req.device, options.hotplugTimeoutMs);
+    },
+    RemoveContainerDevice: (req: RemoveContainerDeviceRequest) => sandbox.removeDevice(req.container_id, req.container_path),
     TtyWinResize: async (req: TtyWinResizeRequest) => {
       const proc = sandbox.process(req.container_id, req.exec_id);
       if (!proc.hasTerminal) throw new AgentError(grpc.status.FAILED_PRECONDITION, `process ${req.exec_id} has no terminal`);

@@ -28,7 +28,7 @@ const protocol = loadAgentProtocol();
 const sandbox = new Sandbox();
 
 const server = new grpc.Server();
-server.addService(protocol.agentService.service, agentServiceHandlers(sandbox, log));
+server.addService(protocol.agentService.service, agentServiceHandlers(sandbox, log, options));
 server.addService(protocol.healthService.service, healthHandlers(log));
 const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { ChildProcess } from 'node:child_process';
+import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
-import type { CreateContainerRequest, CreateSandboxRequest, OciProcess, Storage } from '../agent-protocol/messages.js';
+import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
 import { fdDuplex } from '../transport/fd-stream.js';
 import { AgentProcess, type ProcessIo } from './agent-process.js';
+import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
 import { crun, spawnCrun } from './crun.js';
 import { specToOciConfig, processToOci } from './oci-spec.js';
@@ -26,6 +27,8 @@ export interface Container {
   execs: Map<string, AgentProcess>;
   storages: Storage[];
   paused: boolean;
+  /** Block devices hot-plugged into the running container, by their path in it. */
+  devices: Map<string, GuestBlockDevice>;
 }
 
 function exitOf(child: ChildProcess): Promise<number> {
@@ -135,7 +138,7 @@ export class Sandbox {
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     const io = master ? terminalIo(await master) : pipeIo(child);
     const init = new AgentProcess(id, pid, io, waitForeignExit(pid));
-    this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false });
+    this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false, devices: new Map() });
   }
 
   async startContainer(id: string): Promise<void> {
@@ -199,6 +202,52 @@ export class Sandbox {
     this.containers.delete(id);
   }
 
+  /**
+   * Hot-plug, guest side: find the disk by where it was plugged, let the
+   * container's device cgroup use it, and create its node in the container's
+   * mount namespace (through /proc/<init pid>/root).
+   */
+  async addDevice(containerId: string, device: Device, timeoutMs: number): Promise<void> {
+    const c = this.container(containerId);
+    const containerPath = checkDevicePath(device.container_path);
+    if (c.devices.has(containerPath)) throw new AgentError(grpc.status.ALREADY_EXISTS, `${containerPath} is already a hot-plugged device of container ${containerId}`);
+    const node = path.join(`/proc/${c.init.pid}/root`, containerPath);
+    if (await lstat(node).then(() => true, () => false)) throw new AgentError(grpc.status.ALREADY_EXISTS, `${containerPath} already exists in container ${containerId}`);
+    const found = await findBlockDevice(device, timeoutMs);
+    c.devices.set(containerPath, found);
+    try {
+      await this.updateDeviceCgroup(c);
+      await run('mknod', ['-m', '0660', node, 'b', String(found.major), String(found.minor)]);
+    } catch (err) {
+      c.devices.delete(containerPath);
+      await this.updateDeviceCgroup(c).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Unplug, guest side: the node goes first, then the cgroup permission. */
+  async removeDevice(containerId: string, containerPath: string): Promise<void> {
+    const c = this.container(containerId);
+    const checked = checkDevicePath(containerPath);
+    if (!c.devices.has(checked)) throw notFound(`hot-plugged device ${checked} in container ${containerId}`);
+    await rm(path.join(`/proc/${c.init.pid}/root`, checked), { force: true });
+    c.devices.delete(checked);
+    await this.updateDeviceCgroup(c);
+  }
+
+  /** crun update replaces the device cgroup program: the spec's rules, the usual defaults, and every hot-plugged disk. */
+  private async updateDeviceCgroup(c: Container): Promise<void> {
+    const config = JSON.parse(await readFile(path.join(c.bundle, 'config.json'), 'utf8')) as { linux?: { resources?: { devices?: unknown[] } } };
+    const devices = [
+      ...(config.linux?.resources?.devices ?? []),
+      ...defaultDeviceRules,
+      ...[...c.devices.values()].map((d) => ({ allow: true, type: 'b', major: d.major, minor: d.minor, access: 'rwm' })),
+    ];
+    const file = path.join(c.bundle, 'device-resources.json');
+    await writeFile(file, JSON.stringify({ devices }));
+    await crun(['update', '--resources', file, c.id]);
+  }
+
   async pause(id: string, pause: boolean): Promise<void> {
     const c = this.container(id);
     await crun([pause ? 'pause' : 'resume', id]);
@@ -220,6 +269,31 @@ export class Sandbox {
     if (!line) throw failed(`no cgroup v2 entry for container ${id}`);
     return path.join('/sys/fs/cgroup', line.slice(3));
   }
+}
+
+/** The devices every container may use (runc's and crun's defaults). */
+const defaultDeviceRules = [
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' },
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' },
+  { allow: true, type: 'c', major: 136, access: 'rwm' },
+];
+
+function checkDevicePath(p: string): string {
+  const normalized = path.posix.normalize(p);
+  if (!normalized.startsWith('/dev/') || normalized !== p) throw invalid(`device path ${JSON.stringify(p)} must be an absolute path under /dev`);
+  return normalized;
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, (err, _stdout, stderr) => (err ? reject(failed(`${command} failed: ${(stderr || err.message).trim()}`)) : resolve()));
+  });
 }
 
 async function waitForPidFile(pidFile: string, exit: Promise<number>, crunErrors: () => string): Promise<number> {
