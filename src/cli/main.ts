@@ -3,6 +3,7 @@ import { defaultConfigPaths } from '../config/config-paths.js';
 import { isKataError, messageOf } from '../util/errors.js';
 import { Logger } from '../util/logger.js';
 import { contextFor, defaultRoot, setExitCode, writeStderr } from './command-context.js';
+import { registerBlockVolume } from './commands/block-volume.js';
 import { registerCheck } from './commands/check.js';
 import { registerCreate } from './commands/create.js';
 import { registerDelete } from './commands/delete.js';
@@ -74,12 +75,14 @@ export function buildProgram(): Command {
   registerResume(program);
   registerDelete(program);
   registerSpec(program);
+  registerBlockVolume(program);
   registerImage(program);
   registerProxy(program);
   registerShim(program);
 
   // Subcommands inherit the error handling and output of the program.
-  for (const sub of program.commands) {
+  const withSubcommands = (commands: readonly Command[]): Command[] => commands.flatMap((c) => [c, ...withSubcommands(c.commands)]);
+  for (const sub of withSubcommands(program.commands)) {
     sub.exitOverride().showHelpAfterError().configureOutput(program.configureOutput());
   }
   return program;

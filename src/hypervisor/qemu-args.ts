@@ -110,7 +110,9 @@ export function bridgeArgs(spec: VmSpec): string[] {
   const args: string[] = [];
   for (let i = 0; i < spec.hypervisor.defaultBridges; i++) {
     const slot = (firstBridgeSlot + i).toString(16);
-    args.push('-device', `pci-bridge,bus=${rootBus(spec)},id=${bridgeId(i)},chassis_nr=${i + 1},shpc=off,addr=${slot}`);
+    // shpc=on makes SeaBIOS reserve I/O and memory windows behind the bridge; without them a
+    // hot-plugged device gets no BARs (the guest still hot-plugs through ACPI).
+    args.push('-device', `pci-bridge,bus=${rootBus(spec)},id=${bridgeId(i)},chassis_nr=${i + 1},shpc=on,addr=${slot}`);
   }
   return args;
 }

@@ -12,6 +12,8 @@ export const guestModules: readonly string[] = [
   '9pnet_virtio',
   '9p',
   'overlay',
+  'ext4', // file systems made on hot-plugged volumes (ext2/3/4)
+  'crc32c_generic', // ext4 asks the crypto API for crc32c at mount time
   'vsock',
   'vmw_vsock_virtio_transport',
   'vsock_loopback',

@@ -1,3 +1,4 @@
+import type { BlockAttachment } from '../hypervisor/block-devices.js';
 import type { ContainerState, ContainerStatus } from '../store/container-state.js';
 import type { StateStore } from '../store/state-store.js';
 import { KataError } from '../util/errors.js';
@@ -11,6 +12,17 @@ export interface RuntimeContainerState extends ContainerState {
   process: OciProcessSpec;
   /** Host mount points in the sandbox's shared dir, undone at delete. */
   hostMounts: string[];
+  /** Block volumes hot-plugged into the container (block-volume hot-plug). */
+  volumes?: VolumeRecord[];
+}
+
+/** One hot-plugged block volume: enough to unplug it from a later command. */
+export interface VolumeRecord {
+  hostPath: string;
+  devicePath: string;
+  attachment: BlockAttachment;
+  /** Where the guest finds it: PCI path or SCSI address. */
+  guestAddress: string;
 }
 
 export interface LoadedContainer {

@@ -94,7 +94,10 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), logger, logFile: ctx.log.file });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
-        record = { ...vm, schemaVersion: 1, root: store.root, containers: [] };
+        record = {
+          ...vm, schemaVersion: 1, root: store.root, containers: [],
+          blockDeviceDriver: config.hypervisor.blockDeviceDriver, bridges: config.hypervisor.defaultBridges,
+        };
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
       }
       const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], logger);

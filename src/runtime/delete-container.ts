@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { isKataError, KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
+import { detachContainerVolumes } from './block-volumes.js';
 import { loadContainer } from './container-record.js';
 import { unshareContainerFiles } from './container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -29,7 +30,10 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       throw err;
     });
     const vmAlive = record !== undefined && (await vmIsRunning(record.vm));
-    if (record && vmAlive) await removeFromGuest(record, id, status !== 'stopped', logger.warn.bind(logger));
+    if (record && vmAlive) {
+      await removeFromGuest(record, id, status !== 'stopped', logger.warn.bind(logger));
+      await detachContainerVolumes(record, state.volumes ?? [], logger);
+    }
     if (state.shim) await stopShim(state.shim);
     const sharedDir = record?.vm.layout.sharedDir ?? `${sandboxDir(store.root, state.sandboxId)}/shared`;
     await unshareContainerFiles(sharedDir, id, state.hostMounts);

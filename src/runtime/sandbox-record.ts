@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { BlockDeviceDriver } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
 import { withDirLock, type LockOptions } from '../store/state-lock.js';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
@@ -21,6 +22,9 @@ export interface SandboxRecord extends Omit<SandboxVm, 'bootMs'> {
   root: string;
   /** Ids of the containers in the sandbox; the VM stops when the last one is deleted. */
   containers: string[];
+  /** How the VM was booted for hot-plug: the disk driver and the number of pci-bridges. */
+  blockDeviceDriver: BlockDeviceDriver;
+  bridges: number;
 }
 
 /** The VM dir of a sandbox: short, and distinct per (root, sandbox id). */

@@ -50,8 +50,8 @@ describe('QEMU command line', () => {
 
   it('adds default_bridges pci-bridges at fixed slots from 2, on the machine root bus', () => {
     assert.deepEqual(bridgeArgs(spec('default_bridges = 2')), [
-      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-0,chassis_nr=1,shpc=off,addr=2',
-      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-1,chassis_nr=2,shpc=off,addr=3',
+      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-0,chassis_nr=1,shpc=on,addr=2',
+      '-device', 'pci-bridge,bus=pci.0,id=pci-bridge-1,chassis_nr=2,shpc=on,addr=3',
     ]);
     assert.deepEqual(bridgeArgs(spec('default_bridges = 0')), []);
     assert.match(bridgeArgs(spec('machine_type = "q35"'))[1] ?? '', /bus=pcie\.0/);

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { attachBlockDevice, bridgeSlots, detachBlockDevice, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
+import { QmpClient } from '../hypervisor/qmp-client.js';
+import { validateId } from '../store/container-id.js';
+import { KataError, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { loadContainer, requireStatus, type RuntimeContainerState, type VolumeRecord } from './container-record.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { withSandboxAgent } from './sandbox-agent.js';
+import { readSandboxRecord, withSandboxLock, type SandboxRecord } from './sandbox-record.js';
+
+export interface HotPlugOptions {
+  sandboxId: string;
+  containerId: string;
+  hostPath: string;
+  devicePath: string;
+}
+
+export interface ListedVolume extends VolumeRecord {
+  containerId: string;
+}
+
+function checkDevicePath(devicePath: string): string {
+  if (!devicePath.startsWith('/dev/') || path.posix.normalize(devicePath) !== devicePath || devicePath.endsWith('/')) {
+    throw new KataError('USAGE', `--device-path ${devicePath}: must be an absolute, normalized path under /dev`);
+  }
+  return devicePath;
+}
+
+/** The host side of a volume: a block device or a regular (image) file. */
+async function checkHostPath(hostPath: string): Promise<{ resolved: string; isBlockDevice: boolean }> {
+  const resolved = await realpath(hostPath).catch(() => undefined);
+  const info = resolved ? await stat(resolved).catch(() => undefined) : undefined;
+  if (!resolved || !info) throw new KataError('NOT_FOUND', `block volume ${hostPath} does not exist`);
+  if (!info.isBlockDevice() && !info.isFile()) throw new KataError('USAGE', `block volume ${hostPath} is neither a block device nor a regular file`);
+  return { resolved, isBlockDevice: info.isBlockDevice() };
+}
+
+async function sandboxContainer(ctx: RuntimeContext, sandboxId: string, containerId: string): Promise<RuntimeContainerState> {
+  validateId(sandboxId, 'sandbox id');
+  const { state, status } = await loadContainer(ctx.store, containerId);
+  if (state.sandboxId !== sandboxId) throw new KataError('USAGE', `container ${containerId} is not in sandbox ${sandboxId} (it is in ${state.sandboxId})`);
+  requireStatus(containerId, status, ['running'], 'hot-plug a volume into');
+  return state;
+}
+
+/** Every volume of the sandbox's containers, as their states record them. */
+async function sandboxVolumes(ctx: RuntimeContext, record: SandboxRecord): Promise<ListedVolume[]> {
+  const volumes: ListedVolume[] = [];
+  for (const id of record.containers) {
+    const loaded = await loadContainer(ctx.store, id).catch(() => undefined);
+    for (const v of loaded?.state.volumes ?? []) volumes.push({ ...v, containerId: id });
+  }
+  return volumes;
+}
+
+/** The first free place for a disk: a bridge slot, or a SCSI target. */
+function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
+  if (record.blockDeviceDriver === 'virtio-scsi') {
+    const taken = new Set(used.map((s) => (s.driver === 'virtio-scsi' ? s.scsiId : -1)));
+    for (let scsiId = 0; scsiId < scsiTargets; scsiId++) if (!taken.has(scsiId)) return { driver: 'virtio-scsi', scsiId, lun: 0 };
+  } else {
+    const taken = new Set(used.map((s) => (s.driver === 'virtio-blk' ? `${s.bridge}/${s.slot}` : '')));
+    for (let bridge = 0; bridge < record.bridges; bridge++) {
+      for (let slot = 1; slot <= bridgeSlots; slot++) if (!taken.has(`${bridge}/${slot}`)) return { driver: 'virtio-blk', bridge, slot };
+    }
+  }
+  throw new KataError('USAGE', `sandbox ${record.sandboxId} has no free slot for another disk`);
+}
+
+async function withQmp<T>(record: SandboxRecord, fn: (qmp: QmpClient) => Promise<T>): Promise<T> {
+  const qmp = await QmpClient.connect(record.vm.layout.qmpSocket);
+  try {
+    return await fn(qmp);
+  } finally {
+    qmp.close();
+  }
+}
+
+/**
+ * block-volume hot-plug: QMP blockdev-add + device_add, then the agent makes
+ * the node in the container. A failure after blockdev-add takes the disk out
+ * of QEMU again.
+ */
+export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions): Promise<VolumeRecord> {
+  const devicePath = checkDevicePath(options.devicePath);
+  const host = await checkHostPath(options.hostPath);
+  await sandboxContainer(ctx, options.sandboxId, options.containerId);
+  return withSandboxLock(ctx.store.root, options.sandboxId, async () => {
+    const record = await readSandboxRecord(ctx.store.root, options.sandboxId);
+    const volumes = await sandboxVolumes(ctx, record);
+    const attached = volumes.find((v) => v.hostPath === host.resolved);
+    if (attached) throw new KataError('ALREADY_EXISTS', `block volume ${options.hostPath} is already attached to sandbox ${options.sandboxId} (container ${attached.containerId}, ${attached.devicePath})`);
+    if (volumes.some((v) => v.containerId === options.containerId && v.devicePath === devicePath)) {
+      throw new KataError('ALREADY_EXISTS', `${devicePath} is already a hot-plugged volume of container ${options.containerId}`);
+    }
+    const slot = freeSlot(record, volumes.map((v) => v.attachment.slot));
+    const deviceId = `vol-${randomBytes(6).toString('hex')}`;
+    const attachment = await withQmp(record, (qmp) => attachBlockDevice(qmp, deviceId, host.resolved, host.isBlockDevice, slot));
+    const volume: VolumeRecord = { hostPath: host.resolved, devicePath, attachment, guestAddress: guestAddress(slot) };
+    try {
+      await withSandboxAgent(record, (agent) =>
+        agent.addContainerDevice(options.containerId, { id: volume.guestAddress, type: slot.driver === 'virtio-blk' ? 'blk' : 'scsi', container_path: devicePath }),
+      );
+      await ctx.store.update(options.containerId, (s) => ({ ...s, volumes: [...((s as RuntimeContainerState).volumes ?? []), volume] }));
+    } catch (err) {
+      await withQmp(record, (qmp) => detachBlockDevice(qmp, attachment)).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
+      throw err;
+    }
+    return volume;
+  });
+}
+
+/** block-volume hot-unplug: the node in the container goes first, then QMP device_del (waiting for DEVICE_DELETED), then blockdev-del. */
+export async function hotUnplugVolume(ctx: RuntimeContext, sandboxId: string, containerId: string, devicePath: string): Promise<void> {
+  checkDevicePath(devicePath);
+  validateId(sandboxId, 'sandbox id');
+  const { state } = await loadContainer(ctx.store, containerId);
+  if (state.sandboxId !== sandboxId) throw new KataError('USAGE', `container ${containerId} is not in sandbox ${sandboxId} (it is in ${state.sandboxId})`);
+  await withSandboxLock(ctx.store.root, sandboxId, async () => {
+    const current = (await loadContainer(ctx.store, containerId)).state;
+    const volume = (current.volumes ?? []).find((v) => v.devicePath === devicePath);
+    if (!volume) throw new KataError('NOT_FOUND', `no volume is hot-plugged at ${devicePath} in container ${containerId}`);
+    const record = await readSandboxRecord(ctx.store.root, sandboxId);
+    await withSandboxAgent(record, (agent) => agent.removeContainerDevice(containerId, devicePath));
+    await withQmp(record, (qmp) => detachBlockDevice(qmp, volume.attachment));
+    await ctx.store.update(containerId, (s) => ({ ...s, volumes: ((s as RuntimeContainerState).volumes ?? []).filter((v) => v.devicePath !== devicePath) }));
+  });
+}
+
+/** The volumes of a sandbox, or of one of its containers. */
+export async function listVolumes(ctx: RuntimeContext, sandboxId: string, containerId?: string): Promise<ListedVolume[]> {
+  const record = await readSandboxRecord(ctx.store.root, validateId(sandboxId, 'sandbox id'));
+  if (containerId !== undefined && !record.containers.includes(containerId)) throw new KataError('NOT_FOUND', `container ${containerId} is not in sandbox ${sandboxId}`);
+  return (await sandboxVolumes(ctx, record)).filter((v) => containerId === undefined || v.containerId === containerId);
+}
+
+/** At delete: takes a container's disks out of QEMU (the container itself is going away). */
+export async function detachContainerVolumes(record: SandboxRecord, volumes: VolumeRecord[], logger: Logger): Promise<void> {
+  if (volumes.length === 0) return;
+  await withQmp(record, async (qmp) => {
+    for (const v of volumes) await detachBlockDevice(qmp, v.attachment).catch((err: unknown) => logger.warn(`unplugging ${v.hostPath}: ${messageOf(err)}`));
+  });
+}
