@@ -9,6 +9,8 @@ export interface BundleOptions {
   terminal?: boolean;
   annotations?: Record<string, string>;
   mounts?: OciMountSpec[];
+  /** Extra capabilities (e.g. CAP_SYS_ADMIN to mount a file system). */
+  capabilities?: string[];
 }
 
 /** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
@@ -17,6 +19,11 @@ export async function makeBundle(dir: string, options: BundleOptions): Promise<s
   await makeBusyboxRootfs(path.join(dir, 'rootfs'));
   const spec = defaultSpec({ args: options.args, terminal: options.terminal ?? false });
   spec.process = { ...spec.process, env: ['PATH=/bin', 'TERM=xterm'] };
+  if (options.capabilities && spec.process) {
+    const caps = spec.process.capabilities ?? {};
+    for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), ...(options.capabilities ?? [])];
+    spec.process.capabilities = caps;
+  }
   if (options.annotations) spec.annotations = options.annotations;
   if (options.mounts) spec.mounts = [...(spec.mounts ?? []), ...options.mounts];
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
