@@ -3,7 +3,9 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { QmpClient } from '../../src/hypervisor/qmp-client.js';
 import { buildImage } from '../../src/image/build-image.js';
+import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, sandboxProcesses } from '../helpers/oci-e2e.js';
@@ -72,7 +74,23 @@ for (const driver of ['virtio-blk', 'virtio-scsi'] as const) {
       }
     });
 
+    /** What QEMU and the guest hold: block nodes, user-created devices, and the guest's partitions. */
+    async function snapshot(): Promise<{ nodes: string[]; devices: string[]; partitions: string }> {
+      const record = JSON.parse(await readFile(path.join(sandboxDir(root, 'pod'), 'sandbox.json'), 'utf8')) as { vm: { layout: { qmpSocket: string } } };
+      const qmp = await QmpClient.connect(record.vm.layout.qmpSocket);
+      try {
+        const nodes = (await qmp.execute<Array<{ 'node-name': string }>>('query-named-block-nodes')).map((n) => n['node-name']).filter((n) => n.startsWith('drive-'));
+        const devices = (await qmp.execute<Array<{ name: string }>>('qom-list', { path: '/machine/peripheral' })).map((p) => p.name).filter((n) => n.startsWith('vol-'));
+        const partitions = (await shell('other', 'cat /proc/partitions')).stdout;
+        return { nodes: nodes.sort(), devices: devices.sort(), partitions };
+      } finally {
+        qmp.close();
+      }
+    }
+
     it('refuses bad requests with one line: missing host path, device path in use, volume attached twice, unknown container, unplug of a path never plugged', { timeout: 120_000 }, async () => {
+      const before = await snapshot();
+      assert.equal(before.nodes.length, 2);
       const cases: Array<[Promise<Awaited<ReturnType<typeof runCli>>>, RegExp]> = [
         [plug('pod', path.join(dir, 'missing.img'), '/dev/xvdz'), /block volume .*missing.img does not exist/],
         [plug('pod', image, '/dev/xvdb'), /already attached to sandbox pod/],
@@ -87,7 +105,8 @@ for (const driver of ['virtio-blk', 'virtio-scsi'] as const) {
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
         assert.match(r.stderr, pattern);
       }
-      // The failed plug into "other" rolled QEMU back: the same file plugs fine afterwards.
+      // The plug into "other" failed in the guest after blockdev-add and device_add: QEMU was rolled back.
+      assert.deepEqual(await snapshot(), before, 'QEMU and the guest are as they were');
       const listed = JSON.parse((await kata(['block-volume', 'list', '--sandbox', 'pod', '--format', 'json'])).stdout) as unknown[];
       assert.equal(listed.length, 2);
     });
