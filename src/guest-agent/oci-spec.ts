@@ -4,6 +4,9 @@ import { invalid } from './agent-error.js';
 /** The OCI runtime spec JSON (config.json) that crun reads. */
 export type OciConfig = Record<string, unknown>;
 
+/** What runc-driven callers get when their spec sets no PATH (crun would find no executable). */
+const defaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
 
 export function processToOci(p: OciProcess): Record<string, unknown> {
@@ -11,7 +14,7 @@ export function processToOci(p: OciProcess): Record<string, unknown> {
     terminal: p.Terminal,
     user: { uid: p.User?.UID ?? 0, gid: p.User?.GID ?? 0, ...(p.User?.AdditionalGids.length ? { additionalGids: p.User.AdditionalGids } : {}) },
     args: p.Args,
-    env: p.Env,
+    env: p.Env.some((e) => e.startsWith('PATH=')) ? p.Env : [...p.Env, defaultPath],
     cwd: p.Cwd || '/',
     noNewPrivileges: p.NoNewPrivileges,
   };

@@ -54,6 +54,9 @@ describe('guest agent parts', () => {
     assert.deepEqual(config.linux.resources.memory, { limit: 1048576 });
     assert.deepEqual(config.linux.resources.devices, [{ allow: false, type: 'a', major: undefined, minor: undefined, access: 'rwm' }]);
     assert.equal('hooks' in config, false);
+    assert.deepEqual(config.process.env, ['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], 'a spec without PATH gets the usual one');
+    const withPath = specToOciConfig({ ...spec, Process: { ...spec.Process, Env: ['PATH=/bin'] } } as OciSpec, 'c1', '/r') as Record<string, any>;
+    assert.deepEqual(withPath.process.env, ['PATH=/bin']);
     assert.throws(() => specToOciConfig({ ...spec, Process: null }, 'c1', '/r'), /no process args/);
   });
 
