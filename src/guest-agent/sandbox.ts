@@ -125,6 +125,8 @@ export class Sandbox {
       ['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', ...consoleArgs(consoleSocket), id],
       consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     );
+    // Listen to the pipes at once: when crun exits, Node resumes unlistened stdio and drops its data.
+    const pipes = consoleSocket ? undefined : pipeIo(child);
     const master = consoleSocket?.receive();
     const crunErrors = collect(child.stderr);
     const code = await exitOf(child);
@@ -136,7 +138,7 @@ export class Sandbox {
       throw failed(`crun create failed: ${lastLine(crunErrors(), `exit ${code}`)}`);
     }
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const io = master ? terminalIo(await master) : pipeIo(child);
+    const io = master ? terminalIo(await master) : pipes ?? pipeIo(child);
     const init = new AgentProcess(id, pid, io, waitForeignExit(pid));
     this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false, devices: new Map() });
   }
@@ -159,12 +161,15 @@ export class Sandbox {
       ['exec', '--process', processFile, '--pid-file', pidFile, ...consoleArgs(consoleSocket), containerId],
       consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
     );
+    // Listen to the pipes at once: a short process makes crun exit, and Node then resumes
+    // unlistened stdio streams and drops their data.
+    const pipes = consoleSocket ? undefined : pipeIo(child);
     const master = consoleSocket?.receive();
     const crunErrors = consoleSocket ? collect(child.stderr) : () => '';
     const exit = exitOf(child);
     try {
       const pid = await waitForPidFile(pidFile, exit, crunErrors);
-      const io = master ? terminalIo(await master) : pipeIo(child);
+      const io = master ? terminalIo(await master) : pipes ?? pipeIo(child);
       c.execs.set(execId, new AgentProcess(execId, pid, io, exit));
     } catch (err) {
       consoleSocket?.close();

@@ -60,8 +60,8 @@ export async function runShim(options: ShimOptions): Promise<number> {
   options.onReady?.();
   try {
     void pumpInput(client, options, io.input);
-    const stdout = pumpOutput(() => client.readStdout(containerId, execId), io.output);
-    const stderr = options.tty ? Promise.resolve() : pumpOutput(() => client.readStderr(containerId, execId), io.errorOutput);
+    const stdout = pumpOutput(() => client.readStdout(containerId, execId), io.output, logger);
+    const stderr = options.tty ? Promise.resolve() : pumpOutput(() => client.readStderr(containerId, execId), io.errorOutput, logger);
     const status = await client.waitProcess(containerId, execId);
     // Output written just before the exit is still in the agent: drain it, but never wait forever
     // (a daemonized child may hold the pipe open).
@@ -92,10 +92,25 @@ async function pumpInput(client: AgentClient, options: ShimOptions, input: Reada
   }
 }
 
-async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable): Promise<void> {
+/**
+ * Copies one output stream of the process until EOF. A failed read is not
+ * EOF: the agent connection may not be up yet; it is retried for a while.
+ */
+async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger): Promise<void> {
+  let failures = 0;
   for (;;) {
-    const chunk = await read().catch(() => undefined);
-    if (!chunk) return;
+    let chunk: Buffer | undefined;
+    try {
+      chunk = await read();
+      failures = 0;
+    } catch (err) {
+      logger.debug(`reading output: ${messageOf(err)}`);
+      if (++failures > 50) return;
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    if (!chunk) return logger.debug('output: EOF');
+    logger.debug(`output: ${chunk.length} bytes`);
     if (!output.destroyed) await new Promise<void>((resolve) => output.write(chunk, () => resolve()));
   }
 }
