@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadAgentProtocol, type AgentProtocol } from '../agent-protocol/load-protos.js';
 import type {
@@ -85,7 +86,7 @@ export class AgentClient {
         const fatal = await onError?.();
         if (fatal) throw new KataError('VM', fatal);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     throw new KataError('TIMEOUT', `agent did not answer within ${timeoutMs} ms${last ? ` (last error: ${last})` : ''}`);
   }

@@ -1,5 +1,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Device } from '../agent-protocol/messages.js';
 import { failed, invalid } from './agent-error.js';
 
@@ -10,7 +11,6 @@ export interface GuestBlockDevice {
   minor: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const list = (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
 
 /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readProcStat } from '../util/process-identity.js';
 
 /** Decodes a waitpid(2) status into the exit status callers expect: code, or 128 + signal. */
@@ -19,6 +20,6 @@ export async function waitForeignExit(pid: number, pollMs = 50): Promise<number>
       const raw = Number(stat.field(52));
       return Number.isFinite(raw) ? exitStatusFromWaitStatus(raw) : 255;
     }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    await sleep(pollMs);
   }
 }

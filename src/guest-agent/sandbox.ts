@@ -5,6 +5,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
 import { fdDuplex } from '../transport/fd-stream.js';
@@ -196,7 +197,7 @@ export class Sandbox {
     const c = this.container(id);
     await crun(['delete', '--force', id]).catch(() => undefined);
     const deadline = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 60_000;
-    await Promise.race([c.init.exited, new Promise((r) => setTimeout(r, deadline))]);
+    await Promise.race([c.init.exited, sleep(deadline)]);
     for (const p of [c.init, ...c.execs.values()]) {
       p.stdin?.destroy();
       p.stdout.finish();
@@ -312,7 +313,7 @@ async function waitForPidFile(pidFile: string, exit: Promise<number>, crunErrors
       // not written yet
     }
     if (exited) throw failed(`crun exec failed: ${lastLine(crunErrors(), 'it exited before starting the process')}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   throw failed('crun exec did not report a pid within 10 s');
 }

@@ -1,4 +1,5 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
@@ -15,8 +16,6 @@ export interface VmHandle {
   /** Where the agent listens, as the hypervisor sees it: a serial chardev socket or a vsock CID. */
   agentChannel: { kind: 'serial'; socket: string } | { kind: 'vsock'; cid: number; port: number };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */
 export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {

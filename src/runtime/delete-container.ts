@@ -1,6 +1,7 @@
+import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '../agent-client/agent-client.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
-import { rm } from 'node:fs/promises';
 import { isKataError, KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
@@ -10,8 +11,6 @@ import { unshareContainerFiles } from './container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { readSandboxRecord, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * delete: removes a stopped container (any container with force): its

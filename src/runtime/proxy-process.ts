@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KataError } from '../util/errors.js';
 import { packageRoot } from '../util/package-root.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the proxy as its own process (it outlives this command) and waits

@@ -2,6 +2,7 @@ import { closeSync } from 'node:fs';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import tty from 'node:tty';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentCallError, AgentClient } from '../agent-client/agent-client.js';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -65,7 +66,7 @@ export async function runShim(options: ShimOptions): Promise<number> {
     const status = await client.waitProcess(containerId, execId);
     // Output written just before the exit is still in the agent: drain it, but never wait forever
     // (a daemonized child may hold the pipe open).
-    await Promise.race([Promise.all([stdout, stderr]), new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([Promise.all([stdout, stderr]), sleep(5000)]);
     return status;
   } catch (err) {
     logger.error(`container ${containerId} process ${execId}: ${messageOf(err)}`);
@@ -106,7 +107,7 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
     } catch (err) {
       logger.debug(`reading output: ${messageOf(err)}`);
       if (++failures > 50) return;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
       continue;
     }
     if (!chunk) return logger.debug('output: EOF');
