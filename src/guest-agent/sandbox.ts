@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile, type ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
 import { fdDuplex } from '../transport/fd-stream.js';
+import { exitStatusOf } from '../util/exit-status.js';
 import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
@@ -35,7 +35,7 @@ export interface Container {
 function exitOf(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve(child.exitCode);
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+    child.once('exit', (code, signal) => resolve(exitStatusOf(code, signal)));
   });
 }
 

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KataError } from '../util/errors.js';
+import { exitStatusOf } from '../util/exit-status.js';
 import { packageRoot } from '../util/package-root.js';
 import { identify, type ProcessIdentity } from '../util/process-identity.js';
 
@@ -95,7 +95,7 @@ export function waitForShim(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       for (const s of forwarded) process.off(s, forward);
-      resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+      resolve(exitStatusOf(code, signal));
     };
     if (child.exitCode !== null || child.signalCode !== null) finish(child.exitCode, child.signalCode);
     else child.once('exit', finish);
