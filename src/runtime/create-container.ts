@@ -109,7 +109,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       });
       const spawned = await spawnShim({
         agentUrl: record.agentUrl, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
-        detached: !options.foreground, logFile: ctx.log.file, logFormat: ctx.log.format, debug: ctx.log.debug,
+        detached: !options.foreground, log: ctx.log,
       });
       undo.push(() => stopProcess(spawned.id));
       record.containers = [...record.containers.filter((c) => c !== id), id];

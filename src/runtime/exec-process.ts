@@ -78,7 +78,7 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
   await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(options.process)));
   const shim = await spawnShim({
     agentUrl: record.agentUrl, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
-    detached: options.detach, logFile: ctx.log.file, logFormat: ctx.log.format, debug: ctx.log.debug,
+    detached: options.detach, log: ctx.log,
   }).catch(async (err: unknown) => {
     await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
     throw err;

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KataError } from '../util/errors.js';
-import { packageRoot } from '../util/package-root.js';
+import { kataTsArgv } from './kata-ts-argv.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 
 /**
@@ -11,8 +10,7 @@ import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/proc
  * for its socket, which appears once the agent has answered the proxy.
  */
 export async function spawnProxy(channelSocket: string, listenSocket: string, logFile: string | undefined, readyTimeoutMs: number): Promise<ProcessIdentity> {
-  const bin = path.join(packageRoot, 'bin', 'kata-ts');
-  const args = [bin, ...(logFile ? ['--log', logFile] : []), 'proxy', '--channel', channelSocket, '--listen', listenSocket, '--ready-timeout', String(readyTimeoutMs)];
+  const args = kataTsArgv({ file: logFile }, ['proxy', '--channel', channelSocket, '--listen', listenSocket, '--ready-timeout', String(readyTimeoutMs)]);
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
   child.unref();
   const id = child.pid ? await identify(child.pid) : undefined;

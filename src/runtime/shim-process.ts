@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { KataError } from '../util/errors.js';
 import { exitStatusOf } from '../util/exit-status.js';
-import { packageRoot } from '../util/package-root.js';
 import { identify, type ProcessIdentity } from '../util/process-identity.js';
+import { kataTsArgv } from './kata-ts-argv.js';
+import type { RuntimeContext } from './runtime-context.js';
 
 export interface ShimSpawnOptions {
   agentUrl: string;
@@ -14,9 +14,7 @@ export interface ShimSpawnOptions {
   tty: boolean;
   /** Detached (own session, outlives this command) unless the command waits for it in the foreground. */
   detached: boolean;
-  logFile?: string;
-  logFormat?: string;
-  debug?: boolean;
+  log: RuntimeContext['log'];
 }
 
 export interface SpawnedShim {
@@ -33,18 +31,12 @@ export const shimReadyFd = 3;
  * its pty master, as callers expect when create returns.
  */
 export async function spawnShim(options: ShimSpawnOptions, readyTimeoutMs = 30_000): Promise<SpawnedShim> {
-  const bin = path.join(packageRoot, 'bin', 'kata-ts');
-  const globals = [
-    ...(options.logFile ? ['--log', options.logFile] : []),
-    ...(options.logFormat ? ['--log-format', options.logFormat] : []),
-    ...(options.debug ? ['--debug'] : []),
-  ];
-  const args = [
-    bin, ...globals, 'shim',
+  const args = kataTsArgv(options.log, [
+    'shim',
     '--agent-url', options.agentUrl, '--container', options.containerId, '--exec-id', options.execId,
     ...(options.consoleSocket ? ['--console-socket', options.consoleSocket] : []),
     ...(options.tty ? ['--tty'] : []),
-  ];
+  ]);
   const stdio = options.consoleSocket ? 'ignore' : 'inherit';
   const child = spawn(process.execPath, args, { detached: options.detached, stdio: [stdio, stdio, stdio, 'pipe'] });
   const readyPipe = child.stdio[shimReadyFd] as Readable;
