@@ -74,7 +74,7 @@ describe('kata-ts command line', () => {
       assert.match(r.stderr, new RegExp(`^kata-ts: ${bad.replace(/\./g, '\\.')}:3:\\d+: `));
     }
     const typed = await writeConfig(dir, configText('default_vcpus = "two"'), 'typed.toml');
-    const r = await runCli(['env'], { KATA_CONF_FILE: typed });
+    const r = await runCli(['env'], { env: { KATA_CONF_FILE: typed } });
     assert.equal(r.exitCode, 1);
     assert.match(r.stderr, /hypervisor\.qemu\.default_vcpus must be an integer from 1 to 255, got "two"/);
   });

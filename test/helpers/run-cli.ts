@@ -17,10 +17,7 @@ export interface CliOptions {
 }
 
 /** Runs the built bin/kata-ts as a user would, never throwing on a non-zero exit. */
-export async function runCli(args: string[], envOrOptions: Record<string, string> | CliOptions = {}): Promise<CliResult> {
-  const options: CliOptions = 'env' in envOrOptions || 'input' in envOrOptions || 'outputFile' in envOrOptions || 'timeoutMs' in envOrOptions
-    ? (envOrOptions as CliOptions)
-    : { env: envOrOptions as Record<string, string> };
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   // An fd of our own, not a pipe: a detached shim inherits it and would keep a pipe open.
   const outputFd = options.outputFile ? openSync(options.outputFile, 'a') : undefined;
   const result = await execa(kataTsBin, args, {
