@@ -23,7 +23,8 @@ export interface ExecFlags {
 
 export interface ExecOptions {
   id: string;
-  process: OciProcessSpec;
+  /** The process, described on the command line; the container's own process gives the defaults. */
+  flags: ExecFlags;
   detach: boolean;
   pidFile?: string;
   consoleSocket?: string;
@@ -68,14 +69,15 @@ function parseUser(text: string): { uid: number; gid: number } {
 /** exec: starts a process in a running container and a shim for it; the pid file gets the shim's pid. */
 export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; shim: SpawnedShim }> {
   const { id } = options;
-  const terminal = options.process.terminal ?? false;
+  const { state, status } = await loadContainer(ctx.store, id);
+  const processSpec = await execProcessSpec(state.process, options.flags);
+  const terminal = processSpec.terminal ?? false;
   if (terminal && options.detach && !options.consoleSocket) throw new KataError('USAGE', 'exec --tty --detach needs --console-socket');
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket needs a process with a terminal (--tty)');
-  const { state, status } = await loadContainer(ctx.store, id);
   requireStatus(id, status, ['running'], 'exec in');
   const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
   const execId = randomBytes(8).toString('hex');
-  await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(options.process)));
+  await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(processSpec)));
   const shim = await spawnShim({
     agentUrl: record.agentUrl, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
     detached: options.detach, log: ctx.log,

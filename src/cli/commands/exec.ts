@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { execProcess, execProcessSpec } from '../../runtime/exec-process.js';
-import { loadContainer } from '../../runtime/container-record.js';
+import { execProcess } from '../../runtime/exec-process.js';
 import { waitForShim } from '../../runtime/shim-process.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
@@ -34,10 +33,10 @@ export function registerExec(program: Command): void {
     .passThroughOptions()
     .action(async (id: string, args: string[], flags: ExecFlagsCli, command: Command) => {
       const ctx = contextFor(command);
-      const { state } = await loadContainer(ctx.store, id);
-      const processSpec = await execProcessSpec(state.process, { processFile: flags.process, args, tty: flags.tty, env: flags.env, cwd: flags.cwd, user: flags.user });
       const { shim } = await execProcess(ctx.runtime, {
-        id, process: processSpec, detach: Boolean(flags.detach), pidFile: flags.pidFile, consoleSocket: flags.consoleSocket,
+        id,
+        flags: { processFile: flags.process, args, tty: flags.tty, env: flags.env, cwd: flags.cwd, user: flags.user },
+        detach: Boolean(flags.detach), pidFile: flags.pidFile, consoleSocket: flags.consoleSocket,
       });
       if (!flags.detach) setExitCode(await waitForShim(shim.child));
     });
