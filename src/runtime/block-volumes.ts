@@ -6,7 +6,7 @@ import { QmpClient } from '../hypervisor/qmp-client.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { loadContainer, requireStatus, type RuntimeContainerState, type VolumeRecord } from './container-record.js';
+import { loadContainer, requireStatus, type LoadedContainer, type RuntimeContainerState, type VolumeRecord } from './container-record.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord, withSandboxLock, type SandboxRecord } from './sandbox-record.js';
@@ -38,12 +38,12 @@ async function checkHostPath(hostPath: string): Promise<{ resolved: string; isBl
   return { resolved, isBlockDevice: info.isBlockDevice() };
 }
 
-async function sandboxContainer(ctx: RuntimeContext, sandboxId: string, containerId: string): Promise<RuntimeContainerState> {
+/** Loads a container and checks that it lives in the sandbox the caller named (before any lock or side effect). */
+async function containerInSandbox(ctx: RuntimeContext, sandboxId: string, containerId: string): Promise<LoadedContainer> {
   validateId(sandboxId, 'sandbox id');
-  const { state, status } = await loadContainer(ctx.store, containerId);
-  if (state.sandboxId !== sandboxId) throw new KataError('USAGE', `container ${containerId} is not in sandbox ${sandboxId} (it is in ${state.sandboxId})`);
-  requireStatus(containerId, status, ['running'], 'hot-plug a volume into');
-  return state;
+  const loaded = await loadContainer(ctx.store, containerId);
+  if (loaded.state.sandboxId !== sandboxId) throw new KataError('USAGE', `container ${containerId} is not in sandbox ${sandboxId} (it is in ${loaded.state.sandboxId})`);
+  return loaded;
 }
 
 /** Every volume of the sandbox's containers, as their states record them. */
@@ -87,7 +87,8 @@ async function withQmp<T>(record: SandboxRecord, fn: (qmp: QmpClient) => Promise
 export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions): Promise<VolumeRecord> {
   const devicePath = checkDevicePath(options.devicePath);
   const host = await checkHostPath(options.hostPath);
-  await sandboxContainer(ctx, options.sandboxId, options.containerId);
+  const { status } = await containerInSandbox(ctx, options.sandboxId, options.containerId);
+  requireStatus(options.containerId, status, ['running'], 'hot-plug a volume into');
   return withSandboxLock(ctx.store.root, options.sandboxId, async () => {
     const record = await readSandboxRecord(ctx.store.root, options.sandboxId);
     const volumes = await sandboxVolumes(ctx, record);
@@ -116,9 +117,7 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
 /** block-volume hot-unplug: the node in the container goes first, then QMP device_del (waiting for DEVICE_DELETED), then blockdev-del. */
 export async function hotUnplugVolume(ctx: RuntimeContext, sandboxId: string, containerId: string, devicePath: string): Promise<void> {
   checkDevicePath(devicePath);
-  validateId(sandboxId, 'sandbox id');
-  const { state } = await loadContainer(ctx.store, containerId);
-  if (state.sandboxId !== sandboxId) throw new KataError('USAGE', `container ${containerId} is not in sandbox ${sandboxId} (it is in ${state.sandboxId})`);
+  await containerInSandbox(ctx, sandboxId, containerId);
   await withSandboxLock(ctx.store.root, sandboxId, async () => {
     const current = (await loadContainer(ctx.store, containerId)).state;
     const volume = (current.volumes ?? []).find((v) => v.devicePath === devicePath);
