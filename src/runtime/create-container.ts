@@ -1,11 +1,9 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AgentClient } from '../agent-client/agent-client.js';
 import type { Storage } from '../agent-protocol/messages.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
-import { unmountAllUnder } from '../util/host-mounts.js';
 import { specToAgent } from './agent-spec.js';
 import type { RuntimeContainerState } from './container-record.js';
 import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from './container-files.js';
@@ -13,7 +11,7 @@ import { loadBundle } from './oci-bundle.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { sandboxMembership } from './sandbox-membership.js';
-import { readSandboxRecord, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
 import { spawnShim, type SpawnedShim } from './shim-process.js';
 import { stopProcess } from './proxy-process.js';
@@ -105,7 +103,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
       await withSandboxAgent(record, async (agent) => {
         await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts) });
-        undo.push(() => removeFromGuest(record.agentUrl, id));
+        undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
       });
       const spawned = await spawnShim({
         agentUrl: record.agentUrl, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
@@ -131,22 +129,6 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   }
 }
 
-async function removeFromGuest(agentUrl: string, id: string): Promise<void> {
-  const agent = new AgentClient(agentUrl);
-  try {
-    await agent.removeContainer(id, 5);
-  } finally {
-    agent.close();
-  }
-}
-
-/** A sandbox whose first create failed: nothing may remain of its dir (after its mounts are gone). */
-async function removeSandboxDir(root: string, sandboxId: string): Promise<void> {
-  const dir = sandboxDir(root, sandboxId);
-  await unmountAllUnder(dir);
-  await rm(dir, { recursive: true, force: true });
-}
-
 async function dropMember(root: string, sandboxId: string, id: string): Promise<void> {
   await withSandboxLock(root, sandboxId, async () => {
     const record = await readSandboxRecord(root, sandboxId).catch(() => undefined);
@@ -157,12 +139,9 @@ async function dropMember(root: string, sandboxId: string, id: string): Promise<
 /** Written last, atomically: callers take its appearance to mean that create finished. */
 export async function writePidFile(file: string, pid: number): Promise<void> {
   const target = path.resolve(file);
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
   try {
-    await writeFile(temp, String(pid));
-    await rename(temp, target);
+    await writeFileAtomic(target, String(pid), 0o644);
   } catch (err) {
-    await rm(temp, { force: true });
     throw new KataError('IO', `cannot write pid file ${target}: ${messageOf(err)}`, { cause: err });
   }
 }

@@ -1,15 +1,15 @@
-import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentClient } from '../agent-client/agent-client.js';
+import type { AgentClient } from '../agent-client/agent-client.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
+import { vmLayout } from '../hypervisor/vm-layout.js';
 import { isKataError, KataError, messageOf } from '../util/errors.js';
-import { unmountAllUnder } from '../util/host-mounts.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
 import { detachContainerVolumes } from './block-volumes.js';
 import { loadContainer } from './container-record.js';
 import { unshareContainerFiles } from './container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
-import { readSandboxRecord, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { withSandboxAgent } from './sandbox-agent.js';
+import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
 
 /**
@@ -30,35 +30,28 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     });
     const vmAlive = record !== undefined && (await vmIsRunning(record.vm));
     if (record && vmAlive) {
-      await removeFromGuest(record, id, status !== 'stopped', logger.warn.bind(logger));
+      await withSandboxAgent(record, (agent) => removeFromGuest(agent, id, status !== 'stopped', logger.warn.bind(logger)));
       await detachContainerVolumes(record, state.volumes ?? [], logger);
     }
     if (state.shim) await stopShim(state.shim);
-    const sharedDir = record?.vm.layout.sharedDir ?? `${sandboxDir(store.root, state.sandboxId)}/shared`;
+    const sharedDir = (record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId))).sharedDir;
     await unshareContainerFiles(sharedDir, id, state.hostMounts);
     if (record) {
       const containers = record.containers.filter((c) => c !== id);
       if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
       else await writeSandboxRecord({ ...record, containers });
     } else {
-      const dir = sandboxDir(store.root, state.sandboxId);
-      await unmountAllUnder(dir);
-      await rm(dir, { recursive: true, force: true });
+      await removeSandboxDir(store.root, state.sandboxId);
     }
   });
   await store.remove(id);
 }
 
-async function removeFromGuest(record: SandboxRecord, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
-  const agent = new AgentClient(record.agentUrl);
-  try {
-    if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
-    await agent.removeContainer(id, 10).catch((err: unknown) => {
-      if (!/not found/i.test(messageOf(err))) warn(`removing container ${id} from the guest: ${messageOf(err)}`);
-    });
-  } finally {
-    agent.close();
-  }
+async function removeFromGuest(agent: AgentClient, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
+  if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
+  await agent.removeContainer(id, 10).catch((err: unknown) => {
+    if (!/not found/i.test(messageOf(err))) warn(`removing container ${id} from the guest: ${messageOf(err)}`);
+  });
 }
 
 /** The shim ends on its own once its process is gone; one that does not is stopped by pid. */
@@ -70,9 +63,7 @@ async function stopShim(shim: { pid: number; startTime: number }): Promise<void>
 
 async function destroySandbox(record: SandboxRecord, vmAlive: boolean, ctx: RuntimeContext): Promise<void> {
   if (vmAlive) {
-    const agent = new AgentClient(record.agentUrl);
-    await agent.destroySandbox().catch((err: unknown) => ctx.logger.debug(`DestroySandbox: ${messageOf(err)}`));
-    agent.close();
+    await withSandboxAgent(record, (agent) => agent.destroySandbox()).catch((err: unknown) => ctx.logger.debug(`DestroySandbox: ${messageOf(err)}`));
   }
   await shutdownSandboxVm(record, ctx.logger);
 }

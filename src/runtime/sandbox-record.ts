@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlockDeviceDriver } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
 import { withDirLock, type LockOptions } from '../store/state-lock.js';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
+import { unmountAllUnder } from '../util/host-mounts.js';
 import type { SandboxVm } from './sandbox-vm.js';
 
 /**
@@ -53,6 +54,13 @@ export async function readSandboxRecord(root: string, sandboxId: string): Promis
 
 export async function writeSandboxRecord(record: SandboxRecord): Promise<void> {
   await writeJsonAtomic(path.join(record.vm.layout.dir, recordFile), { ...record, schemaVersion: recordSchemaVersion });
+}
+
+/** Removes a sandbox dir that has no VM (a failed first create, a record lost): its mounts first, so rm never reaches a bind source. */
+export async function removeSandboxDir(root: string, sandboxId: string): Promise<void> {
+  const dir = sandboxDir(root, sandboxId);
+  await unmountAllUnder(dir);
+  await rm(dir, { recursive: true, force: true });
 }
 
 /** The per-sandbox lock: held while a command changes the sandbox's VM or its container list. */
