@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import { safeJoin } from '../util/safe-path.js';
@@ -99,7 +99,7 @@ export class StateStore {
   /** Holds the per-id lock (used as the per-sandbox lock with a sandbox id). */
   async withLock<T>(id: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     const dir = this.dirOf(id);
-    if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new KataError('NOT_FOUND', `container ${id} does not exist`);
+    if (!(await this.exists(id))) throw new KataError('NOT_FOUND', `container ${id} does not exist`);
     return withDirLock(dir, path.join(dir, lockName), fn, options);
   }
 
