@@ -20,6 +20,7 @@ import {
   type WriteStreamRequest,
 } from '../agent-protocol/messages.js';
 import { AgentError, failed, invalid } from './agent-error.js';
+import { formatTable } from '../util/text-table.js';
 import type { AgentLog } from './agent-log.js';
 import type { AgentOptions } from './agent-options.js';
 import type { Sandbox } from './sandbox.js';
@@ -59,8 +60,7 @@ async function psTable(pids: number[]): Promise<string> {
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
     rows.push([String(pid), field('Uid'), field('State'), cmdline || `[${field('Name')}]`]);
   }
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n') + '\n';
+  return formatTable(rows, '  ') + '\n';
 }
 
 async function readNumber(file: string): Promise<number> {

@@ -1,12 +1,11 @@
 import { Option, type Command } from 'commander';
 import { hotPlugVolume, hotUnplugVolume, listVolumes, type ListedVolume } from '../../runtime/block-volumes.js';
+import { formatTable } from '../../util/text-table.js';
 import { contextFor } from '../command-context.js';
 
 function table(volumes: ListedVolume[]): string {
   const header = ['CONTAINER', 'DEVICE PATH', 'BLOCK VOLUME', 'GUEST ADDRESS', 'QEMU DEVICE'];
-  const rows = volumes.map((v) => [v.containerId, v.devicePath, v.hostPath, v.guestAddress, v.attachment.deviceId]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('   ').trimEnd()).join('\n');
+  return formatTable([header, ...volumes.map((v) => [v.containerId, v.devicePath, v.hostPath, v.guestAddress, v.attachment.deviceId])]);
 }
 
 /** ecr-runtime's block-volume command: hot-plug a host disk into a running container, and out again. */

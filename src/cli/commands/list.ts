@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { describeContainer, type OciState } from '../../runtime/describe-container.js';
+import { formatTable } from '../../util/text-table.js';
 import { contextFor } from '../command-context.js';
 
 function table(rows: OciState[]): string {
   const header = ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'];
-  const cells = rows.map((r) => [r.id, String(r.pid), r.status, r.bundle, r.created, r.owner]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
-  return [header, ...cells].map((line) => line.map((c, i) => c.padEnd(widths[i] ?? 0)).join('   ').trimEnd()).join('\n');
+  return formatTable([header, ...rows.map((r) => [r.id, String(r.pid), r.status, r.bundle, r.created, r.owner])]);
 }
 
 export function registerList(program: Command): void {
