@@ -12,7 +12,7 @@ import { exitStatusOf } from '../util/exit-status.js';
 import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
-import { crun, spawnCrun } from './crun.js';
+import { crun, lastLine, spawnCrun } from './crun.js';
 import { specToOciConfig, processToOci } from './oci-spec.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
@@ -67,10 +67,6 @@ function collect(stream: Readable | null): () => string {
   const chunks: Buffer[] = [];
   stream?.on('data', (c: Buffer) => chunks.push(c));
   return () => Buffer.concat(chunks).toString();
-}
-
-function lastLine(text: string, fallback: string): string {
-  return text.trim().split('\n').pop() || fallback;
 }
 
 /** Everything the agent runs: sandbox storages and containers with their processes. */
