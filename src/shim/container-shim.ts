@@ -110,8 +110,7 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
       await sleep(100);
       continue;
     }
-    if (!chunk) return logger.debug('output: EOF');
-    logger.debug(`output: ${chunk.length} bytes`);
+    if (!chunk) return;
     if (!output.destroyed) await new Promise<void>((resolve) => output.write(chunk, () => resolve()));
   }
 }
