@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, Storage } from '../agent-protocol/messages.js';
@@ -47,9 +46,6 @@ function openConsoleSocket(): ConsoleSocket {
   return ConsoleSocket.listen(path.join(consoleDir, `${randomBytes(8).toString('hex')}.sock`));
 }
 
-function consoleArgs(socket: ConsoleSocket | undefined): string[] {
-  return socket ? ['--console-socket', socket.path] : [];
-}
 
 function pipeIo(child: ChildProcess): ProcessIo {
   return { stdin: child.stdin, stdout: new OutputBuffer(child.stdout), stderr: new OutputBuffer(child.stderr) };
@@ -62,11 +58,44 @@ function terminalIo(master: number): ProcessIo {
   return { stdin: tty, stdout: new OutputBuffer(tty), stderr: new OutputBuffer(null), terminal: { fd: master, stream: tty } };
 }
 
-/** Keeps what a stream writes, for error messages. */
-function collect(stream: Readable | null): () => string {
+/** A crun create or exec on its way: its child, and how the process's stdio will be reached. */
+interface CrunStart {
+  child: ChildProcess;
+  /** What crun wrote to stderr so far (for its error message); stopRecording() ends the recording. */
+  crunErrors: () => string;
+  stopRecording: () => void;
+  /** The process's stdio: the pipes, or the pty master that crun sends to the console socket. */
+  io: () => Promise<ProcessIo>;
+  /** Gives up on a console socket nobody will use. */
+  abandon: () => Promise<void>;
+}
+
+/**
+ * Starts crun with args and, last, the container id. With a terminal, crun
+ * hands the pty master to a console socket. The pipes are listened to at
+ * once: when crun exits, Node resumes unlistened stdio and drops its data.
+ */
+function startCrun(args: string[], containerId: string, terminal: boolean): CrunStart {
+  const consoleSocket = terminal ? openConsoleSocket() : undefined;
+  const child = spawnCrun(
+    [...args, ...(consoleSocket ? ['--console-socket', consoleSocket.path] : []), containerId],
+    consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+  );
+  const pipes = consoleSocket ? undefined : pipeIo(child);
+  const master = consoleSocket?.receive();
   const chunks: Buffer[] = [];
-  stream?.on('data', (c: Buffer) => chunks.push(c));
-  return () => Buffer.concat(chunks).toString();
+  const record = (c: Buffer): void => void chunks.push(c);
+  child.stderr?.on('data', record);
+  return {
+    child,
+    crunErrors: () => Buffer.concat(chunks).toString(),
+    stopRecording: () => child.stderr?.off('data', record),
+    io: async () => (master ? terminalIo(await master) : pipes ?? pipeIo(child)),
+    abandon: async () => {
+      consoleSocket?.close();
+      await master?.catch(() => undefined);
+    },
+  };
 }
 
 /** Everything the agent runs: sandbox storages and containers with their processes. */
@@ -115,27 +144,19 @@ export class Sandbox {
     await mkdir(bundle, { recursive: true });
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(specToOciConfig(req.OCI, id, rootfs)));
     const pidFile = path.join(bundle, 'init.pid');
-    const consoleSocket = req.OCI.Process?.Terminal ? openConsoleSocket() : undefined;
-    // The container's init inherits crun's stdio pipes and keeps them after crun exits;
-    // with a terminal, crun hands the pty master to the console socket instead.
-    const child = spawnCrun(
-      ['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', ...consoleArgs(consoleSocket), id],
-      consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    );
-    // Listen to the pipes at once: when crun exits, Node resumes unlistened stdio and drops its data.
-    const pipes = consoleSocket ? undefined : pipeIo(child);
-    const master = consoleSocket?.receive();
-    const crunErrors = collect(child.stderr);
-    const code = await exitOf(child);
+    // The container's init inherits crun's stdio pipes and keeps them after crun exits.
+    const start = startCrun(['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot'], id, Boolean(req.OCI.Process?.Terminal));
+    const code = await exitOf(start.child);
+    // From here on, stderr is the container's own.
+    start.stopRecording();
     if (code !== 0) {
-      child.stdin?.destroy();
-      consoleSocket?.close();
-      await master?.catch(() => undefined);
+      start.child.stdin?.destroy();
+      await start.abandon();
       await rm(bundle, { recursive: true, force: true });
-      throw failed(`crun create failed: ${lastLine(crunErrors(), `exit ${code}`)}`);
+      throw failed(`crun create failed: ${lastLine(start.crunErrors(), `exit ${code}`)}`);
     }
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const io = master ? terminalIo(await master) : pipes ?? pipeIo(child);
+    const io = await start.io();
     const init = new AgentProcess(id, pid, io, waitForeignExit(pid));
     this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false, devices: new Map() });
   }
@@ -152,25 +173,17 @@ export class Sandbox {
     const processFile = path.join(c.bundle, `exec-${execId}.json`);
     const pidFile = path.join(c.bundle, `exec-${execId}.pid`);
     await writeFile(processFile, JSON.stringify(processToOci(proc)));
-    const consoleSocket = proc.Terminal ? openConsoleSocket() : undefined;
     // crun exec stays in the foreground as the process's parent and exits with its status.
-    const child = spawnCrun(
-      ['exec', '--process', processFile, '--pid-file', pidFile, ...consoleArgs(consoleSocket), containerId],
-      consoleSocket ? ['ignore', 'ignore', 'pipe'] : ['pipe', 'pipe', 'pipe'],
-    );
-    // Listen to the pipes at once: a short process makes crun exit, and Node then resumes
-    // unlistened stdio streams and drops their data.
-    const pipes = consoleSocket ? undefined : pipeIo(child);
-    const master = consoleSocket?.receive();
-    const crunErrors = consoleSocket ? collect(child.stderr) : () => '';
-    const exit = exitOf(child);
+    const start = startCrun(['exec', '--process', processFile, '--pid-file', pidFile], containerId, proc.Terminal);
+    // Without a terminal, crun's stderr is the process's stderr: keep none of it here.
+    if (!proc.Terminal) start.stopRecording();
+    const exit = exitOf(start.child);
     try {
-      const pid = await waitForPidFile(pidFile, exit, crunErrors);
-      const io = master ? terminalIo(await master) : pipes ?? pipeIo(child);
-      c.execs.set(execId, new AgentProcess(execId, pid, io, exit));
+      const pid = await waitForPidFile(pidFile, exit, start.crunErrors);
+      c.execs.set(execId, new AgentProcess(execId, pid, await start.io(), exit));
+      start.stopRecording();
     } catch (err) {
-      consoleSocket?.close();
-      await master?.catch(() => undefined);
+      await start.abandon();
       throw err;
     }
   }

@@ -94,8 +94,9 @@ async function pumpInput(client: AgentClient, options: ShimOptions, input: Reada
 }
 
 /**
- * Copies one output stream of the process until EOF. A failed read is not
- * EOF: the agent connection may not be up yet; it is retried for a while.
+ * Copies one output stream of the process until EOF. A failed read (a
+ * connection not ready or broken) is not EOF: it is logged and retried for
+ * a while instead of cutting the output short.
  */
 async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger): Promise<void> {
   let failures = 0;
