@@ -33,6 +33,19 @@ function mountToOci(m: OciMount): Record<string, unknown> {
 }
 
 /**
+ * Splits a spec's sysctls into those crun sets in the container and the `net.*`
+ * ones. The container joins the VM's network namespace (the pod's network), so
+ * crun refuses `net.*` sysctls there; they belong to the VM, which is the
+ * namespace they were meant for.
+ */
+export function splitNetworkSysctls(sysctl: Record<string, string>): { container: Record<string, string>; network: Record<string, string> } {
+  const container: Record<string, string> = {};
+  const network: Record<string, string> = {};
+  for (const [key, value] of Object.entries(sysctl)) (key.startsWith('net.') ? network : container)[key] = value;
+  return { container, network };
+}
+
+/**
  * Turns the protobuf Spec into crun's config.json for a container that lives
  * in this guest: host namespace paths, host hooks and host cgroup paths mean
  * nothing here, and the container shares the VM's network namespace.
@@ -57,7 +70,7 @@ export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: stri
       maskedPaths: linux?.MaskedPaths ?? [],
       readonlyPaths: linux?.ReadonlyPaths ?? [],
       devices: (linux?.Devices ?? []).map((d) => ({ path: d.Path, type: d.Type, major: d.Major, minor: d.Minor, fileMode: d.FileMode, uid: d.UID, gid: d.GID })),
-      sysctl: linux?.Sysctl ?? {},
+      sysctl: splitNetworkSysctls(linux?.Sysctl ?? {}).container,
       resources: {
         devices: (resources?.Devices ?? []).map((d) => ({ allow: d.Allow, type: d.Type || 'a', major: d.Major < 0 ? undefined : d.Major, minor: d.Minor < 0 ? undefined : d.Minor, access: d.Access })),
         ...(resources?.Memory?.Limit ? { memory: { limit: resources.Memory.Limit } } : {}),

@@ -11,8 +11,9 @@ import { exitStatusOf } from '../util/exit-status.js';
 import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
-import { crun, lastLine, spawnCrun } from './crun.js';
-import { specToOciConfig, processToOci } from './oci-spec.js';
+import { crun, crunMessage, spawnCrun } from './crun.js';
+import { specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
+import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
 import { mountStorage, unmount } from './storage.js';
@@ -141,6 +142,7 @@ export class Sandbox {
     const rootfs = req.OCI.Root?.Path;
     if (!rootfs) throw invalid('OCI spec has no root path');
     const bundle = path.join(containersDir, id);
+    await applySysctls(splitNetworkSysctls(req.OCI.Linux?.Sysctl ?? {}).network);
     await mkdir(bundle, { recursive: true });
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(specToOciConfig(req.OCI, id, rootfs)));
     const pidFile = path.join(bundle, 'init.pid');
@@ -153,7 +155,7 @@ export class Sandbox {
       start.child.stdin?.destroy();
       await start.abandon();
       await rm(bundle, { recursive: true, force: true });
-      throw failed(`crun create failed: ${lastLine(start.crunErrors(), `exit ${code}`)}`);
+      throw failed(`crun create failed: ${crunMessage(start.crunErrors(), `exit ${code}`)}`);
     }
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     const io = await start.io();
@@ -321,7 +323,7 @@ async function waitForPidFile(pidFile: string, exit: Promise<number>, crunErrors
     } catch {
       // not written yet
     }
-    if (exited) throw failed(`crun exec failed: ${lastLine(crunErrors(), 'it exited before starting the process')}`);
+    if (exited) throw failed(`crun exec failed: ${crunMessage(crunErrors(), 'it exited before starting the process')}`);
     await sleep(25);
   }
   throw failed('crun exec did not report a pid within 10 s');

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import type { OciSpec } from '../../src/agent-protocol/messages.js';
 import { parseAgentOptions } from '../../src/guest-agent/agent-options.js';
 import { checkId } from '../../src/guest-agent/agent-error.js';
-import { specToOciConfig } from '../../src/guest-agent/oci-spec.js';
+import { specToOciConfig, splitNetworkSysctls } from '../../src/guest-agent/oci-spec.js';
+import { sysctlPath } from '../../src/guest-agent/sysctl.js';
 import { OutputBuffer } from '../../src/guest-agent/output-buffer.js';
 import { exitStatusFromWaitStatus } from '../../src/guest-agent/process-exit.js';
 
@@ -38,7 +39,7 @@ describe('guest agent parts', () => {
       Mounts: [{ destination: '/proc', source: 'proc', type: 'proc', options: [] }],
       Annotations: { a: 'b' },
       Linux: {
-        UIDMappings: [], GIDMappings: [], Sysctl: {}, Resources: { Devices: [{ Allow: false, Type: '', Major: -1, Minor: -1, Access: 'rwm' }], Memory: { Limit: 1048576, Reservation: 0, Swap: 0 }, CPU: null, Pids: null },
+        UIDMappings: [], GIDMappings: [], Sysctl: { 'net.ipv4.ping_group_range': '0 0', 'kernel.msgmax': '8192' }, Resources: { Devices: [{ Allow: false, Type: '', Major: -1, Minor: -1, Access: 'rwm' }], Memory: { Limit: 1048576, Reservation: 0, Swap: 0 }, CPU: null, Pids: null },
         CgroupsPath: 'system.slice:docker:abc', Namespaces: [{ Type: 'pid', Path: '' }, { Type: 'network', Path: '/proc/42/ns/net' }, { Type: 'mount', Path: '' }],
         Devices: [], MaskedPaths: ['/proc/kcore'], ReadonlyPaths: [], RootfsPropagation: '',
       },
@@ -54,10 +55,17 @@ describe('guest agent parts', () => {
     assert.deepEqual(config.linux.resources.memory, { limit: 1048576 });
     assert.deepEqual(config.linux.resources.devices, [{ allow: false, type: 'a', major: undefined, minor: undefined, access: 'rwm' }]);
     assert.equal('hooks' in config, false);
+    assert.deepEqual(config.linux.sysctl, { 'kernel.msgmax': '8192' }, 'net.* sysctls are the VM\'s (the pod network), not crun\'s');
     assert.deepEqual(config.process.env, ['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], 'a spec without PATH gets the usual one');
     const withPath = specToOciConfig({ ...spec, Process: { ...spec.Process, Env: ['PATH=/bin'] } } as OciSpec, 'c1', '/r') as Record<string, any>;
     assert.deepEqual(withPath.process.env, ['PATH=/bin']);
     assert.throws(() => specToOciConfig({ ...spec, Process: null }, 'c1', '/r'), /no process args/);
+  });
+
+  it('sends net.* sysctls to the VM and refuses names that leave /proc/sys', () => {
+    assert.deepEqual(splitNetworkSysctls({ 'net.core.somaxconn': '1024', 'kernel.shmmax': '1' }), { container: { 'kernel.shmmax': '1' }, network: { 'net.core.somaxconn': '1024' } });
+    assert.equal(sysctlPath('net.ipv4.ping_group_range'), '/proc/sys/net/ipv4/ping_group_range');
+    for (const bad of ['net', 'net..x', '../etc/passwd', 'net.ipv4/../../x', 'net.a b']) assert.throws(() => sysctlPath(bad), /bad sysctl name/);
   });
 
   it('hands out buffered output in pieces and reports EOF as an empty buffer', async () => {
