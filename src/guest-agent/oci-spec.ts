@@ -61,7 +61,9 @@ export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: stri
     ociVersion: spec.Version || '1.0.2',
     process: processToOci(spec.Process),
     root: { path: rootfs, readonly: spec.Root?.Readonly ?? false },
-    hostname: spec.Hostname,
+    // Without a UTS namespace the container has the VM's hostname, set by CreateSandbox
+    // (containerd's host-network pods); crun refuses a hostname there.
+    ...(namespaces.some((ns) => ns.type === 'uts') ? { hostname: spec.Hostname } : {}),
     mounts: spec.Mounts.map(mountToOci),
     annotations: spec.Annotations,
     linux: {

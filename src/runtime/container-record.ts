@@ -39,6 +39,8 @@ export async function loadContainer(store: StateStore, id: string): Promise<Load
 /** runc's wording: an operation that needs a live process on a container that has none. */
 export function requireStatus(id: string, status: ContainerStatus, allowed: ContainerStatus[], action: string): void {
   if (allowed.includes(status)) return;
-  const code = status === 'stopped' ? 'NOT_RUNNING' : 'USAGE';
-  throw new KataError(code, `cannot ${action} container ${id}: it is ${status}`);
+  // runc's words for a stopped container: containerd's shim and podman match on them
+  // to take a kill of a container that just exited as done.
+  if (status === 'stopped') throw new KataError('NOT_RUNNING', `cannot ${action} container ${id}: container not running`);
+  throw new KataError('USAGE', `cannot ${action} container ${id}: it is ${status}`);
 }

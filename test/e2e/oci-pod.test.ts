@@ -75,7 +75,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     assert.equal(await readFile(out, 'utf8'), 'ready\ngot TERM\n');
     const killStopped = await kata(['kill', 'life', 'KILL']);
     assert.equal(killStopped.exitCode, 1);
-    assert.match(killStopped.stderr, /it is stopped/);
+    assert.match(killStopped.stderr, /container not running/);
     assert.equal((await kata(['delete', 'life'])).exitCode, 0);
     assert.match((await kata(['state', 'life'])).stderr, /container life does not exist/);
     assert.equal((await ociState(kata, 'pod')).status, 'running', 'the sandbox outlives its other containers');

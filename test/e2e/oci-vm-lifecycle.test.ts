@@ -54,7 +54,7 @@ describe('OCI lifecycle: a VM per container', () => {
     assert.equal(kill.stderr.split('\n').length, 1, 'one line');
     const exec = await kata(['exec', 'victim', 'true']);
     assert.equal(exec.exitCode, 1);
-    assert.match(exec.stderr, /it is stopped/);
+    assert.match(exec.stderr, /container not running/);
     const del = await kata(['delete', 'victim']);
     assert.equal(del.exitCode, 0, del.stderr);
     await assertSandboxGone(vm, [shim]);

@@ -21,17 +21,21 @@ describe('host spec -> agent protocol -> guest config.json', () => {
   it('keeps what containerd\'s CRI plugin sets, negative oomScoreAdj included', () => {
     const config = specToOciConfig(overTheWire(specToAgent(criSandboxSpec, '/run/kata-containers/shared/containers/p/rootfs', [])), 'p', '/r') as {
       process: { oomScoreAdj?: number; args: string[]; capabilities: Record<string, string[]>; noNewPrivileges: boolean };
-      hostname: string;
+      hostname?: string;
       linux: { namespaces: { type: string }[]; sysctl: Record<string, string>; resources: { cpu?: { shares: number } }; maskedPaths: string[] };
     };
     assert.equal(config.process.oomScoreAdj, -998, 'OOMScoreAdj is signed on the wire');
     assert.deepEqual(config.process.args, ['sleep', '2147483647']);
     assert.equal(config.process.noNewPrivileges, true);
     assert.ok(config.process.capabilities.bounding?.includes('CAP_NET_RAW'));
-    assert.equal(config.hostname, 'pod1');
+    assert.equal(config.hostname, undefined, 'no UTS namespace (host-network pod): the VM\'s hostname');
     assert.deepEqual(config.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'mount']);
     assert.deepEqual(config.linux.sysctl, {}, 'net.* sysctls are applied to the VM, not by crun');
     assert.deepEqual(config.linux.resources.cpu, { shares: 2 });
     assert.ok(config.linux.maskedPaths.includes('/proc/kcore'));
+
+    const withUts = { ...criSandboxSpec, linux: { ...criSandboxSpec.linux, namespaces: [...(criSandboxSpec.linux?.namespaces ?? []), { type: 'uts' }] } } as OciRuntimeSpec;
+    const own = specToOciConfig(overTheWire(specToAgent(withUts, '/r', [])), 'p', '/r') as { hostname?: string };
+    assert.equal(own.hostname, 'pod1', 'a UTS namespace of its own gets the spec\'s hostname');
   });
 });
