@@ -1,5 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { vmRoot } from '../../src/runtime/sandbox-record.js';
 import { readProcStat } from '../../src/util/process-identity.js';
+import { kataTsBin } from './fixtures.js';
 
 /** Pids whose command line mentions `needle` (for leak assertions only; nothing is killed by name). */
 export async function processesMatching(needle: string): Promise<number[]> {
@@ -11,4 +13,15 @@ export async function processesMatching(needle: string): Promise<number[]> {
     if (cmdline.split('\0').join(' ').includes(needle) && state !== 'Z') found.push(Number(entry));
   }
   return found;
+}
+
+/** Every kata-ts process (CLI, shim, proxy) and every QEMU of a kata-ts VM running now. */
+export async function kataTsProcesses(): Promise<number[]> {
+  const found = new Set([...(await processesMatching(vmRoot)), ...(await processesMatching(kataTsBin))]);
+  return [...found].sort((a, b) => a - b);
+}
+
+/** The sandbox VM dirs that exist now. */
+export async function vmDirs(): Promise<string[]> {
+  return (await readdir(vmRoot).catch(() => [] as string[])).sort();
 }

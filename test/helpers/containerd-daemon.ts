@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { unmountAllUnder } from '../../src/util/host-mounts.js';
+import type { CliResult } from './run-cli.js';
+
+export interface ContainerdDaemon {
+  dir: string;
+  socket: string;
+  /** Where containerd's runc shim keeps the runtime's state: kata-ts's --root. */
+  runcRoot: string;
+  pid: number;
+  /** Runs `ctr --address <socket> ...`, never throwing on a non-zero exit. */
+  ctr(args: string[], options?: { namespace?: string; timeoutMs?: number }): Promise<CliResult>;
+  /** The daemon's log so far (for failure messages). */
+  log(): Promise<string>;
+  /** Stops the daemon by its pid and removes its dir. */
+  stop(): Promise<void>;
+}
+
+export interface ContainerdOptions {
+  /** Keep the CRI plugin (the kubelet's API on the same socket); its extra TOML (runtimes, sandbox image) goes here. */
+  criConfig?: string;
+}
+
+/**
+ * A containerd of our own (Debian's 1.6): config, root, state, sockets and
+ * the runc shim's root all in a temp dir, so it touches nothing of the host's.
+ */
+export async function startContainerd(options: ContainerdOptions = {}): Promise<ContainerdDaemon> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-ctd-'));
+  const socket = path.join(dir, 'containerd.sock');
+  const runcRoot = path.join(dir, 'runc');
+  const config = [
+    'version = 2',
+    `root = "${dir}/root"`,
+    `state = "${dir}/state"`,
+    options.criConfig === undefined ? 'disabled_plugins = ["io.containerd.grpc.v1.cri"]' : '',
+    '[grpc]',
+    `  address = "${socket}"`,
+    '[ttrpc]',
+    `  address = "${socket}.ttrpc"`,
+    '[plugins."io.containerd.internal.v1.opt"]',
+    `  path = "${dir}/opt"`,
+    options.criConfig ?? '',
+  ].join('\n');
+  await writeFile(path.join(dir, 'config.toml'), `${config}\n`);
+  const logFile = path.join(dir, 'containerd.log');
+  const logFd = openSync(logFile, 'a');
+  const child: ChildProcess = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
+
+  const ctr: ContainerdDaemon['ctr'] = async (args, { namespace = 'default', timeoutMs = 180_000 } = {}) => {
+    const r = await execa('ctr', ['--address', socket, '--namespace', namespace, ...args], { reject: false, timeout: timeoutMs, stdin: 'ignore' });
+    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  };
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      if ((await Promise.race([exited.then(() => 'exited'), sleep(15_000, 'timeout')])) === 'timeout') {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    // Snapshots of containers a failed test left behind: never rm -r through a mount.
+    await unmountAllUnder(dir);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      const text = await log();
+      await stop();
+      throw new Error(`containerd exited at start: ${text.slice(-2000)}`);
+    }
+    if ((await ctr(['version'], { timeoutMs: 5_000 })).exitCode === 0) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error('containerd did not answer on its socket within 30 s');
+    }
+    await sleep(200);
+  }
+  return { dir, socket, runcRoot, pid: child.pid ?? -1, ctr, log, stop };
+}
+
+/** What a failed test left in containerd: tasks killed and deleted, containers removed (their VMs stop with them). */
+export async function removeAllContainers(ctd: ContainerdDaemon, namespace = 'default'): Promise<void> {
+  const ids = (await ctd.ctr(['containers', 'ls', '-q'], { namespace })).stdout.split('\n').filter(Boolean);
+  for (const id of ids) {
+    await ctd.ctr(['task', 'delete', '--force', id], { namespace });
+    await ctd.ctr(['containers', 'rm', id], { namespace });
+  }
+}
