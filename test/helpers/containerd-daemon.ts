@@ -23,8 +23,8 @@ export interface ContainerdDaemon {
 }
 
 export interface ContainerdOptions {
-  /** Keep the CRI plugin (the kubelet's API on the same socket); its extra TOML (runtimes, sandbox image) goes here. */
-  criConfig?: string;
+  /** Keep the CRI plugin (the kubelet's API on the same socket) with this TOML (runtimes, sandbox image), given the daemon's dir. */
+  criConfig?: (dir: string) => string;
 }
 
 /**
@@ -46,7 +46,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     `  address = "${socket}.ttrpc"`,
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = "${dir}/opt"`,
-    options.criConfig ?? '',
+    options.criConfig?.(dir) ?? '',
   ].join('\n');
   await writeFile(path.join(dir, 'config.toml'), `${config}\n`);
   const logFile = path.join(dir, 'containerd.log');
