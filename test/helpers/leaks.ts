@@ -25,3 +25,13 @@ export async function kataTsProcesses(): Promise<number[]> {
 export async function vmDirs(): Promise<string[]> {
   return (await readdir(vmRoot).catch(() => [] as string[])).sort();
 }
+
+/** Polls `find` until it reports nothing (callers clean up asynchronously, e.g. podman's exit command); returns its last answer. */
+export async function untilNoneLeft(find: () => Promise<number[]>, timeoutMs = 30_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await find();
+    if (found.length === 0 || Date.now() > deadline) return found;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -16,7 +16,7 @@ export class PtySession {
   private readonly master: number;
   private readonly reader: tty.ReadStream;
 
-  constructor(command: string, args: string[], size = { rows: 24, columns: 80 }) {
+  constructor(command: string, args: string[], size = { rows: 24, columns: 80 }, env: Record<string, string> = {}) {
     const native = loadNativeAddon();
     const pty = native.openPty();
     this.master = pty.master;
@@ -26,6 +26,7 @@ export class PtySession {
       stdio: [pty.slave, pty.slave, pty.slave],
       detached: true,
       cwd: repoRoot,
+      env: { ...process.env, ...env },
     });
     closeSync(pty.slave);
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code ?? -1)));
