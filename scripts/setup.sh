@@ -14,6 +14,9 @@ apt_packages=(
   binutils          # strip
   golang-go                         # interop peers
   golang-github-hashicorp-yamux-dev # reference yamux for interop tests
+  containerd        # caller tests: containerd 1.6 (ctr, CRI plugin) runs kata-ts through its runc shim
+  podman            # caller tests: podman 4.3 ...
+  conmon            # ... and its monitor
   ca-certificates
 )
 missing=()
@@ -23,6 +26,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages with daemons (containerd) must not start them: the tests start their own,
+  # with state in temp dirs, and stop them. policy-rc.d is Debian's switch for that.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=true
+  fi
+  trap 'if [ "$own_policy" = true ]; then rm -f "$policy"; fi' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -117,6 +117,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     Object.assign(state, { status: 'created', shim: shim.id });
     await store.write(state);
     if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
+    logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: shim.id.pid, ...(bootMs ? { vmBootMs: bootMs } : {}) });
     return { state, shim, bootMs };
   } catch (err) {
     for (const step of undo.reverse()) {

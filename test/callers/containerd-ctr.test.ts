@@ -76,10 +76,9 @@ describe('containerd: ctr with --runc-binary kata-ts', () => {
 
     // The shim passes --log <bundle>/log.json --log-format json: what kata-ts logs there is JSON lines.
     const bundleLog = path.join(ctd.dir, 'state', 'io.containerd.runtime.v2.task', 'default', 'web', 'log.json');
-    for (const line of (await readFile(bundleLog, 'utf8')).split('\n').filter(Boolean)) {
-      const entry = JSON.parse(line) as { level?: string; msg?: string };
-      assert.ok(entry.level && entry.msg, `a runc-style log entry: ${line}`);
-    }
+    const entries = (await readFile(bundleLog, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level?: string; msg?: string; time?: string });
+    for (const entry of entries) assert.ok(entry.level && entry.msg && entry.time, `a runc-style log entry: ${JSON.stringify(entry)}`);
+    assert.ok(entries.some((e) => e.msg === 'created container web in sandbox web'), 'create logged there');
 
     const kill = await ctd.ctr(['task', 'kill', 'web']);
     assert.equal(kill.exitCode, 0, kill.stderr);

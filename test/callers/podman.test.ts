@@ -53,6 +53,12 @@ describe('podman with kata-ts as the OCI runtime', () => {
     assert.equal(r.stderr, 'to stderr');
   });
 
+  it('a command that does not exist: podman\'s 127 and the guest\'s reason, nothing left', { timeout: 240_000 }, async () => {
+    const r = await pm.podman(['--runtime', kataTsBin, 'run', '--rm', '--network', 'none', image, '/no/such/thing']);
+    assert.equal(r.exitCode, 127, r.stderr);
+    assert.match(r.stderr, /executable file `\/no\/such\/thing` not found/);
+  });
+
   it('run -d, exec, stop, rm with kata-ts from containers.conf', { timeout: 300_000 }, async () => {
     const run = await pm.podman(['run', '-d', '--name', 'web', '--network', 'none', image, 'sh', '-c', 'trap "echo got TERM; exit 4" TERM; echo up; while :; do sleep 1; done']);
     assert.equal(run.exitCode, 0, run.stderr);

@@ -1,0 +1,10 @@
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { specToAgent } from '../src/runtime/agent-spec.ts';
+import { specToOciConfig } from '../src/guest-agent/oci-spec.ts';
+import { loadAgentProtocol } from '../src/agent-protocol/load-protos.ts';
+const spec = JSON.parse(readFileSync(process.argv[2]!, 'utf8'));
+const agent = specToAgent(spec, '/tmp/specx/rootfs', []);
+const m = (loadAgentProtocol().agentService as any).service.CreateContainer;
+const req = m.requestDeserialize(m.requestSerialize({ container_id: 'c1', exec_id: 'c1', OCI: agent }));
+mkdirSync('/tmp/specx/rootfs', { recursive: true });
+writeFileSync('/tmp/specx/config.json', JSON.stringify(specToOciConfig(req.OCI, 'c1', '/tmp/specx/rootfs'), null, 1));
