@@ -1,2 +1,0 @@
-import { unmountAllUnder } from '../src/util/host-mounts.ts';
-await unmountAllUnder(process.argv[2]!);
