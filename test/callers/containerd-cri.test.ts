@@ -75,10 +75,13 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
       await cri.call('StopPodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
       await cri.call('RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
     }
-    cri?.close();
-    await ctd?.stop();
-    assert.deepEqual(await processesMatching(ctd.dir), [], 'neither containerd nor a shim of it runs');
-    await work?.cleanup();
+    try {
+      cri?.close();
+      await ctd?.stop();
+      assert.deepEqual(await processesMatching(ctd.dir), [], 'neither containerd nor a shim of it runs');
+    } finally {
+      await work?.cleanup();
+    }
   });
 
   it('RunPodSandbox, a container in it, ExecSync, StopContainer, StopPodSandbox: one VM, then nothing left', { timeout: 400_000 }, async () => {

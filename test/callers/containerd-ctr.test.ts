@@ -49,10 +49,13 @@ describe('containerd: ctr with --runc-binary kata-ts', () => {
   });
 
   after(async () => {
-    if (ctd) await removeAllContainers(ctd);
-    await ctd?.stop();
-    assert.deepEqual(await processesMatching(ctd.dir), [], 'neither containerd nor a shim of it runs');
-    await work?.cleanup();
+    try {
+      if (ctd) await removeAllContainers(ctd);
+      await ctd?.stop();
+      assert.deepEqual(await processesMatching(ctd.dir), [], 'neither containerd nor a shim of it runs');
+    } finally {
+      await work?.cleanup();
+    }
   });
 
   it('ctr run --rm: the container\'s stdout and stderr, and its exit status', { timeout: 240_000 }, async () => {

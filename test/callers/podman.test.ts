@@ -42,8 +42,11 @@ describe('podman with kata-ts as the OCI runtime', () => {
   });
 
   after(async () => {
-    await pm?.remove();
-    await work?.cleanup();
+    try {
+      await pm?.remove();
+    } finally {
+      await work?.cleanup();
+    }
   });
 
   it('podman --runtime kata-ts run --rm: stdout, stderr and the exit status', { timeout: 240_000 }, async () => {
