@@ -7,6 +7,7 @@ import type {
   Device,
   GuestDetailsResponse,
   OciProcess,
+  OciResources,
 } from '../agent-protocol/messages.js';
 import { KataError } from '../util/errors.js';
 import { parseVsockUrl, VsockBridge } from './vsock-bridge.js';
@@ -141,6 +142,10 @@ export class AgentClient {
   }
   closeStdin(containerId: string, execId: string): Promise<void> {
     return this.agentCall('CloseStdin', { container_id: containerId, exec_id: execId });
+  }
+  /** New cgroup limits for a container (memory, CPU, pids); devices are not updated. */
+  updateContainer(containerId: string, resources: OciResources): Promise<void> {
+    return this.agentCall('UpdateContainer', { container_id: containerId, resources });
   }
   /** kata-ts extension: hot-plug a disk into a running container (device.container_path = the node to create). */
   addContainerDevice(containerId: string, device: Omit<Device, 'vm_path' | 'options'>): Promise<void> {

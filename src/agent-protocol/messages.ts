@@ -133,6 +133,10 @@ export interface ListProcessesRequest extends ContainerRequest {
   args: string[];
 }
 
+export interface UpdateContainerRequest extends ContainerRequest {
+  resources: OciResources | null;
+}
+
 export interface AddContainerDeviceRequest extends ContainerRequest {
   device: Device | null;
 }

@@ -12,6 +12,7 @@ import { registerKill } from './commands/kill.js';
 import { registerPause } from './commands/pause.js';
 import { registerPs } from './commands/ps.js';
 import { registerResume } from './commands/resume.js';
+import { registerUpdate } from './commands/update.js';
 import { registerRun } from './commands/run.js';
 import { registerShim } from './commands/shim.js';
 import { registerSpec } from './commands/spec.js';
@@ -73,6 +74,7 @@ export function buildProgram(): Command {
   registerKill(program);
   registerPause(program);
   registerResume(program);
+  registerUpdate(program);
   registerDelete(program);
   registerSpec(program);
   registerBlockVolume(program);

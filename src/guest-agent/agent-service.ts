@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import {
   agentVersion,
   type AddContainerDeviceRequest,
+  type UpdateContainerRequest,
   type RemoveContainerDeviceRequest,
   type ContainerRequest,
   type CreateContainerRequest,
@@ -124,6 +125,7 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: P
     StatsContainer: (req: ContainerRequest) => statsContainer(sandbox, req),
     PauseContainer: (req: ContainerRequest) => sandbox.pause(req.container_id, true),
     ResumeContainer: (req: ContainerRequest) => sandbox.pause(req.container_id, false),
+    UpdateContainer: (req: UpdateContainerRequest) => sandbox.updateLimits(req.container_id, req.resources),
     WriteStdin: async (req: WriteStreamRequest) => {
       const proc = sandbox.process(req.container_id, req.exec_id);
       if (!proc.stdin || proc.stdin.destroyed) throw new AgentError(grpc.status.FAILED_PRECONDITION, 'stdin is closed');

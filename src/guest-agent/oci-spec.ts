@@ -1,4 +1,4 @@
-import type { OciMount, OciProcess, OciSpec } from '../agent-protocol/messages.js';
+import type { OciMount, OciProcess, OciResources, OciSpec } from '../agent-protocol/messages.js';
 import { invalid } from './agent-error.js';
 
 /** The OCI runtime spec JSON (config.json) that crun reads. */
@@ -30,6 +30,25 @@ export function processToOci(p: OciProcess): Record<string, unknown> {
 
 function mountToOci(m: OciMount): Record<string, unknown> {
   return { destination: m.destination, type: m.type, source: m.source, options: m.options };
+}
+
+export function deviceRulesToOci(rules: OciResources['Devices']): Record<string, unknown>[] {
+  return rules.map((d) => ({ allow: d.Allow, type: d.Type || 'a', major: d.Major < 0 ? undefined : d.Major, minor: d.Minor < 0 ? undefined : d.Minor, access: d.Access }));
+}
+
+/** Memory, CPU and pids limits in crun's words; zero means "not set" in the protobuf, so it is left out. */
+export function limitsToOci(resources: OciResources | null | undefined): Record<string, unknown> {
+  const memory = resources?.Memory;
+  const cpu = resources?.CPU;
+  const set = (entries: Array<[string, number | string | undefined]>): Record<string, number | string> =>
+    Object.fromEntries(entries.filter((e): e is [string, number | string] => Boolean(e[1])));
+  const out: Record<string, unknown> = {};
+  const memoryOut = set([['limit', memory?.Limit], ['reservation', memory?.Reservation], ['swap', memory?.Swap]]);
+  if (Object.keys(memoryOut).length > 0) out.memory = memoryOut;
+  const cpuOut = set([['shares', cpu?.Shares], ['quota', cpu?.Quota], ['period', cpu?.Period], ['cpus', cpu?.Cpus], ['mems', cpu?.Mems]]);
+  if (Object.keys(cpuOut).length > 0) out.cpu = cpuOut;
+  if (resources?.Pids?.Limit) out.pids = { limit: resources.Pids.Limit };
+  return out;
 }
 
 /**
@@ -73,14 +92,7 @@ export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: stri
       readonlyPaths: linux?.ReadonlyPaths ?? [],
       devices: (linux?.Devices ?? []).map((d) => ({ path: d.Path, type: d.Type, major: d.Major, minor: d.Minor, fileMode: d.FileMode, uid: d.UID, gid: d.GID })),
       sysctl: splitNetworkSysctls(linux?.Sysctl ?? {}).container,
-      resources: {
-        devices: (resources?.Devices ?? []).map((d) => ({ allow: d.Allow, type: d.Type || 'a', major: d.Major < 0 ? undefined : d.Major, minor: d.Minor < 0 ? undefined : d.Minor, access: d.Access })),
-        ...(resources?.Memory?.Limit ? { memory: { limit: resources.Memory.Limit } } : {}),
-        ...(resources?.Pids?.Limit ? { pids: { limit: resources.Pids.Limit } } : {}),
-        ...(resources?.CPU && (resources.CPU.Quota || resources.CPU.Shares)
-          ? { cpu: { ...(resources.CPU.Quota ? { quota: resources.CPU.Quota, period: resources.CPU.Period } : {}), ...(resources.CPU.Shares ? { shares: resources.CPU.Shares } : {}) } }
-          : {}),
-      },
+      resources: { devices: deviceRulesToOci(resources?.Devices ?? []), ...limitsToOci(resources) },
     },
   };
   if (linux?.RootfsPropagation) (config.linux as Record<string, unknown>).rootfsPropagation = linux.RootfsPropagation;

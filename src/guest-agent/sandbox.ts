@@ -4,7 +4,7 @@ import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { execFile, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, Storage } from '../agent-protocol/messages.js';
+import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, OciResources, Storage } from '../agent-protocol/messages.js';
 import { AgentError, checkId, failed, invalid, notFound } from './agent-error.js';
 import { fdDuplex } from '../transport/fd-stream.js';
 import { exitStatusOf } from '../util/exit-status.js';
@@ -12,7 +12,7 @@ import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
 import { crun, crunMessage, spawnCrun } from './crun.js';
-import { specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
+import { limitsToOci, specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
 import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
@@ -262,6 +262,16 @@ export class Sandbox {
     ];
     const file = path.join(c.bundle, 'device-resources.json');
     await writeFile(file, JSON.stringify({ devices }));
+    await crun(['update', '--resources', file, c.id]);
+  }
+
+  /** New memory, CPU and pids limits (crun update); the device rules stay as the agent keeps them. */
+  async updateLimits(id: string, resources: OciResources | null): Promise<void> {
+    const c = this.container(id);
+    const limits = limitsToOci(resources);
+    if (Object.keys(limits).length === 0) throw invalid('UpdateContainer sets no memory, CPU or pids limit');
+    const file = path.join(c.bundle, 'limits.json');
+    await writeFile(file, JSON.stringify(limits));
     await crun(['update', '--resources', file, c.id]);
   }
 

@@ -1,6 +1,5 @@
-import type { OciMount, OciProcess, OciSpec } from '../agent-protocol/messages.js';
-import type { OciProcessSpec, OciRuntimeSpec } from './oci-spec-types.js';
-
+import type { OciMount, OciProcess, OciResources, OciSpec } from '../agent-protocol/messages.js';
+import type { OciLinuxResources, OciProcessSpec, OciRuntimeSpec } from './oci-spec-types.js';
 
 /** config.json's process as the agent's protobuf Process (Kata's oci.proto field names). */
 export function processToAgent(p: OciProcessSpec): OciProcess {
@@ -32,6 +31,20 @@ export function processToAgent(p: OciProcessSpec): OciProcess {
  * The OCI spec as CreateContainer sends it: the rootfs and shared mounts
  * already rewritten to their paths in the guest.
  */
+/**
+ * OCI linux.resources -> the protobuf LinuxResources (0 / '' = not set, as the agent reads it).
+ * cpusets name host CPUs and memory nodes, which the VM does not have: they stay out.
+ */
+export function resourcesToAgent(resources: OciLinuxResources): OciResources {
+  const { memory, cpu, pids } = resources;
+  return {
+    Devices: (resources.devices ?? []).map((d) => ({ Allow: d.allow, Type: d.type ?? 'a', Major: d.major ?? -1, Minor: d.minor ?? -1, Access: d.access ?? 'rwm' })),
+    Memory: memory ? { Limit: memory.limit ?? 0, Reservation: memory.reservation ?? 0, Swap: memory.swap ?? 0 } : null,
+    CPU: cpu ? { Shares: cpu.shares ?? 0, Quota: cpu.quota ?? 0, Period: cpu.period ?? 0, Cpus: '', Mems: '' } : null,
+    Pids: pids?.limit ? { Limit: pids.limit } : null,
+  };
+}
+
 export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: OciMount[]): OciSpec {
   const linux = spec.linux;
   const resources = linux?.resources;
@@ -46,14 +59,7 @@ export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: O
       UIDMappings: [],
       GIDMappings: [],
       Sysctl: linux?.sysctl ?? {},
-      Resources: resources
-        ? {
-            Devices: (resources.devices ?? []).map((d) => ({ Allow: d.allow, Type: d.type ?? 'a', Major: d.major ?? -1, Minor: d.minor ?? -1, Access: d.access ?? 'rwm' })),
-            Memory: resources.memory?.limit ? { Limit: resources.memory.limit, Reservation: 0, Swap: 0 } : null,
-            CPU: resources.cpu ? { Shares: resources.cpu.shares ?? 0, Quota: resources.cpu.quota ?? 0, Period: resources.cpu.period ?? 0, Cpus: '', Mems: '' } : null,
-            Pids: resources.pids?.limit ? { Limit: resources.pids.limit } : null,
-          }
-        : null,
+      Resources: resources ? resourcesToAgent(resources) : null,
       CgroupsPath: linux?.cgroupsPath ?? '',
       Namespaces: (linux?.namespaces ?? []).map((ns) => ({ Type: ns.type, Path: '' })),
       Devices: (linux?.devices ?? []).map((d) => ({ Path: d.path, Type: d.type, Major: d.major, Minor: d.minor, FileMode: d.fileMode ?? 0o666, UID: d.uid ?? 0, GID: d.gid ?? 0 })),

@@ -31,14 +31,16 @@ export interface OciMountSpec {
   options?: string[];
 }
 
+export interface OciLinuxResources {
+  devices?: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access?: string }>;
+  memory?: { limit?: number; reservation?: number; swap?: number };
+  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
+  pids?: { limit?: number };
+}
+
 export interface OciLinuxSpec {
   namespaces?: Array<{ type: string; path?: string }>;
-  resources?: {
-    devices?: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access?: string }>;
-    memory?: { limit?: number; reservation?: number; swap?: number };
-    cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
-    pids?: { limit?: number };
-  };
+  resources?: OciLinuxResources;
   cgroupsPath?: string;
   devices?: Array<{ path: string; type: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }>;
   maskedPaths?: string[];

@@ -124,6 +124,36 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     assert.equal((await kata(['exec', 'svc', 'true'])).exitCode, 0);
   });
 
+  it('update: pids and memory limits reach the container\'s cgroup in the guest, and bad input is refused', { timeout: 120_000 }, async () => {
+    const forks = ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait; echo forked'];
+    assert.equal((await kata(['update', '--pids-limit', '6', 'svc'])).exitCode, 0);
+    const limited = await kata(['exec', 'svc', ...forks]);
+    assert.match(limited.stderr, /can't fork/, 'the 6-process limit holds');
+    assert.equal((await kata(['update', '--resources', '-', 'svc'], { input: JSON.stringify({ pids: { limit: 200 } }) })).exitCode, 0);
+    const raised = await kata(['exec', 'svc', ...forks]);
+    assert.deepEqual([raised.exitCode, raised.stdout, raised.stderr], [0, 'forked', ''], 'the raised limit from --resources - (stdin, as containerd passes it)');
+
+    assert.equal((await kata(['update', '--memory', '16m', 'svc'])).exitCode, 0);
+    // tail buffers /dev/zero (no newline ever) until the memory cgroup kills it.
+    const hog = await kata(['exec', 'svc', 'sh', '-c', 'timeout 20 tail /dev/zero; echo status $?']);
+    assert.equal(hog.stdout, 'status 137', 'OOM-killed at 16 MiB, not stopped by the timeout');
+    assert.equal((await kata(['update', '--memory', '1g', 'svc'])).exitCode, 0);
+
+    for (const [args, message] of [
+      [['update', 'svc'], /update needs a limit to set/],
+      [['update', '--memory', 'lots', 'svc'], /--memory lots: expected a size/],
+      [['update', '--pids-limit', '10', 'no-such'], /container no-such does not exist/],
+    ] as const) {
+      const r = await kata([...args]);
+      assert.equal(r.exitCode, 1);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    }
+    const badJson = await kata(['update', '--resources', '-', 'svc'], { input: '{not json' });
+    assert.equal(badJson.exitCode, 1);
+    assert.match(badJson.stderr, /cannot read resources from stdin/);
+  });
+
   it('exec --tty through a real pty: a terminal in the guest, window size follows SIGWINCH', { timeout: 120_000 }, async () => {
     const session = new PtySession(kataTsBin, ['--root', root, 'exec', '--tty', 'svc', 'sh'], { rows: 24, columns: 80 });
     try {
