@@ -84,7 +84,7 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
     }
   });
 
-  it('RunPodSandbox, a container in it, ExecSync, StopContainer, StopPodSandbox: one VM, then nothing left', { timeout: 400_000 }, async () => {
+  it('RunPodSandbox, a container in it, ExecSync, UpdateContainerResources, StopContainer, StopPodSandbox: one VM, then nothing left', { timeout: 400_000 }, async () => {
     const version = await cri.call<{ runtime_name: string; runtime_api_version: string }>('Version', {});
     assert.equal(version.runtime_name, 'containerd');
 
@@ -127,6 +127,11 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
     assert.equal(inPause.exitCode, 0, inPause.stderr);
     assert.equal(inPause.stdout.trim(), appBootId, 'both containers run in one VM');
     assert.notEqual(appBootId, (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim(), 'and not on the host');
+
+    // The kubelet resizes a container: containerd's shim runs `kata-ts update --resources -`.
+    await cri.call('UpdateContainerResources', { container_id: appId, linux: { memory_limit_in_bytes: 16 * 1024 * 1024, cpu_shares: 512 } });
+    const hog = await cri.call<ExecSyncResponse>('ExecSync', { container_id: appId, cmd: ['sh', '-c', 'timeout 20 tail /dev/zero; echo status $?'], timeout: 120 });
+    assert.equal(hog.stdout.toString(), 'status 137\n', 'OOM-killed at the new 16 MiB limit');
 
     await cri.call('StopContainer', { container_id: appId, timeout: 10 });
     const stopped = await cri.call<{ status: { state: string; exit_code: number } }>('ContainerStatus', { container_id: appId });
