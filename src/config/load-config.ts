@@ -77,7 +77,7 @@ function readAgent(r: TableReader): AgentConfig {
   return {
     enableDebug: r.boolean('enable_debug', false),
     kernelModules: r.strings('kernel_modules', []),
-    dialTimeoutSeconds: r.integer('dial_timeout', 30, { min: 1, max: 600 }),
+    dialTimeoutSeconds: r.integer('dial_timeout', 60, { min: 1, max: 600 }),
   };
 }
 

@@ -28,7 +28,7 @@ describe('configuration.toml parsing', () => {
     assert.equal(config.hypervisor.initrd, path.join(repoRoot, 'guest', 'kata-ts-initrd.img'));
     assert.equal(config.hypervisor.accelerator, 'auto');
     assert.equal(config.hypervisor.useVsock, false);
-    assert.equal(config.agent.dialTimeoutSeconds, 30);
+    assert.equal(config.agent.dialTimeoutSeconds, 60);
     assert.equal(config.source.origin, 'flag');
   });
 
