@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -30,6 +30,7 @@ describe('update: limits from flags and files, down to crun', () => {
     await assert.rejects(resourcesFromFlags({ resources: '-' }, async () => '[]'), /must be a JSON object/);
     await assert.rejects(resourcesFromFlags({ resources: path.join(dir, 'missing.json') }, noStdin), /cannot read resources file/);
     await assert.rejects(resourcesFromFlags({ cpuShares: 'many' }, noStdin), /--cpu-shares many: expected an integer/);
+    await rm(dir, { recursive: true });
   });
 
   it('reaches crun as memory/cpu/pids only: no devices, no host cpusets, zero means unset', () => {
