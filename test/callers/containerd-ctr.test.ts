@@ -8,7 +8,7 @@ import { buildImage } from '../../src/image/build-image.js';
 import { removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { kataTsBin, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, vmDirs } from '../helpers/leaks.js';
-import { PtySession } from '../helpers/pty-session.js';
+import { assertInteractiveShell } from '../helpers/pty-session.js';
 
 const image = 'docker.io/kata-ts/busybox:latest';
 
@@ -97,17 +97,6 @@ describe('containerd: ctr with --runc-binary kata-ts', () => {
   });
 
   it('ctr run -t: a terminal, its size, input and the exit status', { timeout: 240_000 }, async () => {
-    const session = new PtySession('ctr', ['--address', ctd.socket, 'run', '-t', '--rm', ...runtime(), image, 'shell', 'sh'], { rows: 30, columns: 101 });
-    try {
-      await session.waitFor(/\/ # /, 180_000);
-      session.type('tty; stty size; echo answer-$((6*7))\r');
-      await session.waitFor(/answer-42/);
-      assert.match(session.output, /\/dev\/pts\/\d+/);
-      assert.match(session.output, /30 101/);
-      session.type('exit 9\r');
-      assert.equal(await session.exited, 9);
-    } finally {
-      session.close();
-    }
+    await assertInteractiveShell('ctr', ['--address', ctd.socket, 'run', '-t', '--rm', ...runtime(), image, 'shell', 'sh']);
   });
 });

@@ -6,7 +6,7 @@ import { buildImage } from '../../src/image/build-image.js';
 import { kataTsBin, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { makePodmanEnv, type PodmanEnv } from '../helpers/podman-env.js';
-import { PtySession } from '../helpers/pty-session.js';
+import { assertInteractiveShell } from '../helpers/pty-session.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 
 const image = 'docker.io/kata-ts/busybox:latest';
@@ -86,17 +86,6 @@ describe('podman with kata-ts as the OCI runtime', () => {
 
   it('run -it: a terminal, its size, input and the exit status', { timeout: 240_000 }, async () => {
     const args = [...pm.globalFlags, '--runtime', kataTsBin, 'run', '-it', '--rm', '--network', 'none', image, 'sh'];
-    const session = new PtySession('podman', args, { rows: 30, columns: 101 }, { CONTAINERS_CONF: path.join(pm.dir, 'containers.conf') });
-    try {
-      await session.waitFor(/\/ # /, 180_000);
-      session.type('tty; stty size; echo answer-$((6*7))\r');
-      await session.waitFor(/answer-42/);
-      assert.match(session.output, /\/dev\/pts\/\d+/);
-      assert.match(session.output, /30 101/);
-      session.type('exit 9\r');
-      assert.equal(await session.exited, 9);
-    } finally {
-      session.close();
-    }
+    await assertInteractiveShell('podman', args, { CONTAINERS_CONF: path.join(pm.dir, 'containers.conf') });
   });
 });

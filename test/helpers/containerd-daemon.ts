@@ -4,9 +4,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
 import { unmountAllUnder } from '../../src/util/host-mounts.js';
-import type { CliResult } from './run-cli.js';
+import { runTool, type CliResult } from './run-cli.js';
 
 export interface ContainerdDaemon {
   dir: string;
@@ -56,10 +55,8 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
 
-  const ctr: ContainerdDaemon['ctr'] = async (args, { namespace = 'default', timeoutMs = 180_000 } = {}) => {
-    const r = await execa('ctr', ['--address', socket, '--namespace', namespace, ...args], { reject: false, timeout: timeoutMs, stdin: 'ignore' });
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-  };
+  const ctr: ContainerdDaemon['ctr'] = (args, { namespace = 'default', timeoutMs = 180_000 } = {}) =>
+    runTool('ctr', ['--address', socket, '--namespace', namespace, ...args], { timeoutMs });
 
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {

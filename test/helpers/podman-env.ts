@@ -1,9 +1,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { unmountAllUnder } from '../../src/util/host-mounts.js';
-import type { CliResult } from './run-cli.js';
+import { runTool, type CliResult } from './run-cli.js';
 
 export interface PodmanEnv {
   dir: string;
@@ -35,10 +34,7 @@ export async function makePodmanEnv(containersConf = ''): Promise<PodmanEnv> {
     // would then delete in the wrong root. kata-ts keeps its state in its default root.
   ];
   const env = { CONTAINERS_CONF: confFile };
-  const podman: PodmanEnv['podman'] = async (args, { timeoutMs = 180_000 } = {}) => {
-    const r = await execa('podman', [...globalFlags, ...args], { reject: false, timeout: timeoutMs, stdin: 'ignore', env });
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
-  };
+  const podman: PodmanEnv['podman'] = (args, { timeoutMs = 180_000 } = {}) => runTool('podman', [...globalFlags, ...args], { timeoutMs, env });
   const remove = async (): Promise<void> => {
     await podman(['rm', '--all', '--force', '--time', '0'], { timeoutMs: 120_000 });
     // podman's overlay storage mounts image layers under storage/: never rm -r through a mount.

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -56,5 +57,25 @@ export class PtySession {
   close(): void {
     this.reader.destroy();
     if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Runs `command` (which starts busybox `sh` in a container with a terminal) on a
+ * 30x101 pty and checks what a user at that terminal sees: a tty, its size,
+ * typed input answered, and `exit 9` becoming the command's exit status.
+ */
+export async function assertInteractiveShell(command: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  const session = new PtySession(command, args, { rows: 30, columns: 101 }, env);
+  try {
+    await session.waitFor(/\/ # /, 180_000);
+    session.type('tty; stty size; echo answer-$((6*7))\r');
+    await session.waitFor(/answer-42/);
+    assert.match(session.output, /\/dev\/pts\/\d+/);
+    assert.match(session.output, /30 101/);
+    session.type('exit 9\r');
+    assert.equal(await session.exited, 9);
+  } finally {
+    session.close();
   }
 }

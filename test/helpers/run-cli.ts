@@ -16,6 +16,12 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
+/** Runs another tool (ctr, podman) the same way: a result, never a throw on a non-zero exit. */
+export async function runTool(file: string, args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  const r = await execa(file, args, { reject: false, timeout: options.timeoutMs ?? 60_000, stdin: 'ignore', ...(options.env ? { env: options.env } : {}) });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
 /** Runs the built bin/kata-ts as a user would, never throwing on a non-zero exit. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   // An fd of our own, not a pipe: a detached shim inherits it and would keep a pipe open.
