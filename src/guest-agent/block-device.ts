@@ -23,8 +23,10 @@ export async function findBlockDevice(device: Device, timeoutMs: number): Promis
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const name = await locate();
-    if (name) {
-      const [major, minor] = (await readFile(`/sys/class/block/${name}/dev`, 'utf8')).trim().split(':').map(Number);
+    // The disk's name shows under its parent before its class entry (and `dev`) exists: wait for both.
+    const dev = name ? await readFile(`/sys/class/block/${name}/dev`, 'utf8').catch(() => undefined) : undefined;
+    if (name && dev) {
+      const [major, minor] = dev.trim().split(':').map(Number);
       return { name, major: major ?? 0, minor: minor ?? 0 };
     }
     if (Date.now() > deadline) throw failed(`${device.type} device ${device.id} did not appear within ${timeoutMs} ms`);
