@@ -44,3 +44,7 @@ echo "setup: build"
 npm run --silent build
 echo "setup: guest image"
 ./bin/kata-ts image build
+# The accelerator decision (a KVM boot probe, cached for this boot of the host):
+# made once here, so that the first create does not pay for it.
+echo "setup: host check"
+./bin/kata-ts check || echo "setup: warning: kata-ts check reports problems (above)"

@@ -1,8 +1,9 @@
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import { acceleratorDecision, type AcceleratorDecision, type DecisionOptions } from './accelerator.js';
 import type { CpuInfo } from './host-facts.js';
 import { HostFacts } from './host-facts.js';
 import { hostChecks, type CheckContext, type CheckNeed, type HostCheck } from './host-checks.js';
-import { realQemuProbes, type AcceleratorProbe, type QemuProbes } from './qemu-probe.js';
+import { realQemuProbes, type QemuProbes } from './qemu-probe.js';
 
 export type CheckStatus = 'pass' | 'fail' | 'warn';
 
@@ -18,8 +19,10 @@ export interface CheckResult {
 
 export interface HostVerdict {
   results: CheckResult[];
-  /** The accelerator `create` will use, or null when kata-ts cannot run here. */
+  /** The accelerator `create` will use; null when accelerator = "kvm" and KVM does not work. */
   accelerator: 'kvm' | 'tcg' | null;
+  /** Why that accelerator: the decision create makes, with its KVM evidence. */
+  decision: AcceleratorDecision;
   canRun: boolean;
   kvmUsable: boolean;
   vsockUsable: boolean;
@@ -30,7 +33,8 @@ export interface CheckHostOptions {
   config: RuntimeConfig;
   facts?: HostFacts;
   qemu?: QemuProbes;
-  kvmProbeDeadlineMs?: number;
+  /** How the accelerator is decided (probe, cache, reprobe); the facts above are passed on. */
+  decision?: Omit<DecisionOptions, 'facts'>;
   checks?: readonly HostCheck[];
 }
 
@@ -44,15 +48,14 @@ export async function checkHost(options: CheckHostOptions): Promise<HostVerdict>
   const { config } = options;
   const facts = options.facts ?? new HostFacts('/');
   const qemu = options.qemu ?? realQemuProbes;
-  const kvmProbeDeadlineMs = options.kvmProbeDeadlineMs ?? 3000;
+  const decision = memo(() => acceleratorDecision(config.hypervisor, { probeWhenTcg: true, ...options.decision, facts }));
   const ctx: CheckContext = {
     config,
     facts,
     qemu,
-    kvmProbeDeadlineMs,
     cpu: memo<CpuInfo>(() => facts.cpuInfo()),
     devices: memo(() => qemu.devices(config.hypervisor.path)),
-    kvmProbe: memo<AcceleratorProbe>(() => qemu.accelerator(config.hypervisor.path, 'kvm', kvmProbeDeadlineMs)),
+    decision,
   };
 
   const results: CheckResult[] = [];
@@ -63,16 +66,13 @@ export async function checkHost(options: CheckHostOptions): Promise<HostVerdict>
     results.push({ id: check.id, title: check.title, need, status, detail: outcome.detail, ...(outcome.ok ? {} : { fix: outcome.fix }) });
   }
 
-  const failedWith = (need: CheckNeed): boolean => results.some((r) => r.need === need && r.status !== 'pass');
-  const kvmUsable = !failedWith('kvm');
+  // KVM is usable when the probe says so, whatever the static checks above guessed
+  // (kvm_pvm has no vmx; a host with vmx may still fail to run a guest).
+  const chosen = await decision();
+  const kvmUsable = chosen.kvm.usable;
   const vsockUsable = results.find((r) => r.id === 'vhost-vsock')?.status === 'pass';
   const basicsOk = !results.some((r) => r.status === 'fail');
-  const wanted = config.hypervisor.accelerator;
-
-  let accelerator: 'kvm' | 'tcg' | null;
-  if (wanted === 'tcg') accelerator = 'tcg';
-  else if (kvmUsable) accelerator = 'kvm';
-  else accelerator = wanted === 'auto' ? 'tcg' : null;
+  const { accelerator } = chosen;
   const canRun = basicsOk && accelerator !== null;
 
   let summary: string;
@@ -82,10 +82,10 @@ export async function checkHost(options: CheckHostOptions): Promise<HostVerdict>
     summary = `kata-ts cannot run containers on this host: ${reasons.join('; ')}`;
   } else if (accelerator === 'kvm') {
     summary = 'kata-ts can run containers on this host, with KVM';
-  } else if (wanted === 'tcg') {
+  } else if (chosen.wanted === 'tcg') {
     summary = 'kata-ts can run containers on this host, with TCG software emulation (accelerator = "tcg")';
   } else {
     summary = 'kata-ts can run containers on this host, with TCG software emulation: KVM is not usable, so VMs will be slow';
   }
-  return { results, accelerator, canRun, kvmUsable, vsockUsable, summary };
+  return { results, accelerator, decision: chosen, canRun, kvmUsable, vsockUsable, summary };
 }

@@ -1,6 +1,7 @@
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import type { AcceleratorDecision } from './accelerator.js';
 import type { CpuInfo, HostFacts } from './host-facts.js';
-import type { AcceleratorProbe, QemuProbes } from './qemu-probe.js';
+import type { QemuProbes } from './qemu-probe.js';
 
 /**
  * What a failing check costs: `always` stops kata-ts entirely, `kvm` only
@@ -20,12 +21,11 @@ export interface CheckContext {
   config: RuntimeConfig;
   facts: HostFacts;
   qemu: QemuProbes;
-  /** How long the KVM probe may take; a working KVM finishes in well under a second. */
-  kvmProbeDeadlineMs: number;
   /** Memoized facts shared between checks. */
   cpu(): Promise<CpuInfo>;
   devices(): Promise<Set<string> | undefined>;
-  kvmProbe(): Promise<AcceleratorProbe>;
+  /** The accelerator decision create uses, with its KVM evidence. */
+  decision(): Promise<AcceleratorDecision>;
 }
 
 export interface HostCheck {
@@ -113,8 +113,6 @@ export const hostChecks: readonly HostCheck[] = [
       return fail('none loaded', `modprobe ${vendor === 'AuthenticAMD' ? 'kvm_amd' : 'kvm_intel'}`);
     },
   },
-  moduleCheck('vhost', () => 'kvm', 'vhost devices'),
-  moduleCheck('vhost_net', () => 'kvm', 'vhost networking'),
   {
     id: 'dev-kvm',
     title: '/dev/kvm',
@@ -135,19 +133,16 @@ export const hostChecks: readonly HostCheck[] = [
   },
   {
     id: 'kvm-usable',
-    title: 'KVM runs a guest (QEMU probe)',
+    title: 'KVM boots the guest kernel to user space (QEMU probe)',
     need: () => 'kvm',
     async run(ctx) {
-      if ((await ctx.facts.deviceNode('dev/kvm')) !== 'char') {
-        return fail('not probed: /dev/kvm is not usable', 'see /dev/kvm above');
-      }
-      const probe = await ctx.kvmProbe();
-      return probe.usable
-        ? pass(probe.detail)
-        : fail(
-            `/dev/kvm opens, but QEMU with accel=kvm cannot run a guest: ${probe.detail}`,
-            'KVM is broken on this host (nested or software virtualization?); kata-ts uses TCG instead',
-          );
+      const { kvm } = await ctx.decision();
+      if (kvm.usable) return pass(kvm.detail);
+      if (kvm.source === 'not-probed') return fail(kvm.detail, 'see the checks above');
+      return fail(
+        `/dev/kvm opens, but ${kvm.detail}`,
+        'KVM does not work on this host (nested or software virtualization?); accelerator = "auto" uses TCG instead',
+      );
     },
   },
   {
@@ -207,7 +202,7 @@ export const hostChecks: readonly HostCheck[] = [
     title: 'QEMU runs a guest under TCG (software emulation)',
     need: () => 'always',
     async run(ctx) {
-      const probe = await ctx.qemu.accelerator(ctx.config.hypervisor.path, 'tcg', 10_000);
+      const probe = await ctx.qemu.tcgFirmware(ctx.config.hypervisor.path, 10_000);
       return probe.usable ? pass(probe.detail) : fail(probe.detail, 'check that QEMU and its firmware (seabios) are installed');
     },
   },

@@ -42,18 +42,26 @@ export function identityArgs(spec: VmSpec): string[] {
   return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-daemonize', '-pidfile', spec.layout.pidFile];
 }
 
-export function machineArgs(spec: VmSpec): string[] {
-  const h = spec.hypervisor;
-  const options = [h.machineType, `accel=${spec.accelerator}`];
+/** `-machine` and `-cpu` as a sandbox VM gets them; the KVM probe boots with the same ones. */
+export function machineOption(h: HypervisorConfig, accelerator: 'kvm' | 'tcg'): string {
+  const options = [h.machineType, `accel=${accelerator}`];
   if (h.machineAccelerators) options.push(...h.machineAccelerators.split(',').filter(Boolean));
-  return ['-machine', options.join(',')];
+  return options.join(',');
+}
+
+export function cpuModel(accelerator: 'kvm' | 'tcg'): string {
+  return accelerator === 'kvm' ? 'host' : 'max';
+}
+
+export function machineArgs(spec: VmSpec): string[] {
+  return ['-machine', machineOption(spec.hypervisor, spec.accelerator)];
 }
 
 export function cpuArgs(spec: VmSpec): string[] {
   const h = spec.hypervisor;
   const max = Math.max(h.defaultVcpus, h.defaultMaxVcpus || spec.hostCpus);
   return [
-    '-cpu', spec.accelerator === 'kvm' ? 'host' : 'max',
+    '-cpu', cpuModel(spec.accelerator),
     '-smp', `${h.defaultVcpus},cores=1,threads=1,sockets=${max},maxcpus=${max}`,
   ];
 }
@@ -62,7 +70,7 @@ export function memoryArgs(spec: VmSpec): string[] {
   return ['-m', `${spec.hypervisor.defaultMemoryMiB}M`];
 }
 
-export function firmwareArgs(spec: VmSpec): string[] {
+export function firmwareArgs(spec: Pick<VmSpec, 'hypervisor'>): string[] {
   return spec.hypervisor.firmware ? ['-bios', spec.hypervisor.firmware] : [];
 }
 

@@ -12,6 +12,7 @@ import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { sandboxMembership } from './sandbox-membership.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { sandboxAccelerator } from './sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
 import { spawnShim, type SpawnedShim } from './shim-process.js';
 import { stopProcess } from './proxy-process.js';
@@ -62,6 +63,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
   const membership = sandboxMembership(id, spec.annotations);
   const sandboxId = membership.sandboxId;
+  // Decided before any state exists: accelerator = "kvm" on a host without KVM leaves nothing behind.
+  const accelerator = membership.joins ? undefined : await sandboxAccelerator(config, logger);
   const state: RuntimeContainerState = {
     schemaVersion: 1,
     id,
@@ -80,7 +83,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   try {
     const shim = await withSandboxLock(store.root, sandboxId, async () => {
       let record: SandboxRecord;
-      if (membership.joins) {
+      if (membership.joins || accelerator === undefined) {
         record = await readSandboxRecord(store.root, sandboxId).catch((err: unknown) => {
           if (isKataError(err, 'NOT_FOUND')) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} (annotation ${membership.namedBy}) does not exist`);
           throw err;
@@ -89,7 +92,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
           throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
         }
-        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), logger, logFile: ctx.log.file });
+        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, logFile: ctx.log.file });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
         record = {
@@ -117,7 +120,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     Object.assign(state, { status: 'created', shim: shim.id });
     await store.write(state);
     if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
-    logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: shim.id.pid, ...(bootMs ? { vmBootMs: bootMs } : {}) });
+    logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: shim.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });
     return { state, shim, bootMs };
   } catch (err) {
     for (const step of undo.reverse()) {

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { AgentClient } from '../agent-client/agent-client.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
-import { resolveAccelerator } from '../host/resolve-accelerator.js';
 import { randomInt } from 'node:crypto';
 import type { VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
@@ -28,6 +27,8 @@ export interface BootOptions {
   config: RuntimeConfig;
   sandboxId: string;
   vmDir: string;
+  /** Decided once by the caller (sandboxAccelerator), before anything was created. */
+  accelerator: 'kvm' | 'tcg';
   logger: Logger;
   logFile?: string;
 }
@@ -42,7 +43,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   if (h.useVsock && !(await stat('/dev/vhost-vsock').then(() => true, () => false))) {
     throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true but this host has no /dev/vhost-vsock (modprobe vhost_vsock, or set use_vsock = false)');
   }
-  const accelerator = await resolveAccelerator(h, logger);
+  const { accelerator } = options;
   const layout = vmLayout(options.vmDir);
   const started = Date.now();
   const vm = await startVmWithFreeCid(
@@ -66,7 +67,9 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       // The VM dir goes away with the VM, so the console log is kept in the temp dir for the user.
       const kept = path.join(os.tmpdir(), `kata-ts-${sandboxId}-console.log`);
       await copyFile(layout.consoleLog, kept).catch(() => undefined);
-      throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}; the guest console log is ${kept}`, { cause: err });
+      // A KVM the probe passed can still fail a real guest: say which accelerator ran, and the way out.
+      const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
+      throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
     return { sandboxId, vm, proxy, agentUrl, accelerator, bootMs: Date.now() - started };
   } catch (err) {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
-import { resolveAccelerator } from '../../src/host/resolve-accelerator.js';
+import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { repoRoot } from '../helpers/fixtures.js';
@@ -15,7 +15,7 @@ const runsFlag = process.argv.indexOf('--runs');
 const runs = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 1;
 const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
 const h = config.hypervisor;
-const accelerator = await resolveAccelerator(h, silentLogger);
+const accelerator = await sandboxAccelerator(config, silentLogger);
 
 /** Wall ms from spawning QEMU to the kernel's "Run /init" line, and the guest's own timestamp of it. */
 function bareBootToInit(): Promise<{ wallMs: number; guestSeconds: number }> {
@@ -46,7 +46,7 @@ function bareBootToInit(): Promise<{ wallMs: number; guestSeconds: number }> {
 const rows: Array<{ run: number; bareMs: number; bareGuestS: number; kataMs: number }> = [];
 for (let run = 1; run <= runs; run++) {
   const bare = await bareBootToInit();
-  const sandbox = await bootSandboxVm({ config, sandboxId: `bench-${process.pid}-${run}`, vmDir: path.join(os.tmpdir(), `kata-ts-bench-${process.pid}-${run}`), logger: silentLogger });
+  const sandbox = await bootSandboxVm({ config, sandboxId: `bench-${process.pid}-${run}`, vmDir: path.join(os.tmpdir(), `kata-ts-bench-${process.pid}-${run}`), accelerator, logger: silentLogger });
   await shutdownSandboxVm(sandbox, silentLogger);
   rows.push({ run, bareMs: bare.wallMs, bareGuestS: bare.guestSeconds, kataMs: sandbox.bootMs });
 }

@@ -8,11 +8,13 @@ import { parse } from 'smol-toml';
 import { stateSchemaVersion } from '../../src/store/container-state.js';
 import { identify } from '../../src/util/process-identity.js';
 import { configText, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { kvmBootsGuest } from '../helpers/kvm-oracle.js';
 import { runCli } from '../helpers/run-cli.js';
 
 interface CheckJson {
   config: string;
   accelerator: 'kvm' | 'tcg' | null;
+  decision: { accelerator: 'kvm' | 'tcg' | null; reason: string; kvm: { usable: boolean; source: string } };
   canRun: boolean;
   kvmUsable: boolean;
   vsockUsable: boolean;
@@ -87,23 +89,43 @@ describe('kata-ts command line', () => {
     JSON.parse(r.stdout);
   });
 
-  it('check tells the truth about this host and exits 0 when containers can run', async () => {
-    const r = await runCli(['--kata-config', goodConfig, 'check', '--json']);
+  it("check, env and the tests' own KVM boot agree on the accelerator create will use", { timeout: 120_000 }, async () => {
+    // The real guest kernel: the probe boots it, so fixture files would prove nothing.
+    const guest = path.join(repoRoot, 'guest');
+    const realConfig = await writeConfig(dir, configText().replace(/^kernel = .*$/m, `kernel = "${guest}/vmlinuz"`).replace(/^initrd = .*$/m, `initrd = "${guest}/kata-ts-initrd.img"`), 'real.toml');
+    const kvmWorks = await kvmBootsGuest('/usr/bin/qemu-system-x86_64', `${guest}/vmlinuz`, `${guest}/kata-ts-initrd.img`);
+    const expected = kvmWorks ? 'kvm' : 'tcg';
+
+    const r = await runCli(['--kata-config', realConfig, 'check', '--json']);
     const verdict = JSON.parse(r.stdout) as CheckJson;
-    assert.equal(verdict.config, goodConfig);
-    assert.equal(r.exitCode, verdict.canRun ? 0 : 1);
-    assert.equal(verdict.canRun, true, 'QEMU with TCG and the fixture assets are enough to run');
-    const kvmProbe = verdict.results.find((x) => x.id === 'kvm-usable');
-    assert.ok(kvmProbe);
-    assert.equal(verdict.accelerator, kvmProbe.status === 'pass' && verdict.kvmUsable ? 'kvm' : 'tcg');
+    assert.equal(verdict.config, realConfig);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(verdict.canRun, true, 'QEMU with TCG and the guest image are enough to run');
+    assert.equal(verdict.accelerator, expected, `the tests' own KVM boot says ${expected}; check said: ${verdict.decision.reason}`);
+    assert.equal(verdict.kvmUsable, kvmWorks);
+    assert.equal(verdict.decision.accelerator, verdict.accelerator);
+    assert.equal(verdict.results.find((x) => x.id === 'kvm-usable')?.status, kvmWorks ? 'pass' : 'warn');
     // Independent truth for vsock: the device node exists or not.
     assert.equal(verdict.vsockUsable, existsSync('/dev/vhost-vsock'));
-    if (verdict.accelerator === 'tcg') assert.match(r.stderr, /KVM is not usable on this host/);
+    if (!kvmWorks) assert.match(r.stderr, /KVM is not usable on this host/);
 
-    const text = await runCli(['--kata-config', goodConfig, 'check', '--verbose']);
+    const text = await runCli(['--kata-config', realConfig, 'check', '--verbose']);
     assert.equal(text.exitCode, 0);
     assert.match(text.stdout, /\[ok\] {3}QEMU runs a guest under TCG \(software emulation\) \(required\): guest firmware ran to completion/);
-    assert.match(text.stdout, new RegExp(`with ${verdict.accelerator === 'kvm' ? 'KVM' : 'TCG'}`));
+    assert.match(text.stdout, new RegExp(`^accelerator: ${expected} \\(`, 'm'));
+    assert.match(text.stdout, /^KVM probe: (cached verdict, \/run\/kata-ts-probe\/kvm-\w+\.json|probed now)$/m, 'the evidence behind the verdict');
+    assert.match(text.stdout, /^ {2}probed at \S+: reached \S+ in \d+ ms; (usable|not usable)/m);
+    assert.match(text.stdout, new RegExp(`with ${kvmWorks ? 'KVM' : 'TCG'}`));
+
+    const env = JSON.parse((await runCli(['--kata-config', realConfig, 'env', '--json'])).stdout) as { Hypervisor: { EffectiveAccelerator: string; AcceleratorReason: string }; Host: { KVMUsable: boolean } };
+    assert.equal(env.Hypervisor.EffectiveAccelerator, expected);
+    assert.equal(env.Hypervisor.AcceleratorReason, verdict.decision.reason);
+    assert.equal(env.Host.KVMUsable, kvmWorks);
+
+    const forced = await writeConfig(dir, (await readFile(realConfig, 'utf8')).replace('[hypervisor.qemu]', '[hypervisor.qemu]\naccelerator = "kvm"'), 'forced.toml');
+    const forcedCheck = await runCli(['--kata-config', forced, 'check', '--json']);
+    assert.equal(forcedCheck.exitCode, kvmWorks ? 0 : 1);
+    assert.equal((JSON.parse(forcedCheck.stdout) as CheckJson).accelerator, kvmWorks ? 'kvm' : null);
   });
 
   it('check fails when use_vsock = true and the host has no vhost-vsock', async () => {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { kvmBootsGuest } from '../helpers/kvm-oracle.js';
+import { processesMatching } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { kataTs } from '../helpers/oci-e2e.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -75,5 +77,26 @@ describe('OCI commands: bad bundle, bad config, bad id', () => {
   it('rejects bad flags: unknown signal, console socket without a terminal', async () => {
     await assertFails(['kill', 'nope', 'SIGNOPE'], /unknown signal "SIGNOPE"|does not exist/);
     await assertFails(['create', 'c3', '--bundle', good, '--console-socket', path.join(dir, 'x.sock')], /--console-socket was given but process.terminal is false/);
+  });
+
+  it('accelerator = "kvm" on a host where KVM does not boot the guest: create fails at once, saying why, and creates nothing', { timeout: 120_000 }, async (t) => {
+    const guest = path.join(repoRoot, 'guest');
+    if (await kvmBootsGuest('/usr/bin/qemu-system-x86_64', `${guest}/vmlinuz`, `${guest}/kata-ts-initrd.img`)) {
+      t.skip('KVM boots the guest on this host: accelerator = "kvm" is no error here');
+      return;
+    }
+    const bundled = await readFile(path.join(repoRoot, 'configuration.toml'), 'utf8');
+    const config = path.join(dir, 'kvm.toml');
+    await writeFile(config, bundled.replace(/^accelerator = .*$/m, 'accelerator = "kvm"').replace(/"guest\//g, `"${guest}/`));
+    const started = Date.now();
+    const r = await runCli(['--root', root, '--kata-config', config, 'create', 'forced', '--bundle', good], { timeoutMs: 60_000 });
+    assert.equal(r.exitCode, 1);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^kata-ts: accelerator = "kvm" but KVM cannot run the guest on this host: .*\(set accelerator = "tcg" or "auto"\)$/);
+    assert.ok(Date.now() - started < 30_000, 'decided by the (cached) probe, not by a boot timing out');
+    assert.equal((await kata(['list', '-q'])).stdout, '', 'no state left');
+    assert.equal(existsSync(sandboxDir(root, 'forced')), false, 'no VM dir');
+    assert.deepEqual(await processesMatching(sandboxDir(root, 'forced')), [], 'no QEMU');
   });
 });

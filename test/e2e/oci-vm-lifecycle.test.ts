@@ -42,11 +42,17 @@ describe('OCI lifecycle: a VM per container', () => {
   it('QEMU killed with SIGKILL mid-run: the container shows stopped, and delete cleans everything up', { timeout: 120_000 }, async () => {
     const bundle = await makeBundle(path.join(dir, 'victim'), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
     const out = path.join(dir, 'victim.out');
-    assert.equal((await kata(['create', 'victim', '--bundle', bundle], { outputFile: out })).exitCode, 0, await readFile(out, 'utf8').catch(() => ''));
+    const log = path.join(dir, 'victim.log');
+    assert.equal((await kata(['--log', log, 'create', 'victim', '--bundle', bundle], { outputFile: out })).exitCode, 0, await readFile(out, 'utf8').catch(() => ''));
     assert.equal((await kata(['start', 'victim'])).exitCode, 0);
     const vm = await sandboxProcesses(root, 'victim');
-    const shim = (JSON.parse(await readFile(path.join(root, 'victim', 'state.json'), 'utf8')) as { shim: ProcessIdentity }).shim;
     assert.ok(vm.qemu);
+    // create used the accelerator that check prints, said why in its log, and QEMU ran with it.
+    const check = JSON.parse((await kata(['check', '--json'])).stdout) as { accelerator: string };
+    assert.match(await readFile(log, 'utf8'), new RegExp(`level=info msg="accelerator ${check.accelerator}: `));
+    const cmdline = (await readFile(`/proc/${vm.qemu.pid}/cmdline`, 'utf8')).split('\0');
+    assert.equal(cmdline[cmdline.indexOf('-machine') + 1], `pc,accel=${check.accelerator}`);
+    const shim = (JSON.parse(await readFile(path.join(root, 'victim', 'state.json'), 'utf8')) as { shim: ProcessIdentity }).shim;
     process.kill(vm.qemu.pid, 'SIGKILL');
     await waitForStatus(kata, 'victim', 'stopped');
     const kill = await kata(['kill', 'victim']);

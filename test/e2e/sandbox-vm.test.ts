@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
 import { buildImage } from '../../src/image/build-image.js';
+import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm, type SandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { isSameProcessAlive } from '../../src/util/process-identity.js';
@@ -56,7 +57,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     // The host reaches the agent through the serial proxy (no vhost-vsock here); the agent also
     // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
     config.hypervisor.kernelParams.push('agent.use_vsock=true');
-    sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), logger: silentLogger });
+    sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
     client = new AgentClient(sandbox.agentUrl);
     process.stderr.write(`# boot to agent ready: ${sandbox.bootMs} ms (${sandbox.accelerator})\n`);
   });

@@ -20,7 +20,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
   it('QEMU refusing to start (missing kernel) is a clear error and no dir remains', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-bad-kernel');
     const config = configWith('/nonexistent/vmlinuz');
-    await assert.rejects(bootSandboxVm({ config, sandboxId: 'bad-kernel', vmDir, logger: silentLogger }), /QEMU failed to start: .*nonexistent\/vmlinuz/);
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'bad-kernel', vmDir, accelerator: 'tcg', logger: silentLogger }), /QEMU failed to start: .*nonexistent\/vmlinuz/);
     assert.equal(existsSync(vmDir), false);
     assert.deepEqual(await processesMatching(vmDir), []);
   });
@@ -30,7 +30,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
     const config = configWith('guest/vmlinuz');
     config.hypervisor.useVsock = true;
     const started = Date.now();
-    await assert.rejects(bootSandboxVm({ config, sandboxId: 'no-vsock', vmDir, logger: silentLogger }), /use_vsock = true but this host has no \/dev\/vhost-vsock/);
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'no-vsock', vmDir, accelerator: 'tcg', logger: silentLogger }), /use_vsock = true but this host has no \/dev\/vhost-vsock/);
     assert.ok(Date.now() - started < 1000, 'no VM was booted first');
     assert.equal(existsSync(vmDir), false);
   });
@@ -38,7 +38,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
   it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-timeout');
     const config = configWith('guest/vmlinuz', 'dial_timeout = 2');
-    await assert.rejects(bootSandboxVm({ config, sandboxId: 'too-slow', vmDir, logger: silentLogger }), (err: Error) => {
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'too-slow', vmDir, accelerator: 'tcg', logger: silentLogger }), (err: Error) => {
       assert.match(err.message, /sandbox too-slow: .*the guest console log is (\S+console\.log)/);
       const log = /the guest console log is (\S+)$/.exec(err.message)?.[1] ?? '';
       assert.ok(existsSync(log), 'the console log was kept');

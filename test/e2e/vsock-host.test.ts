@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
+import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { isSameProcessAlive } from '../../src/util/process-identity.js';
@@ -17,7 +18,7 @@ describe('use_vsock = true: the host dials the agent over vhost-vsock, no proxy'
     const { dir, cleanup } = await tempDir('kata-ts-vsock-');
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
     config.hypervisor.useVsock = true;
-    const sandbox = await bootSandboxVm({ config, sandboxId: 'vsock-sb', vmDir: path.join(dir, 'vm'), logger: silentLogger });
+    const sandbox = await bootSandboxVm({ config, sandboxId: 'vsock-sb', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
     try {
       assert.match(sandbox.agentUrl, /^vsock:\/\/\d+:1024$/);
       assert.equal(sandbox.proxy, undefined);

@@ -1,5 +1,6 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
+import type { AcceleratorDecision } from '../../host/accelerator.js';
 import { checkHost, type CheckResult, type HostVerdict } from '../../host/check-host.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
@@ -16,6 +17,20 @@ const needLabels: Record<CheckResult['need'], string> = {
   optional: 'optional',
 };
 
+/** The KVM probe's evidence: what the guest printed, how far it got, how long it took, where the verdict is kept. */
+export function renderEvidence(decision: AcceleratorDecision): string[] {
+  const { kvm } = decision;
+  const lines = [`KVM probe: ${kvm.source === 'cache' ? `cached verdict, ${kvm.cacheFile}` : kvm.source === 'probe' ? 'probed now' : 'not probed'}`];
+  const e = kvm.evidence;
+  if (e) {
+    lines.push(`  probed at ${e.probedAt}: reached ${e.stage} in ${e.elapsedMs} ms; ${e.usable ? 'usable' : 'not usable'}${e.conclusive ? '' : ' (inconclusive)'}`);
+    for (const line of e.console) lines.push(`  guest: ${line}`);
+    for (const line of e.qemuStderr) lines.push(`  qemu: ${line}`);
+  }
+  if (kvm.source === 'probe') lines.push(`  ${kvm.cacheFile ? `cached in ${kvm.cacheFile}` : `not cached: ${kvm.cacheProblem ?? 'no cache'}`}`);
+  return lines;
+}
+
 export function renderVerdict(configPath: string, verdict: HostVerdict, verbose: boolean): string {
   const lines: string[] = [`configuration: ${configPath}`];
   for (const result of verdict.results) {
@@ -24,6 +39,8 @@ export function renderVerdict(configPath: string, verdict: HostVerdict, verbose:
     lines.push(`${labels[result.status]} ${result.title}${need}${showDetail ? `: ${result.detail}` : ''}`);
     if (result.status !== 'pass' && result.fix) lines.push(`       fix: ${result.fix}`);
   }
+  lines.push('', `accelerator: ${verdict.decision.accelerator ?? 'none'} (${verdict.decision.reason})`);
+  if (verbose) lines.push(...renderEvidence(verdict.decision));
   lines.push('', verdict.summary);
   return lines.join('\n');
 }
@@ -34,11 +51,12 @@ export function registerCheck(program: Command): void {
     .alias('kata-check')
     .description('tell whether this host can run kata-ts containers, and with which accelerator')
     .option('--json', 'print the results as JSON')
-    .option('--verbose', 'show the details of passing checks too')
-    .action(async (options: { json?: boolean; verbose?: boolean }, command: Command) => {
+    .option('--verbose', 'show the details of passing checks and the KVM probe\'s evidence')
+    .option('--reprobe', 'boot the KVM probe again instead of using the verdict cached for this boot')
+    .action(async (options: { json?: boolean; verbose?: boolean; reprobe?: boolean }, command: Command) => {
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
-      const verdict = await checkHost({ config });
+      const verdict = await checkHost({ config, decision: { reprobe: Boolean(options.reprobe) } });
       ctx.print(options.json ? JSON.stringify({ config: config.source.path, ...verdict }, null, 2) : renderVerdict(config.source.path, verdict, Boolean(options.verbose)));
       if (verdict.canRun && verdict.accelerator === 'tcg' && config.hypervisor.accelerator === 'auto') {
         ctx.logger.warn('KVM is not usable on this host; VMs will run under TCG software emulation');
