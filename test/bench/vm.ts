@@ -1,0 +1,182 @@
+// VM benchmark: in one run, the bare-kernel limit (the configured kernel, and
+// the vmlinux inside it, booted with a tiny busybox initrd to /init under the
+// same accelerator), QEMU start to agent ready, `create` of a one-container
+// sandbox, `run` of `true`, the boot breakdown from the guest console, and
+// QEMU's PSS for 1 and for 4 idle pods. Medians of N runs, each beside its
+// ratio to the limit.
+// Usage: npm run bench:vm [-- --runs N] [--config FILE] [--pods N]
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { loadRuntimeConfig } from '../../src/config/load-config.js';
+import { cpuModel, machineOption } from '../../src/hypervisor/qemu-args.js';
+import { extractVmlinux, isElf } from '../../src/image/vmlinux.js';
+import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
+import { bootSandboxVm, shutdownSandboxVm } from '../../src/runtime/sandbox-vm.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { makeBundle } from '../helpers/oci-bundle.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+
+const flag = (name: string, fallback: string): string => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? (process.argv[at + 1] ?? fallback) : fallback;
+};
+const runs = Number(flag('--runs', '3'));
+const pods = Number(flag('--pods', '4'));
+const configPath = path.resolve(flag('--config', path.join(repoRoot, 'configuration.toml')));
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+const { dir, cleanup } = await tempDir('kata-ts-bench-vm-');
+
+const config = await loadRuntimeConfig({ explicitPath: configPath });
+const h = config.hypervisor;
+const accelerator = await sandboxAccelerator(config, silentLogger);
+
+/** A busybox initrd whose /init only says it runs: the least a kernel can boot into. */
+async function tinyBusyboxInitrd(): Promise<string> {
+  const tree = path.join(dir, 'tiny');
+  await mkdir(path.join(tree, 'bin'), { recursive: true });
+  await copyFile('/bin/busybox', path.join(tree, 'bin', 'busybox'));
+  await symlink('busybox', path.join(tree, 'bin', 'sh'));
+  await writeFile(path.join(tree, 'init'), '#!/bin/sh\necho tiny-init-runs\n/bin/busybox poweroff -f\n', { mode: 0o755 });
+  const out = path.join(dir, 'tiny.cpio');
+  const { stdout } = await execa('sh', ['-c', `cd ${tree} && find . -mindepth 1 | busybox cpio -o -H newc`], { encoding: 'buffer' });
+  await writeFile(out, stdout);
+  return out;
+}
+
+/** Wall ms from spawning QEMU to the kernel's "Run /init" line. */
+function bareBootToInit(kernel: string, initrd: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const qemu = spawn(h.path, [
+      '-machine', machineOption(h, accelerator), '-cpu', cpuModel(accelerator), '-m', `${h.defaultMemoryMiB}M`,
+      '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+      '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1 tsc=reliable no_timer_check',
+    ], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      qemu.kill('SIGKILL');
+      reject(new Error('bare QEMU did not reach /init within 120 s'));
+    }, 120_000);
+    qemu.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('latin1');
+      if (out.includes('Run /init as init process')) {
+        clearTimeout(timer);
+        qemu.kill('SIGKILL');
+        resolve(performance.now() - started);
+      }
+    });
+  });
+}
+
+async function timed(run: () => Promise<CliResult>): Promise<number> {
+  const started = performance.now();
+  const result = await run();
+  if (result.exitCode !== 0) throw new Error(result.stderr || `exit ${result.exitCode}`);
+  return performance.now() - started;
+}
+
+/** PSS in MB of a process, from smaps_rollup. */
+async function pssMb(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) / 1024;
+}
+
+async function qemuPid(root: string, sandboxId: string): Promise<number> {
+  const record = await runCli(['--root', root, '--kata-config', configPath, 'state', sandboxId]);
+  if (record.exitCode !== 0) throw new Error(record.stderr);
+  const { sandboxDir } = await import('../../src/runtime/sandbox-record.js');
+  const sandbox = JSON.parse(await readFile(path.join(sandboxDir(root, sandboxId), 'sandbox.json'), 'utf8')) as { vm: { qemu: { pid: number } } };
+  return sandbox.vm.qemu.pid;
+}
+
+/** The guest console's milestones, in seconds of guest uptime. */
+function bootBreakdown(consoleLog: string): Array<[string, number]> {
+  const marks: Array<[string, RegExp]> = [
+    ['kernel: /init starts', /\[\s*([\d.]+)\] Run \/init as init process/],
+    ['init: modules loaded, root ready', /\[\s*([\d.]+)\].*kata-ts init: uptime [\d.]+s, starting agent/],
+    ['agent: serving', /kata-agent: serving on .*uptime ([\d.]+)s/],
+  ];
+  const found: Array<[string, number]> = [];
+  for (const [name, pattern] of marks) {
+    const match = pattern.exec(consoleLog);
+    if (match) found.push([name, Number(match[1])]);
+  }
+  return found;
+}
+
+try {
+  const root = path.join(dir, 'root');
+  const kata = (args: string[], outputFile?: string): Promise<CliResult> =>
+    runCli(['--root', root, '--kata-config', configPath, ...args], { timeoutMs: 180_000, outputFile });
+  const tiny = await tinyBusyboxInitrd();
+  const vmlinux = (await isElf(h.kernel)) ? h.kernel : path.join(dir, 'vmlinux');
+  if (vmlinux !== h.kernel) await extractVmlinux(h.kernel, vmlinux);
+  const sleeper = await makeBundle(path.join(dir, 'sleeper'), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
+  const trueBundle = await makeBundle(path.join(dir, 'true'), { args: ['true'] });
+
+  const bareConfigured: number[] = [];
+  const bareVmlinux: number[] = [];
+  const agentReady: number[] = [];
+  const create: number[] = [];
+  const runTrue: number[] = [];
+  for (let run = 1; run <= runs; run++) {
+    bareConfigured.push(await bareBootToInit(h.kernel, tiny));
+    bareVmlinux.push(vmlinux === h.kernel ? (bareConfigured.at(-1) ?? NaN) : await bareBootToInit(vmlinux, tiny));
+    const sandbox = await bootSandboxVm({ config, sandboxId: `bench-${run}`, vmDir: path.join(dir, `vm-${run}`), accelerator, logger: silentLogger });
+    agentReady.push(sandbox.bootMs);
+    await shutdownSandboxVm(sandbox, silentLogger);
+    create.push(await timed(() => kata(['create', `c${run}`, '--bundle', sleeper], path.join(dir, `c${run}.out`))));
+    await kata(['delete', '--force', `c${run}`]);
+    runTrue.push(await timed(() => kata(['run', `t${run}`, '--bundle', trueBundle])));
+  }
+
+  // One boot with the console unquieted, for the breakdown.
+  const debugConfig = await loadRuntimeConfig({ explicitPath: configPath });
+  debugConfig.hypervisor.enableDebug = true;
+  const debugVm = await bootSandboxVm({ config: debugConfig, sandboxId: 'bench-debug', vmDir: path.join(dir, 'vm-debug'), accelerator, logger: silentLogger });
+  await sleep(500);
+  const breakdown = bootBreakdown(await readFile(debugVm.vm.layout.consoleLog, 'latin1'));
+  await shutdownSandboxVm(debugVm, silentLogger);
+
+  // Idle pods: a container each, given time to settle before PSS is read.
+  const podPss: number[] = [];
+  for (let pod = 1; pod <= pods; pod++) {
+    await timed(() => kata(['create', `pod${pod}`, '--bundle', sleeper], path.join(dir, `pod${pod}.out`)));
+    await timed(() => kata(['start', `pod${pod}`]));
+    if (pod === 1) {
+      await sleep(10_000);
+      podPss.push(await pssMb(await qemuPid(root, 'pod1')));
+    }
+  }
+  await sleep(10_000);
+  const allPss: number[] = [];
+  for (let pod = 1; pod <= pods; pod++) allPss.push(await pssMb(await qemuPid(root, `pod${pod}`)));
+  for (let pod = 1; pod <= pods; pod++) await kata(['delete', '--force', `pod${pod}`]);
+
+  const limit = median(bareVmlinux);
+  const row = (name: string, values: number[]): string =>
+    `${name.padEnd(44)} ${median(values).toFixed(0).padStart(7)} ms  ${(median(values) / limit).toFixed(2).padStart(5)}x   (${values.map((v) => v.toFixed(0)).join(', ')})`;
+  console.log(`kata-ts VM benchmark: ${runs} runs, accelerator ${accelerator}, ${new Date().toISOString()}`);
+  console.log(`config ${configPath}`);
+  console.log(`kernel ${h.kernel}${h.initrd ? `, initrd ${h.initrd}` : ''}${h.image ? `, image ${h.image}` : ''}, memory ${h.defaultMemoryMiB} MiB`);
+  console.log('');
+  console.log(`${'measure'.padEnd(44)} ${'median'.padStart(10)}  ratio to limit   (runs)`);
+  console.log(row('limit: vmlinux + tiny initrd to /init', bareVmlinux));
+  if (vmlinux !== h.kernel) console.log(row('configured kernel + tiny initrd to /init', bareConfigured));
+  console.log(row('QEMU start to agent ready', agentReady));
+  console.log(row('create (one-container sandbox)', create));
+  console.log(row('run true', runTrue));
+  console.log('');
+  console.log('boot breakdown (guest uptime, console unquieted):');
+  for (const [name, seconds] of breakdown) console.log(`  ${name.padEnd(40)} ${seconds.toFixed(2)} s`);
+  console.log('');
+  const sum = allPss.reduce((a, b) => a + b, 0);
+  console.log(`QEMU PSS, 1 idle pod:                        ${podPss[0]?.toFixed(1)} MB`);
+  console.log(`QEMU PSS, ${pods} idle pods:                       ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - (podPss[0] ?? 0)) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
+} finally {
+  await cleanup();
+}
