@@ -1,6 +1,6 @@
 // Second half of `npm run build` (after tsc): copies the agent protos next to
 // the compiled protocol code and bundles the guest agent into one file.
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -8,6 +8,7 @@ import { build } from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const protos = path.join(root, 'src', 'agent-protocol', 'protos');
 const guestDir = path.join(root, 'dist', 'guest-bundle');
+await rm(guestDir, { recursive: true, force: true });
 
 // Parsed once here, loaded as JSON at run time (much faster in a TCG guest).
 const protobuf = (await import('protobufjs')).default;
@@ -22,15 +23,19 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
 }
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.
 await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
+// The agent runs as CommonJS so that its launcher can hand V8 a code cache
+// (vm.Script cachedData; ES modules have no such door in Node 20).
+const bundleOptions = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, logLevel: 'warning' };
 await build({
+  ...bundleOptions,
   entryPoints: [path.join(root, 'src', 'guest-agent', 'main.ts')],
-  outfile: path.join(guestDir, 'kata-agent.mjs'),
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  // grpc-js is CommonJS: give the ESM bundle a require().
-  banner: { js: "import { createRequire as kataTsCreateRequire } from 'node:module'; const require = kataTsCreateRequire(import.meta.url);" },
-  minify: true,
-  logLevel: 'warning',
+  outfile: path.join(guestDir, 'kata-agent.cjs'),
+  // load-protos finds the protos next to itself through import.meta.url.
+  define: { 'import.meta.url': 'kataTsImportMetaUrl' },
+  banner: { js: "const kataTsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+await build({
+  ...bundleOptions,
+  entryPoints: [path.join(root, 'src', 'guest-agent', 'loader.ts')],
+  outfile: path.join(guestDir, 'kata-agent-loader.cjs'),
 });

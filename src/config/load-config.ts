@@ -5,6 +5,7 @@ import { findConfig, type ConfigSearch } from './find-config.js';
 import {
   acceleratorChoices,
   blockDeviceDrivers,
+  rootfsTypes,
   internetworkingModels,
   machineTypes,
   sharedFileSystems,
@@ -40,6 +41,10 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     kernel: r.path('kernel', ''),
     initrd: r.path('initrd', ''),
     image: r.path('image', ''),
+    disableImageNvdimm: r.boolean('disable_image_nvdimm', false),
+    rootfsType: r.oneOf('rootfs_type', rootfsTypes, 'erofs'),
+    freePageReporting: r.boolean('free_page_reporting', true),
+    tcgTbSizeMiB: r.integer('tcg_tb_size', 64, { min: 0, max: 4096 }),
     machineType: r.oneOf('machine_type', machineTypes, 'pc'),
     kernelParams: r.string('kernel_params', '').split(/\s+/).filter(Boolean),
     machineAccelerators: r.string('machine_accelerators', ''),
@@ -60,7 +65,6 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     throw new KataError('CONFIG_INVALID', `${file}: hypervisor.qemu.${message}`);
   };
   if (config.kernel === '') invalid('kernel must name the guest kernel');
-  if (config.initrd !== '' && config.image !== '') invalid('initrd and image are both set; set only one');
   if (config.initrd === '' && config.image === '') invalid('initrd or image must be set');
   if (config.defaultMaxVcpus !== 0 && config.defaultVcpus > config.defaultMaxVcpus) {
     invalid(`default_vcpus (${config.defaultVcpus}) is larger than default_maxvcpus (${config.defaultMaxVcpus})`);

@@ -5,20 +5,34 @@ export const blockDeviceDrivers = ['virtio-blk', 'virtio-scsi'] as const;
 export const sharedFileSystems = ['virtio-9p'] as const;
 export const acceleratorChoices = ['auto', 'kvm', 'tcg'] as const;
 export const internetworkingModels = ['default', 'macvtap', 'tcfilter', 'none'] as const;
+export const rootfsTypes = ['erofs', 'ext4'] as const;
 
 export type MachineType = (typeof machineTypes)[number];
 export type BlockDeviceDriver = (typeof blockDeviceDrivers)[number];
 export type SharedFileSystem = (typeof sharedFileSystems)[number];
 export type AcceleratorChoice = (typeof acceleratorChoices)[number];
 export type InternetworkingModel = (typeof internetworkingModels)[number];
+export type RootfsType = (typeof rootfsTypes)[number];
 
 export interface HypervisorConfig {
   /** QEMU binary, absolute after loading. */
   path: string;
   kernel: string;
-  /** Exactly one of initrd and image is set; the other is ''. */
+  /**
+   * At least one is set. initrd alone: the guest runs from it. image alone: the
+   * kernel mounts it as root (its drivers built in). Both: the initrd loads the
+   * drivers (kernel modules) and mounts the image as root.
+   */
   initrd: string;
   image: string;
+  /** Kata's key: true attaches the image as a virtio-blk disk instead of an nvdimm. */
+  disableImageNvdimm: boolean;
+  /** File system of the image (a kata-ts key). */
+  rootfsType: RootfsType;
+  /** virtio-balloon with free page reporting (a kata-ts key). */
+  freePageReporting: boolean;
+  /** MiB of translated code QEMU keeps under TCG (0: QEMU's default, 1 GiB); a kata-ts key. */
+  tcgTbSizeMiB: number;
   machineType: MachineType;
   kernelParams: string[];
   machineAccelerators: string;

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +19,8 @@ const list = (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
  * was plugged (PCI path or SCSI address), never by a predicted name.
  */
 export async function findBlockDevice(device: Device, timeoutMs: number): Promise<GuestBlockDevice> {
+  // Drivers load on demand (the guest has no udev): a disk without its driver gets no block device.
+  if (device.type === 'blk') await loadModule('virtio_blk');
   const locate = device.type === 'blk' ? virtioBlkLocator(device.id) : device.type === 'scsi' ? await scsiLocator(device.id) : undefined;
   if (!locate) throw invalid(`unknown device type ${JSON.stringify(device.type)} (blk or scsi)`);
   const deadline = Date.now() + timeoutMs;
@@ -51,11 +54,18 @@ function virtioBlkLocator(pciPath: string): () => Promise<string | undefined> {
   };
 }
 
+function loadModule(name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('modprobe', [name], (err, _stdout, stderr) => (err ? reject(failed(`modprobe ${name} failed: ${(stderr || err.message).trim()}`)) : resolve()));
+  });
+}
+
 /** "target:lun" on the virtio-scsi host. The guest boots with scsi_mod.scan=none, so the agent asks for the scan. */
 async function scsiLocator(address: string): Promise<() => Promise<string | undefined>> {
   const match = /^(\d+):(\d+)$/.exec(address);
   if (!match) throw invalid(`bad SCSI address ${JSON.stringify(address)} (expected target:lun)`);
   const [, target, lun] = match;
+  await loadModule('sd_mod');
   const hosts = await list('/sys/class/scsi_host');
   let lastScan = 0;
   return async () => {

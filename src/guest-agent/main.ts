@@ -1,47 +1,30 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { loadAgentProtocol } from '../agent-protocol/load-protos.js';
+import { VsockListener } from '../transport/vsock/vsock.js';
 import { YamuxSession } from '../transport/yamux/yamux-session.js';
 import type { YamuxStream } from '../transport/yamux/yamux-stream.js';
-import { parseAgentOptions } from './agent-options.js';
 import { AgentLog } from './agent-log.js';
+import { parseAgentOptions, type AgentOptions } from './agent-options.js';
 import { agentServiceHandlers, healthHandlers } from './agent-service.js';
 import { Sandbox } from './sandbox.js';
-import type { Duplex } from 'node:stream';
-import { VsockListener } from '../transport/vsock/vsock.js';
 import { findVirtioPort, openCharDevice } from './serial-channel.js';
 import { vsockHealthCheck } from './vsock-self-check.js';
 
 const channelName = 'agent.channel.0';
 const agentVsockPort = 1024;
 
-const selfCheck = process.argv.indexOf('--vsock-health');
-if (selfCheck > 0) {
-  const status = await vsockHealthCheck(Number(process.argv[selfCheck + 1]), Number(process.argv[selfCheck + 2]));
-  process.stdout.write(`${status}\n`);
-  process.exit(status === 'SERVING' ? 0 : 1);
-}
+type Injector = ReturnType<grpc.Server['createConnectionInjector']>;
 
-const options = parseAgentOptions(readFileSync('/proc/cmdline', 'utf8'));
-const log = new AgentLog(options.debug);
-const protocol = loadAgentProtocol();
-const sandbox = new Sandbox();
-
-const server = new grpc.Server();
-server.addService(protocol.agentService.service, agentServiceHandlers(sandbox, log, options));
-server.addService(protocol.healthService.service, healthHandlers(log));
-const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-
-process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
-process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`));
-
-/** Serves every yamux stream the host's proxy opens on the serial port; reopens the port when it closes. */
-function serveSerial(): void {
+/** Serves every yamux stream the host opens on the serial port; reopens the port when it closes. */
+function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): void {
   const port = findVirtioPort(channelName);
   if (!port) {
     if (options.useVsock) return; // a vsock-only VM has no agent port
     log.error(`no virtio-serial port named ${channelName}; retrying`);
-    setTimeout(serveSerial, 500);
+    setTimeout(() => serveSerial(injector, options, log), 500);
     return;
   }
   const channel = openCharDevice(port);
@@ -53,13 +36,15 @@ function serveSerial(): void {
   session.on('error', (err: Error) => log.error(`yamux: ${err.message}`));
   session.once('close', () => {
     channel.destroy();
-    setTimeout(serveSerial, 100);
+    setTimeout(() => serveSerial(injector, options, log), 100);
   });
   log.info(`serving on ${port} (${channelName}), uptime ${readFileSync('/proc/uptime', 'utf8').split(' ')[0]}s`);
 }
 
 /** agent.use_vsock=true: every AF_VSOCK connection on port 1024 is a gRPC connection, no multiplexer needed. */
-function serveVsock(): void {
+function serveVsock(injector: Injector, log: AgentLog): void {
+  // vsock_loopback (CID 1) lets processes in the guest reach the listener too; it loads on demand, here.
+  execFile('modprobe', ['vsock_loopback'], (err) => err && log.debug(`modprobe vsock_loopback: ${err.message}`));
   try {
     const listener = VsockListener.listen(agentVsockPort);
     listener.on('connection', (conn: Duplex) => {
@@ -73,6 +58,38 @@ function serveVsock(): void {
   }
 }
 
-if (options.useVsock) serveVsock();
-// The serial port, when the VM has one, is served too: it costs nothing idle.
-serveSerial();
+/** The gRPC server with both services: everything the agent loads before it serves. */
+function buildServer(options: AgentOptions, log: AgentLog): Injector {
+  const protocol = loadAgentProtocol();
+  const server = new grpc.Server();
+  server.addService(protocol.agentService.service, agentServiceHandlers(new Sandbox(), log, options));
+  server.addService(protocol.healthService.service, healthHandlers(log));
+  return server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+}
+
+/**
+ * The agent's entry point. `--warm-up` builds everything and returns without
+ * serving (the image build runs it to record V8's code cache); `--vsock-health
+ * CID PORT` is the in-guest vsock self-check.
+ */
+export async function main(args: string[]): Promise<number | undefined> {
+  const selfCheck = args.indexOf('--vsock-health');
+  if (selfCheck >= 0) {
+    const status = await vsockHealthCheck(Number(args[selfCheck + 1]), Number(args[selfCheck + 2]));
+    process.stdout.write(`${status}\n`);
+    return status === 'SERVING' ? 0 : 1;
+  }
+  if (args.includes('--warm-up')) {
+    buildServer(parseAgentOptions(''), new AgentLog(false));
+    return 0;
+  }
+  const options = parseAgentOptions(readFileSync('/proc/cmdline', 'utf8'));
+  const log = new AgentLog(options.debug);
+  const injector = buildServer(options, log);
+  process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`));
+  if (options.useVsock) serveVsock(injector, log);
+  // The serial port, when the VM has one, is served too: it costs nothing idle.
+  serveSerial(injector, options, log);
+  return undefined;
+}

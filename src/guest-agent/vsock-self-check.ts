@@ -7,7 +7,7 @@ import { relay } from '../transport/relay.js';
 import { connectVsock } from '../transport/vsock/vsock.js';
 
 /**
- * `kata-agent.mjs --vsock-health CID PORT`: dials an agent over AF_VSOCK and
+ * `kata-agent-loader.cjs --vsock-health CID PORT`: dials an agent over AF_VSOCK and
  * prints its Health.Check status. Used inside the guest, through
  * vsock_loopback (CID 1), to test the agent's vsock listener end to end.
  */

@@ -3,6 +3,7 @@ import type { RuntimeConfig } from '../config/runtime-config.js';
 import { kataTsVersion } from '../util/version.js';
 import type { HostVerdict } from './check-host.js';
 import type { HostFacts } from './host-facts.js';
+import { describeGuestRoot } from './host-checks.js';
 
 /** Version of the env output format, as kata-env's Meta.Version. */
 const envFormatVersion = '1.0.23';
@@ -24,7 +25,10 @@ export async function collectEnvironment(
   const cpu = await facts.cpuInfo();
   const distro = await facts.distro();
   const builtIn = (p: string): string => p || `${runtimePath} (built in)`;
-  const assets: EnvSection = h.image ? { Image: { Path: h.image } } : { Initrd: { Path: h.initrd } };
+  const assets: EnvSection = {
+    ...(h.image ? { Image: { Path: h.image, FileSystem: h.rootfsType, Device: h.disableImageNvdimm ? 'virtio-blk' : 'nvdimm' } } : {}),
+    ...(h.initrd ? { Initrd: { Path: h.initrd, Role: h.image ? 'boot' : 'root' } } : {}),
+  };
   return {
     Meta: { Version: envFormatVersion },
     Runtime: {
@@ -56,6 +60,9 @@ export async function collectEnvironment(
       DefaultBridges: h.defaultBridges,
       Firmware: h.firmware,
       MachineAccelerators: h.machineAccelerators,
+      GuestRoot: describeGuestRoot(h),
+      TcgTbSizeMiB: h.tcgTbSizeMiB,
+      FreePageReporting: h.freePageReporting,
     },
     Kernel: { Path: h.kernel, Parameters: h.kernelParams.join(' ') },
     ...assets,

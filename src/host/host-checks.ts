@@ -61,6 +61,13 @@ export function requiredDevices(config: RuntimeConfig): string[] {
 
 const minimumQemu = [4, 2];
 
+/** Which guest root is in use, in words: check and env both say it. */
+export function describeGuestRoot(h: RuntimeConfig['hypervisor']): string {
+  if (!h.image) return `initrd ${h.initrd} (the whole guest in RAM)`;
+  const device = h.disableImageNvdimm ? 'virtio-blk disk' : 'nvdimm with DAX';
+  return `image ${h.image} (${h.rootfsType}, ${device})${h.initrd ? `, mounted by the boot initrd ${h.initrd}` : ''}`;
+}
+
 export const hostChecks: readonly HostCheck[] = [
   {
     id: 'cpu-vendor',
@@ -219,15 +226,19 @@ export const hostChecks: readonly HostCheck[] = [
   },
   {
     id: 'guest-rootfs',
-    title: 'guest initrd or image',
+    title: 'guest root: image and/or initrd',
     need: () => 'always',
     async run(ctx) {
-      const { initrd, image } = ctx.config.hypervisor;
-      const file = initrd || image;
-      const key = initrd ? 'initrd' : 'image';
-      return (await ctx.facts.readable(file))
-        ? pass(`${key} ${file}`)
-        : fail(`${key} ${file} is missing or unreadable`, `run \`kata-ts image build\`, or fix hypervisor.qemu.${key}`);
+      const h = ctx.config.hypervisor;
+      const files: Array<['image' | 'initrd', string]> = [];
+      if (h.image) files.push(['image', h.image]);
+      if (h.initrd) files.push(['initrd', h.initrd]);
+      for (const [key, file] of files) {
+        if (!(await ctx.facts.readable(file))) {
+          return fail(`${key} ${file} is missing or unreadable`, `run \`kata-ts image build\`, or fix hypervisor.qemu.${key}`);
+        }
+      }
+      return pass(describeGuestRoot(h));
     },
   },
   {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { HypervisorConfig } from '../config/runtime-config.js';
-import { cpuModel, firmwareArgs, machineOption } from '../hypervisor/qemu-args.js';
+import { accelOption, cpuModel, firmwareArgs, machineOption } from '../hypervisor/qemu-args.js';
 import { messageOf } from '../util/errors.js';
 import { probeInitrd, probeMarker } from './probe-initrd.js';
 
@@ -122,7 +122,7 @@ export async function probeKvmBoot(input: KvmProbeInput): Promise<KvmEvidence> {
     const initrd = path.join(dir, 'probe-initrd.cpio');
     await writeFile(initrd, probeInitrd());
     const args = [
-      '-machine', machineOption(h, accelerator), '-cpu', cpuModel(accelerator), '-m', '128M', '-smp', '1',
+      '-machine', machineOption(h), '-accel', accelOption(h, accelerator), '-cpu', cpuModel(accelerator), '-m', '128M', '-smp', '1',
       ...firmwareArgs({ hypervisor: h }),
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       // Firmware messages (debug port) and the kernel console share stdout.

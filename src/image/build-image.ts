@@ -3,33 +3,50 @@ import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import type { RootfsType } from '../config/runtime-config.js';
 import { KataError } from '../util/errors.js';
+import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../util/package-root.js';
-import { guestModules } from './guest-modules.js';
-import { guestAgentDir, initScript } from './init-script.js';
+import { recordAgentCodeCache } from './agent-code-cache.js';
+import { bootModules, guestModules } from './guest-modules.js';
+import { agentNodeFlags, bootInitScript, guestAgentDir, initScript } from './init-script.js';
 import { InitrdTree } from './initrd-builder.js';
 import { downloadPackage, extractKernel, resolveKernelPackage } from './kernel-package.js';
 import { moduleClosure } from './module-closure.js';
+import { makeRootfsImage } from './rootfs-image.js';
 import { sharedLibraries } from './shared-libraries.js';
+import { extractVmlinux } from './vmlinux.js';
 
 /** Bump when the image layout changes, so that old builds are not taken as current. */
-const builderVersion = '2';
+const builderVersion = '3';
 
 export const defaultImageDir = path.join(packageRoot, 'guest');
-export const kernelFileName = 'vmlinuz';
-export const initrdFileName = 'kata-ts-initrd.img';
+/** The files an image build writes, by role. */
+export const imageFiles = {
+  /** The Debian bzImage, as packaged. */
+  bzImage: 'vmlinuz',
+  /** The uncompressed kernel inside it, booted through PVH (no decompression in the guest). */
+  vmlinux: 'vmlinux',
+  /** The whole guest as one initrd (initrd = ...): everything in RAM. */
+  fullInitrd: 'kata-ts-initrd.img',
+  /** The small initrd that loads the root device's drivers and mounts the image. */
+  bootInitrd: 'kata-ts-boot.img',
+  /** The guest as a read-only root image (image = ...). */
+  rootfs: 'kata-ts-rootfs.img',
+} as const;
 
 export interface ImageBuildOptions {
   outputDir?: string;
   /** Where the guest agent bundle and its protos are (npm run build writes them). */
   agentDir?: string;
   busybox?: string;
+  rootfsType?: RootfsType;
   progress?: (step: string) => void;
 }
 
 export interface ImageBuildResult {
-  kernel: string;
-  initrd: string;
+  files: { [role in keyof typeof imageFiles]: string };
+  rootfsType: RootfsType;
   kernelPackage: string;
   upToDate: boolean;
   digest: string;
@@ -51,19 +68,32 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** Kernel modules from the package, with their dependencies, into a tree; depmod writes modules.dep and modules.alias. */
+async function addModules(tree: InitrdTree, modulesDir: string, version: string, wanted: readonly string[]): Promise<void> {
+  const guestModulesDir = `/lib/modules/${version}`;
+  for (const module of await moduleClosure(modulesDir, wanted)) await tree.addFile(path.join(modulesDir, module), path.join(guestModulesDir, module));
+  for (const meta of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
+    const file = path.join(modulesDir, meta);
+    if (existsSync(file)) await tree.addFile(file, path.join(guestModulesDir, meta));
+  }
+  await execa('depmod', ['-b', tree.root, version]);
+}
+
 /**
- * Builds the guest kernel and initrd from Debian packages and the bundled
- * agent. Every input is hashed first; when the digest matches the last build
- * nothing is done.
+ * Builds the guest from Debian packages and the bundled agent: the kernel (as
+ * packaged and as an uncompressed vmlinux), the guest as a read-only root image
+ * with its small boot initrd, and the same guest as one full initrd. Every input
+ * is hashed first; when the digest matches the last build nothing is done.
  */
 export async function buildImage(options: ImageBuildOptions = {}): Promise<ImageBuildResult> {
   const started = Date.now();
   const progress = options.progress ?? (() => undefined);
+  const rootfsType = options.rootfsType ?? 'erofs';
   const outputDir = path.resolve(options.outputDir ?? defaultImageDir);
   const agentDir = options.agentDir ?? path.join(packageRoot, 'dist', 'guest-bundle');
   const busybox = await realpath(options.busybox ?? '/bin/busybox');
-  const agentBundle = path.join(agentDir, 'kata-agent.mjs');
-  if (!existsSync(agentBundle)) throw new KataError('IO', `guest agent bundle ${agentBundle} is missing: run npm run build`);
+  const agentLoader = path.join(agentDir, 'kata-agent-loader.cjs');
+  if (!existsSync(agentLoader)) throw new KataError('IO', `guest agent ${agentLoader} is missing: run npm run build`);
 
   progress('resolving the kernel package from linux-image-amd64');
   const kernelPackage = await resolveKernelPackage();
@@ -74,17 +104,18 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
 
   progress('hashing the inputs');
   const hash = createHash('sha256');
-  hash.update(`${builderVersion}\0${kernelPackage}\0${guestModules.join(',')}\0${initScript()}`);
-  for (const file of [...binaries, ...libraries, ...(await filesUnder(agentDir))]) await hashFile(hash, file);
+  hash.update([builderVersion, kernelPackage, rootfsType, guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));
+  // The builder's own code is an input too: a change in how the image is made rebuilds it.
+  const builderCode = (await filesUnder(path.dirname(fileURLToPath(import.meta.url)))).filter((f) => /\.(ts|js)$/.test(f));
+  for (const file of [...binaries, ...libraries, ...(await filesUnder(agentDir)), ...builderCode]) await hashFile(hash, file);
   const digest = hash.digest('hex');
 
-  const kernel = path.join(outputDir, kernelFileName);
-  const initrd = path.join(outputDir, initrdFileName);
+  const files = Object.fromEntries(Object.entries(imageFiles).map(([role, name]) => [role, path.join(outputDir, name)])) as ImageBuildResult['files'];
   const digestFile = path.join(outputDir, 'image.sha256');
   const previous = await readFile(digestFile, 'utf8').catch(() => '');
-  if (previous.trim() === digest && existsSync(kernel) && existsSync(initrd)) {
+  if (previous.trim() === digest && Object.values(files).every((f) => existsSync(f))) {
     progress(`guest image is up to date (${digest.slice(0, 12)})`);
-    return { kernel, initrd, kernelPackage, upToDate: true, digest, seconds: (Date.now() - started) / 1000 };
+    return { files, rootfsType, kernelPackage, upToDate: true, digest, seconds: (Date.now() - started) / 1000 };
   }
 
   const work = path.join(outputDir, '.build');
@@ -94,39 +125,44 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   progress(`extracting ${path.basename(deb)}`);
   const extracted = await extractKernel(deb, path.join(work, 'kernel'));
 
-  progress('assembling the initrd tree');
-  const tree = new InitrdTree(path.join(work, 'initrd'));
+  progress('assembling the guest tree');
+  const tree = new InitrdTree(path.join(work, 'guest'));
   await tree.reset();
   await tree.addBusybox(busybox);
   await tree.addFile(crun, '/usr/bin/crun');
   await tree.addFile(node, '/usr/bin/node');
-  // Symbols are dead weight in the guest: the initrd is copied through the firmware byte for byte.
+  // Symbols are dead weight in the guest.
   await execa('strip', ['--strip-unneeded', path.join(tree.root, 'usr/bin/node')]).catch(() => progress('strip not found: node stays unstripped'));
   for (const lib of libraries) await tree.addFile(lib);
-  const modules = await moduleClosure(extracted.modulesDir, guestModules);
-  const guestModulesDir = `/lib/modules/${extracted.version}`;
-  for (const module of modules) await tree.addFile(path.join(extracted.modulesDir, module), path.join(guestModulesDir, module));
-  for (const meta of ['modules.order', 'modules.builtin', 'modules.builtin.modinfo']) {
-    const file = path.join(extracted.modulesDir, meta);
-    if (existsSync(file)) await tree.addFile(file, path.join(guestModulesDir, meta));
-  }
-  await execa('depmod', ['-b', tree.root, extracted.version]);
+  await addModules(tree, extracted.modulesDir, extracted.version, guestModules);
   await tree.addDir(agentDir, guestAgentDir);
+  progress('recording the agent\'s code cache');
+  await recordAgentCodeCache(node, path.join(tree.root, guestAgentDir));
   await tree.writeFile('/init', initScript(), 0o755);
-  await tree.writeFile('/etc/kata-ts/modules', guestModules.join('\n') + '\n');
   await tree.writeFile('/etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   await tree.writeFile('/etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
   await tree.writeFile('/etc/kata-ts/image.sha256', digest + '\n');
+  // The root is read-only: what the agent writes at run time lives in /run (a tmpfs).
+  await tree.symlink('/run/resolv.conf', '/etc/resolv.conf');
 
-  progress('packing the initrd');
-  const newInitrd = `${initrd}.new`;
-  await tree.pack(newInitrd, busybox);
-  const newKernel = `${kernel}.new`;
-  await copyFile(extracted.vmlinuz, newKernel);
-  await rename(newKernel, kernel);
-  await rename(newInitrd, initrd);
+  progress('assembling the boot initrd');
+  const boot = new InitrdTree(path.join(work, 'boot'));
+  await boot.reset();
+  await boot.addBusybox(busybox);
+  await addModules(boot, extracted.modulesDir, extracted.version, [...bootModules.always, ...bootModules.pmem, ...bootModules.virtioBlk, ...bootModules.fileSystems]);
+  await boot.writeFile('/init', bootInitScript(), 0o755);
+
+  progress(`packing the ${rootfsType} root image, the boot initrd and the full initrd`);
+  const fresh = (file: string): string => `${file}.new`;
+  await makeRootfsImage(tree.root, fresh(files.rootfs), rootfsType);
+  await boot.pack(fresh(files.bootInitrd), busybox);
+  await tree.pack(fresh(files.fullInitrd), busybox);
+  progress('extracting the uncompressed kernel');
+  await copyFile(extracted.vmlinuz, fresh(files.bzImage));
+  await extractVmlinux(extracted.vmlinuz, fresh(files.vmlinux));
+  for (const file of Object.values(files)) await rename(fresh(file), file);
   await writeFile(digestFile, digest + '\n');
   await rm(work, { recursive: true, force: true });
-  progress(`guest image ready: ${kernel}, ${initrd}`);
-  return { kernel, initrd, kernelPackage, upToDate: false, digest, seconds: (Date.now() - started) / 1000 };
+  progress(`guest image ready in ${outputDir}`);
+  return { files, rootfsType, kernelPackage, upToDate: false, digest, seconds: (Date.now() - started) / 1000 };
 }

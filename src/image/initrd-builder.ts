@@ -33,6 +33,12 @@ export class InitrdTree {
     await writeFile(target, content, { mode });
   }
 
+  async symlink(target: string, guestPath: string): Promise<void> {
+    const link = this.inside(guestPath);
+    await mkdir(path.dirname(link), { recursive: true });
+    await symlink(target, link);
+  }
+
   async addDir(hostDir: string, guestDir: string): Promise<void> {
     for (const entry of await readdir(hostDir, { withFileTypes: true })) {
       const from = path.join(hostDir, entry.name);

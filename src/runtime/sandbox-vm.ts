@@ -44,10 +44,11 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     throw new KataError('HOST_UNSUPPORTED', 'use_vsock = true but this host has no /dev/vhost-vsock (modprobe vhost_vsock, or set use_vsock = false)');
   }
   const { accelerator } = options;
+  const imageBytes = h.image ? await imageSize(h.image) : undefined;
   const layout = vmLayout(options.vmDir);
   const started = Date.now();
   const vm = await startVmWithFreeCid(
-    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid }),
+    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid, imageBytes }),
     logger,
   );
   let proxy: ProcessIdentity | undefined;
@@ -78,6 +79,14 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     throw err;
   } finally {
     client?.close();
+  }
+}
+
+async function imageSize(image: string): Promise<number> {
+  try {
+    return (await stat(image)).size;
+  } catch (err) {
+    throw new KataError('CONFIG_INVALID', `guest image ${image} cannot be read: ${messageOf(err)} (run kata-ts image build)`, { cause: err });
   }
 }
 

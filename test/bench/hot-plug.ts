@@ -4,9 +4,9 @@
 // `block-volume hot-unplug`, with, measured in the same run, a no-op kata-ts
 // command (`state`) as the baseline cost of starting the CLI.
 // Usage: npm run bench:hotplug [-- --runs N]
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, tempDir } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
@@ -29,9 +29,7 @@ try {
   for (const driver of ['virtio-blk', 'virtio-scsi']) {
     const root = path.join(dir, `root-${driver}`);
     const config = path.join(dir, `${driver}.toml`);
-    await writeFile(config, (await readFile(path.join(repoRoot, 'configuration.toml'), 'utf8'))
-      .replace(/^block_device_driver = .*$/m, `block_device_driver = "${driver}"`)
-      .replace(/^(kernel|initrd) = "guest\//gm, `$1 = "${repoRoot}/guest/`));
+    await writeFile(config, await bundledConfigText({ block_device_driver: `"${driver}"` }));
     const kata = (args: string[], outputFile?: string): Promise<CliResult> => runCli(['--root', root, '--kata-config', config, ...args], { timeoutMs: 120_000, outputFile });
     const bundle = await makeBundle(path.join(dir, `bundle-${driver}`), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
     await timed(() => kata(['create', 'bench', '--bundle', bundle], path.join(dir, `${driver}.out`)));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
-import { cpuModel, machineOption } from '../../src/hypervisor/qemu-args.js';
+import { accelOption, cpuModel, machineOption } from '../../src/hypervisor/qemu-args.js';
 import { extractVmlinux, isElf } from '../../src/image/vmlinux.js';
 import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from '../../src/runtime/sandbox-vm.js';
@@ -52,7 +52,7 @@ function bareBootToInit(kernel: string, initrd: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const qemu = spawn(h.path, [
-      '-machine', machineOption(h, accelerator), '-cpu', cpuModel(accelerator), '-m', `${h.defaultMemoryMiB}M`,
+      '-machine', machineOption(h), '-accel', accelOption(h, accelerator), '-cpu', cpuModel(accelerator), '-m', `${h.defaultMemoryMiB}M`,
       '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
       '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 panic=-1 tsc=reliable no_timer_check',
     ], { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { parse } from 'smol-toml';
 import { stateSchemaVersion } from '../../src/store/container-state.js';
 import { identify } from '../../src/util/process-identity.js';
-import { configText, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { bundledConfigText, configText, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { kvmBootsGuest } from '../helpers/kvm-oracle.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -92,7 +92,7 @@ describe('kata-ts command line', () => {
   it("check, env and the tests' own KVM boot agree on the accelerator create will use", { timeout: 120_000 }, async () => {
     // The real guest kernel: the probe boots it, so fixture files would prove nothing.
     const guest = path.join(repoRoot, 'guest');
-    const realConfig = await writeConfig(dir, configText().replace(/^kernel = .*$/m, `kernel = "${guest}/vmlinuz"`).replace(/^initrd = .*$/m, `initrd = "${guest}/kata-ts-initrd.img"`), 'real.toml');
+    const realConfig = await writeConfig(dir, await bundledConfigText(), 'real.toml');
     const kvmWorks = await kvmBootsGuest('/usr/bin/qemu-system-x86_64', `${guest}/vmlinuz`, `${guest}/kata-ts-initrd.img`);
     const expected = kvmWorks ? 'kvm' : 'tcg';
 
@@ -122,7 +122,7 @@ describe('kata-ts command line', () => {
     assert.equal(env.Hypervisor.AcceleratorReason, verdict.decision.reason);
     assert.equal(env.Host.KVMUsable, kvmWorks);
 
-    const forced = await writeConfig(dir, (await readFile(realConfig, 'utf8')).replace('[hypervisor.qemu]', '[hypervisor.qemu]\naccelerator = "kvm"'), 'forced.toml');
+    const forced = await writeConfig(dir, await bundledConfigText({ accelerator: '"kvm"' }), 'forced.toml');
     const forcedCheck = await runCli(['--kata-config', forced, 'check', '--json']);
     assert.equal(forcedCheck.exitCode, kvmWorks ? 0 : 1);
     assert.equal((JSON.parse(forcedCheck.stdout) as CheckJson).accelerator, kvmWorks ? 'kvm' : null);

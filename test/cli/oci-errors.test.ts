@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kvmBootsGuest } from '../helpers/kvm-oracle.js';
 import { processesMatching } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
@@ -85,9 +85,8 @@ describe('OCI commands: bad bundle, bad config, bad id', () => {
       t.skip('KVM boots the guest on this host: accelerator = "kvm" is no error here');
       return;
     }
-    const bundled = await readFile(path.join(repoRoot, 'configuration.toml'), 'utf8');
     const config = path.join(dir, 'kvm.toml');
-    await writeFile(config, bundled.replace(/^accelerator = .*$/m, 'accelerator = "kvm"').replace(/"guest\//g, `"${guest}/`));
+    await writeFile(config, await bundledConfigText({ accelerator: '"kvm"' }));
     const started = Date.now();
     const r = await runCli(['--root', root, '--kata-config', config, 'create', 'forced', '--bundle', good], { timeoutMs: 60_000 });
     assert.equal(r.exitCode, 1);

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { QmpClient } from '../../src/hypervisor/qmp-client.js';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, tempDir } from '../helpers/fixtures.js';
 import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, sandboxProcesses } from '../helpers/oci-e2e.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -27,10 +27,7 @@ for (const driver of ['virtio-blk', 'virtio-scsi'] as const) {
       ({ dir, cleanup } = await tempDir('kata-ts-volumes-'));
       root = path.join(dir, 'root');
       const config = path.join(dir, 'configuration.toml');
-      const text = (await readFile(path.join(repoRoot, 'configuration.toml'), 'utf8'))
-        .replace(/^block_device_driver = .*$/m, `block_device_driver = "${driver}"`)
-        .replace(/^kernel = "guest\//m, `kernel = "${repoRoot}/guest/`)
-        .replace(/^initrd = "guest\//m, `initrd = "${repoRoot}/guest/`);
+      const text = await bundledConfigText({ block_device_driver: `"${driver}"` });
       await writeFile(config, text);
       kata = (args) => runCli(['--root', root, '--kata-config', config, ...args], { timeoutMs: 120_000 });
       await buildImage();

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
 import { buildImage } from '../../src/image/build-image.js';
+import { agentNodeFlags, guestAgentLoader } from '../../src/image/init-script.js';
 import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm, type SandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -52,7 +53,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-e2e-'));
     const image = await buildImage();
-    assert.ok(existsSync(image.kernel) && existsSync(image.initrd));
+    assert.ok(Object.values(image.files).every((f) => existsSync(f)));
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
     // The host reaches the agent through the serial proxy (no vhost-vsock here); the agent also
     // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
@@ -117,7 +118,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     const binds = ['/opt/kata-ts', '/lib', '/lib64'];
     for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(rootfs, dir), { recursive: true });
     await writeFile(path.join(rootfs, 'usr/bin/node'), '');
-    const spec = containerSpec(cid, ['/usr/bin/node', '/opt/kata-ts/kata-agent.mjs', '--vsock-health', '1', '1024']);
+    const spec = containerSpec(cid, ['/usr/bin/node', ...agentNodeFlags, guestAgentLoader, '--vsock-health', '1', '1024']);
     spec.Mounts.push(
       ...[...binds, '/usr/bin/node'].map((p) => ({ destination: p, source: p, type: 'bind', options: ['rbind', 'ro'] })),
       { destination: '/tmp', source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev'] },
@@ -135,7 +136,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     const refusedRootfs = path.join(sandbox.vm.layout.sharedDir, refused, 'rootfs');
     for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(refusedRootfs, dir), { recursive: true });
     await writeFile(path.join(refusedRootfs, 'usr/bin/node'), '');
-    const refusedSpec = { ...spec, Process: { ...spec.Process, Args: ['/usr/bin/node', '/opt/kata-ts/kata-agent.mjs', '--vsock-health', '1', '1025'] } };
+    const refusedSpec = { ...spec, Process: { ...spec.Process, Args: ['/usr/bin/node', ...agentNodeFlags, guestAgentLoader, '--vsock-health', '1', '1025'] } };
     await client.createContainer({ container_id: refused, exec_id: refused, OCI: refusedSpec as never });
     await client.startContainer(refused);
     assert.notEqual(await client.waitProcess(refused, refused), 0);

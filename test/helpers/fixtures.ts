@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,27 @@ ${extraQemu}
 ${extra}
 `;
 }
+
+/**
+ * The bundled configuration.toml with its guest paths made absolute, so that a
+ * copy works from any directory; `edits` replace whole `key = value` lines.
+ */
+export async function bundledConfigText(edits: Record<string, string> = {}): Promise<string> {
+  let text = (await readFile(path.join(repoRoot, 'configuration.toml'), 'utf8')).replace(/"guest\//g, `"${repoRoot}/guest/`);
+  for (const [key, value] of Object.entries(edits)) {
+    const line = new RegExp(`^${key} = .*$`, 'm');
+    if (!line.test(text)) throw new Error(`configuration.toml has no ${key} line`);
+    text = text.replace(line, `${key} = ${value}`);
+  }
+  return text;
+}
+
+/** The guest files of the full-initrd setup (initrd = ..., no image): the other way to boot. */
+export const fullInitrdEdits = {
+  kernel: `"${path.join(repoRoot, 'guest', 'vmlinuz')}"`,
+  initrd: `"${path.join(repoRoot, 'guest', 'kata-ts-initrd.img')}"`,
+  image: '""',
+};
 
 export async function writeConfig(dir: string, text: string, name = 'configuration.toml'): Promise<string> {
   const file = path.join(dir, name);

@@ -24,8 +24,10 @@ describe('configuration.toml parsing', () => {
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
     assert.deepEqual(config.warnings, []);
     assert.equal(config.hypervisor.path, '/usr/bin/qemu-system-x86_64');
-    assert.equal(config.hypervisor.kernel, path.join(repoRoot, 'guest', 'vmlinuz'));
-    assert.equal(config.hypervisor.initrd, path.join(repoRoot, 'guest', 'kata-ts-initrd.img'));
+    assert.equal(config.hypervisor.kernel, path.join(repoRoot, 'guest', 'vmlinux'));
+    assert.equal(config.hypervisor.image, path.join(repoRoot, 'guest', 'kata-ts-rootfs.img'));
+    assert.equal(config.hypervisor.initrd, path.join(repoRoot, 'guest', 'kata-ts-boot.img'));
+    assert.deepEqual([config.hypervisor.rootfsType, config.hypervisor.disableImageNvdimm, config.hypervisor.tcgTbSizeMiB, config.hypervisor.freePageReporting], ['erofs', false, 64, true]);
     assert.equal(config.hypervisor.accelerator, 'auto');
     assert.equal(config.hypervisor.useVsock, false);
     assert.equal(config.agent.dialTimeoutSeconds, 60);
@@ -122,8 +124,10 @@ experimental = ["newstore"]
     assert.match(parseError(configText('', '[agent.kata]\nkernel_modules = "e1000"')).message, /kernel_modules must be an array of strings/);
   });
 
-  it('rejects both initrd and image, and neither', () => {
-    assert.match(parseError(configText('image = "/img"')).message, /initrd and image are both set/);
+  it('takes initrd and image together (the boot initrd mounts the image), and rejects neither', () => {
+    const both = parseRuntimeConfig(file, configText('image = "/img"'), 'flag').hypervisor;
+    assert.deepEqual([both.image, both.initrd.endsWith('initrd.img')], ['/img', true]);
+    assert.match(parseError(configText('rootfs_type = "xfs"')).message, /rootfs_type/);
     assert.match(parseError('[hypervisor.qemu]\nkernel = "/k"\n').message, /initrd or image must be set/);
     assert.match(parseError('[proxy.kata]\npath = ""\n').message, /missing section \[hypervisor\.qemu\]/);
     assert.match(parseError(configText('default_vcpus = 4\ndefault_maxvcpus = 2')).message, /larger than default_maxvcpus/);

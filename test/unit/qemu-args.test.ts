@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRuntimeConfig } from '../../src/config/load-config.js';
 import {
-  agentChannelArgs, bootArgs, bridgeArgs, cpuArgs, kernelCommandLine, machineArgs, qemuArgs, scsiArgs, sharedFsArgs, type VmSpec,
+  agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, type VmSpec,
 } from '../../src/hypervisor/qemu-args.js';
 import { vmLayout } from '../../src/hypervisor/vm-layout.js';
 import { configText } from '../helpers/fixtures.js';
@@ -18,9 +18,10 @@ function valuesOf(args: string[], flag: string): string[] {
 }
 
 describe('QEMU command line', () => {
-  it('puts machine type, accelerator and extra machine options together', () => {
-    assert.deepEqual(machineArgs(spec()), ['-machine', 'pc,accel=tcg']);
-    assert.deepEqual(machineArgs(spec('machine_type = "q35"\nmachine_accelerators = "kernel_irqchip=on"', { accelerator: 'kvm' })), ['-machine', 'q35,accel=kvm,kernel_irqchip=on']);
+  it('puts machine type and extra machine options in -machine, the accelerator and its TCG buffer in -accel', () => {
+    assert.deepEqual(machineArgs(spec()), ['-machine', 'pc', '-accel', 'tcg,tb-size=64']);
+    assert.deepEqual(machineArgs(spec('tcg_tb_size = 0')), ['-machine', 'pc', '-accel', 'tcg']);
+    assert.deepEqual(machineArgs(spec('machine_type = "q35"\nmachine_accelerators = "kernel_irqchip=on"', { accelerator: 'kvm' })), ['-machine', 'q35,kernel_irqchip=on', '-accel', 'kvm']);
   });
 
   it('uses -cpu host only with KVM and sizes -smp from vcpus and maxvcpus', () => {
@@ -72,20 +73,43 @@ describe('QEMU command line', () => {
     assert.doesNotMatch(kernelCommandLine(spec('enable_debug = true')), /quiet/);
   });
 
-  it('boots the kernel with the initrd, or with a read-only image as a disk', () => {
-    const initrd = bootArgs(spec());
-    assert.equal(valuesOf(initrd, '-kernel')[0]?.endsWith('guest/vmlinuz'), true);
-    assert.equal(valuesOf(initrd, '-initrd')[0]?.endsWith('guest/initrd.img'), true);
-    const imageConfig = '[hypervisor.qemu]\nkernel = "/k"\nimage = "/img/kata.img"\n';
-    const image = bootArgs({ ...spec(), hypervisor: parseRuntimeConfig('/c.toml', imageConfig, 'flag').hypervisor });
-    assert.deepEqual(valuesOf(image, '-initrd'), []);
-    assert.deepEqual(valuesOf(image, '-drive'), ['file=/img/kata.img,if=none,id=image,format=raw,readonly=on']);
-    assert.match(valuesOf(image, '-append')[0] ?? '', /root=\/dev\/vda1/);
+  it('boots the kernel with the initrd alone, or mounts a read-only image from an nvdimm (DAX) or a disk', () => {
+    const initrd = spec();
+    assert.equal(valuesOf(bootArgs(initrd), '-kernel')[0]?.endsWith('guest/vmlinuz'), true);
+    assert.equal(valuesOf(bootArgs(initrd), '-initrd')[0]?.endsWith('guest/initrd.img'), true);
+    assert.deepEqual(imageArgs(initrd), []);
+    assert.doesNotMatch(kernelCommandLine(initrd), /root=/);
+
+    const withImage = (extra: string): VmSpec => ({
+      ...spec(), imageBytes: 5 * 1024 * 1024 + 1,
+      hypervisor: parseRuntimeConfig('/c.toml', `[hypervisor.qemu]\nkernel = "/k"\nimage = "/img/kata.img"\ninitrd = "/img/boot.img"\n${extra}`, 'flag').hypervisor,
+    });
+    const nvdimm = withImage('');
+    assert.deepEqual(machineArgs(nvdimm).slice(0, 2), ['-machine', 'pc,nvdimm=on']);
+    assert.deepEqual(memoryArgs(nvdimm), ['-m', '512M,slots=1,maxmem=518M'], 'room for the image rounded up to 2 MiB');
+    assert.deepEqual(imageArgs(nvdimm), [
+      '-object', 'memory-backend-file,id=image-mem,mem-path=/img/kata.img,size=6M,share=on,readonly=on',
+      '-device', 'nvdimm,id=image,memdev=image-mem,unarmed=on',
+    ]);
+    assert.match(kernelCommandLine(nvdimm), / root=\/dev\/pmem0 rootfstype=erofs ro init=\/init rootflags=dax=always /);
+    assert.deepEqual(valuesOf(bootArgs(nvdimm), '-initrd'), ['/img/boot.img'], 'the boot initrd mounts the image');
+
+    const disk = withImage('disable_image_nvdimm = true\nrootfs_type = "ext4"');
+    assert.deepEqual(machineArgs(disk).slice(0, 2), ['-machine', 'pc']);
+    assert.deepEqual(memoryArgs(disk), ['-m', '512M']);
+    assert.deepEqual(imageArgs(disk), ['-drive', 'file=/img/kata.img,if=none,id=image,format=raw,readonly=on', '-device', 'virtio-blk-pci,drive=image']);
+    assert.match(kernelCommandLine(disk), / root=\/dev\/vda1 rootfstype=ext4 ro init=\/init /);
+    assert.doesNotMatch(kernelCommandLine(disk), /dax/);
+  });
+
+  it('adds a free-page-reporting balloon unless free_page_reporting = false', () => {
+    assert.deepEqual(balloonArgs(spec()), ['-device', 'virtio-balloon-pci,id=balloon0,free-page-reporting=on']);
+    assert.deepEqual(balloonArgs(spec('free_page_reporting = false')), []);
   });
 
   it('assembles a full command line that daemonizes with a pid file, QMP and a console log', () => {
     const args = qemuArgs(spec());
-    for (const flag of ['-nodefaults', '-nographic', '-no-user-config', '-daemonize']) assert.ok(args.includes(flag), flag);
+    for (const flag of ['-nodefaults', '-nographic', '-no-user-config', '-no-reboot', '-daemonize']) assert.ok(args.includes(flag), flag);
     assert.deepEqual(valuesOf(args, '-pidfile'), ['/run/kata-ts/vm/sb1/qemu.pid']);
     assert.deepEqual(valuesOf(args, '-qmp'), ['unix:/run/kata-ts/vm/sb1/qmp.sock,server=on,wait=off']);
     assert.ok(valuesOf(args, '-chardev').includes('file,id=console,path=/run/kata-ts/vm/sb1/console.log'));

@@ -1,16 +1,25 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { rootfsTypes, type RootfsType } from '../../config/runtime-config.js';
 import { buildImage, defaultImageDir } from '../../image/build-image.js';
 import { contextFor } from '../command-context.js';
 
 export function registerImage(program: Command): void {
-  const image = program.command('image').description('guest image (kernel and initrd) management');
+  const image = program.command('image').description('guest image (kernel, root image, initrds) management');
   image
     .command('build')
-    .description('build the guest kernel and initrd from Debian packages and the bundled agent')
-    .option('--output <dir>', 'where to write vmlinuz and kata-ts-initrd.img', defaultImageDir)
-    .action(async (options: { output: string }, command: Command) => {
+    .description('build the guest kernel, root image and initrds from Debian packages and the bundled agent')
+    .option('--output <dir>', 'where to write the guest files', defaultImageDir)
+    .addOption(new Option('--rootfs-type <type>', 'file system of the root image').choices(rootfsTypes).default('erofs'))
+    .action(async (options: { output: string; rootfsType: RootfsType }, command: Command) => {
       const ctx = contextFor(command);
-      const result = await buildImage({ outputDir: options.output, progress: (step) => process.stderr.write(`image: ${step}\n`) });
-      ctx.print(`kernel: ${result.kernel}\ninitrd: ${result.initrd}\nkernel package: ${result.kernelPackage}\n${result.upToDate ? 'up to date' : 'built'} in ${result.seconds.toFixed(1)} s (digest ${result.digest.slice(0, 12)})`);
+      const result = await buildImage({ outputDir: options.output, rootfsType: options.rootfsType, progress: (step) => process.stderr.write(`image: ${step}\n`) });
+      const f = result.files;
+      ctx.print([
+        `kernel: ${f.vmlinux} (uncompressed, PVH) and ${f.bzImage} (bzImage)`,
+        `root image: ${f.rootfs} (${result.rootfsType}), boot initrd: ${f.bootInitrd}`,
+        `full initrd: ${f.fullInitrd}`,
+        `kernel package: ${result.kernelPackage}`,
+        `${result.upToDate ? 'up to date' : 'built'} in ${result.seconds.toFixed(1)} s (digest ${result.digest.slice(0, 12)})`,
+      ].join('\n'));
     });
 }
