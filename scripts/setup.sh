@@ -9,7 +9,9 @@ apt_packages=(
   qemu-utils        # qemu-img for block volume tests
   busybox-static    # guest userland and test rootfs
   crun              # OCI runtime inside the guest
-  e2fsprogs         # mkfs.ext4 for block volume tests
+  e2fsprogs         # mkfs.ext4 for block volume tests (and ext4 root images)
+  erofs-utils       # mkfs.erofs: the guest's read-only root image
+  xz-utils          # the uncompressed kernel is xz-packed inside the Debian bzImage
   kmod              # depmod/modinfo for the guest image
   binutils          # strip
   golang-go                         # interop peers
