@@ -21,6 +21,8 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
   await cp(protos, dir, { recursive: true });
   await writeFile(path.join(dir, 'agent-protocol.json'), compiled);
 }
+// The guest kernel's config fragment, next to the compiled image builder.
+await cp(path.join(root, 'src', 'image', 'kernel'), path.join(root, 'dist', 'image', 'kernel'), { recursive: true });
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.
 await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
 // The agent runs as CommonJS so that its launcher can hand V8 a code cache

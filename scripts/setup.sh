@@ -12,6 +12,7 @@ apt_packages=(
   e2fsprogs         # mkfs.ext4 for block volume tests (and ext4 root images)
   erofs-utils       # mkfs.erofs: the guest's read-only root image
   xz-utils          # the uncompressed kernel is xz-packed inside the Debian bzImage
+  gcc make bc bison flex libelf-dev  # the kata-ts guest kernel, built once from linux-source
   kmod              # depmod/modinfo for the guest image
   binutils          # strip
   golang-go                         # interop peers

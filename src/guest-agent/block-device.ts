@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Device } from '../agent-protocol/messages.js';
 import { failed, invalid } from './agent-error.js';
+import { loadModule } from './kernel-modules.js';
 
 /** A block device the guest kernel knows, by its kernel name and device number. */
 export interface GuestBlockDevice {
@@ -20,7 +20,7 @@ const list = (dir: string): Promise<string[]> => readdir(dir).catch(() => []);
  */
 export async function findBlockDevice(device: Device, timeoutMs: number): Promise<GuestBlockDevice> {
   // Drivers load on demand (the guest has no udev): a disk without its driver gets no block device.
-  if (device.type === 'blk') await loadModule('virtio_blk');
+  if (device.type === 'blk') await loadDriver('virtio_blk');
   const locate = device.type === 'blk' ? virtioBlkLocator(device.id) : device.type === 'scsi' ? await scsiLocator(device.id) : undefined;
   if (!locate) throw invalid(`unknown device type ${JSON.stringify(device.type)} (blk or scsi)`);
   const deadline = Date.now() + timeoutMs;
@@ -54,9 +54,9 @@ function virtioBlkLocator(pciPath: string): () => Promise<string | undefined> {
   };
 }
 
-function loadModule(name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('modprobe', [name], (err, _stdout, stderr) => (err ? reject(failed(`modprobe ${name} failed: ${(stderr || err.message).trim()}`)) : resolve()));
+async function loadDriver(name: string): Promise<void> {
+  await loadModule(name).catch((err: Error) => {
+    throw failed(err.message);
   });
 }
 
@@ -65,7 +65,7 @@ async function scsiLocator(address: string): Promise<() => Promise<string | unde
   const match = /^(\d+):(\d+)$/.exec(address);
   if (!match) throw invalid(`bad SCSI address ${JSON.stringify(address)} (expected target:lun)`);
   const [, target, lun] = match;
-  await loadModule('sd_mod');
+  await loadDriver('sd_mod');
   const hosts = await list('/sys/class/scsi_host');
   let lastScan = 0;
   return async () => {

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
@@ -10,6 +9,7 @@ import { AgentLog } from './agent-log.js';
 import { parseAgentOptions, type AgentOptions } from './agent-options.js';
 import { agentServiceHandlers, healthHandlers } from './agent-service.js';
 import { Sandbox } from './sandbox.js';
+import { loadModule } from './kernel-modules.js';
 import { findVirtioPort, openCharDevice } from './serial-channel.js';
 import { vsockHealthCheck } from './vsock-self-check.js';
 
@@ -44,7 +44,7 @@ function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): 
 /** agent.use_vsock=true: every AF_VSOCK connection on port 1024 is a gRPC connection, no multiplexer needed. */
 function serveVsock(injector: Injector, log: AgentLog): void {
   // vsock_loopback (CID 1) lets processes in the guest reach the listener too; it loads on demand, here.
-  execFile('modprobe', ['vsock_loopback'], (err) => err && log.debug(`modprobe vsock_loopback: ${err.message}`));
+  loadModule('vsock_loopback').catch((err: Error) => log.debug(err.message));
   try {
     const listener = VsockListener.listen(agentVsockPort);
     listener.on('connection', (conn: Duplex) => {

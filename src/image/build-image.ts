@@ -13,6 +13,7 @@ import { agentNodeFlags, bootInitScript, guestAgentDir, initScript } from './ini
 import { InitrdTree } from './initrd-builder.js';
 import { downloadPackage, extractKernel, resolveKernelPackage } from './kernel-package.js';
 import { moduleClosure } from './module-closure.js';
+import { buildMinimalKernel } from './minimal-kernel.js';
 import { makeRootfsImage } from './rootfs-image.js';
 import { sharedLibraries } from './shared-libraries.js';
 import { extractVmlinux } from './vmlinux.js';
@@ -23,10 +24,12 @@ const builderVersion = '3';
 export const defaultImageDir = path.join(packageRoot, 'guest');
 /** The files an image build writes, by role. */
 export const imageFiles = {
-  /** The Debian bzImage, as packaged. */
+  /** The kata-ts guest kernel (everything built in), booted through PVH. */
+  vmlinux: 'vmlinux',
+  /** The Debian bzImage, as packaged (its drivers are modules in the image). */
   bzImage: 'vmlinuz',
   /** The uncompressed kernel inside it, booted through PVH (no decompression in the guest). */
-  vmlinux: 'vmlinux',
+  vmlinuxDebian: 'vmlinux-debian',
   /** The whole guest as one initrd (initrd = ...): everything in RAM. */
   fullInitrd: 'kata-ts-initrd.img',
   /** The small initrd that loads the root device's drivers and mounts the image. */
@@ -80,9 +83,10 @@ async function addModules(tree: InitrdTree, modulesDir: string, version: string,
 }
 
 /**
- * Builds the guest from Debian packages and the bundled agent: the kernel (as
- * packaged and as an uncompressed vmlinux), the guest as a read-only root image
- * with its small boot initrd, and the same guest as one full initrd. Every input
+ * Builds the guest from Debian packages and the bundled agent: the kata-ts
+ * kernel (from linux-source), the Debian kernel (as packaged and uncompressed),
+ * the guest as a read-only root image with a small boot initrd for the Debian
+ * kernel, and the same guest as one full initrd. Every input
  * is hashed first; when the digest matches the last build nothing is done.
  */
 export async function buildImage(options: ImageBuildOptions = {}): Promise<ImageBuildResult> {
@@ -106,7 +110,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   const hash = createHash('sha256');
   hash.update([builderVersion, kernelPackage, rootfsType, guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));
   // The builder's own code is an input too: a change in how the image is made rebuilds it.
-  const builderCode = (await filesUnder(path.dirname(fileURLToPath(import.meta.url)))).filter((f) => /\.(ts|js)$/.test(f));
+  const builderCode = (await filesUnder(path.dirname(fileURLToPath(import.meta.url)))).filter((f) => /\.(ts|js|config)$/.test(f));
   for (const file of [...binaries, ...libraries, ...(await filesUnder(agentDir)), ...builderCode]) await hashFile(hash, file);
   const digest = hash.digest('hex');
 
@@ -120,6 +124,8 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
 
   const work = path.join(outputDir, '.build');
   await mkdir(work, { recursive: true });
+  progress('the kata-ts guest kernel (built from linux-source once, then cached)');
+  const minimal = await buildMinimalKernel(path.join(outputDir, 'cache'), progress);
   progress(`downloading ${kernelPackage}`);
   const deb = await downloadPackage(kernelPackage, path.join(outputDir, 'cache'));
   progress(`extracting ${path.basename(deb)}`);
@@ -159,7 +165,8 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   await tree.pack(fresh(files.fullInitrd), busybox);
   progress('extracting the uncompressed kernel');
   await copyFile(extracted.vmlinuz, fresh(files.bzImage));
-  await extractVmlinux(extracted.vmlinuz, fresh(files.vmlinux));
+  await extractVmlinux(extracted.vmlinuz, fresh(files.vmlinuxDebian));
+  await copyFile(minimal.vmlinux, fresh(files.vmlinux));
   for (const file of Object.values(files)) await rename(fresh(file), file);
   await writeFile(digestFile, digest + '\n');
   await rm(work, { recursive: true, force: true });

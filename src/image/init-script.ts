@@ -76,7 +76,10 @@ case $root in
   /dev/vd*) drivers="virtio_pci virtio_blk" ;;
   *) drivers= ;;
 esac
-modprobe -a crc32c_generic $drivers $fstype || fail "cannot load $drivers $fstype"
+# A kernel without loadable modules has these drivers built in.
+if [ -e /proc/modules ]; then
+  modprobe -a crc32c_generic $drivers $fstype || fail "cannot load $drivers $fstype"
+fi
 n=0
 while [ ! -b "$root" ]; do
   [ $n -lt 500 ] || fail "$root did not appear"

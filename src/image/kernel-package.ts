@@ -3,13 +3,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { KataError, messageOf } from '../util/errors.js';
 
-/** The versioned package that the linux-image-amd64 metapackage points at, resolved now. */
+/** The versioned package that a metapackage (linux-image-amd64, linux-source) points at, resolved now. */
 export async function resolveKernelPackage(metapackage = 'linux-image-amd64'): Promise<string> {
   const { stdout } = await execa('apt-cache', ['depends', metapackage]).catch((err: unknown) => {
     throw new KataError('IO', `apt-cache depends ${metapackage} failed: ${messageOf(err)}`, { cause: err });
   });
-  const name = /Depends: (linux-image-\d\S*)/.exec(stdout)?.[1];
-  if (!name) throw new KataError('IO', `cannot tell which kernel ${metapackage} depends on (run apt-get update?)`);
+  const name = /Depends: (linux-(?:image|source)-\d\S*)/.exec(stdout)?.[1];
+  if (!name) throw new KataError('IO', `cannot tell which package ${metapackage} depends on (run apt-get update?)`);
   return name;
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -61,7 +62,8 @@ describe('containerd: ctr with --runc-binary kata-ts', () => {
   it('ctr run --rm: the container\'s stdout and stderr, and its exit status', { timeout: 240_000 }, async () => {
     const r = await ctd.ctr(['run', '--rm', ...runtime(), image, 'hello', 'sh', '-c', 'echo hello from $(uname -r); echo to stderr >&2; exit 3']);
     assert.equal(r.exitCode, 3, r.stderr);
-    assert.match(r.stdout, /^hello from \d+\.\d+\.\d+-\d+-amd64$/, 'the guest kernel answers, not the host\'s');
+    assert.match(r.stdout, /^hello from \d+\.\d+\.\d+\S*$/);
+    assert.notEqual(r.stdout.replace('hello from ', ''), os.release(), 'the guest kernel answers, not the host\'s');
     assert.equal(r.stderr, 'to stderr');
   });
 

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import type { ProcessIdentity } from '../../src/util/process-identity.js';
-import { bundledConfigText, fullInitrdEdits, tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, debianKernelEdits, fullInitrdEdits, tempDir } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/run-cli.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, kataTs, sandboxProcesses, waitForStatus } from '../helpers/oci-e2e.js';
@@ -34,20 +35,30 @@ describe('OCI lifecycle: a VM per container', () => {
     const bundle = await makeBundle(path.join(dir, 'hello'), { args: ['sh', '-c', 'echo hello from $(uname -r); exit 7'] });
     const r = await kata(['run', 'hello', '--bundle', bundle]);
     assert.equal(r.exitCode, 7, r.stderr);
-    assert.match(r.stdout, /^hello from \d+\.\d+\.\d+-\d+-amd64$/, 'the guest kernel, not the host one');
+    assert.match(r.stdout, /^hello from \d+\.\d+\.\d+/, 'a kernel release');
+    assert.notEqual(r.stdout.replace('hello from ', ''), os.release(), 'the guest kernel, not the host one');
     assert.equal(r.stderr, '');
     assert.equal(existsSync(sandboxDir(root, 'hello')), false, 'the VM dir is gone');
     assert.equal((await kata(['list', '-q'])).stdout, '');
   });
 
-  it('run on the other guest setup: the bzImage and the full initrd (initrd = ..., no image)', { timeout: 120_000 }, async () => {
-    const config = path.join(dir, 'full-initrd.toml');
-    await writeFile(config, await bundledConfigText(fullInitrdEdits));
-    const bundle = await makeBundle(path.join(dir, 'initrd'), { args: ['sh', '-c', 'echo root is $(grep " / " /proc/mounts | cut -d" " -f3)'] });
-    const r = await runCli(['--root', root, '--kata-config', config, 'run', 'initrd', '--bundle', bundle], { timeoutMs: 120_000 });
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.stdout, 'root is 9p', 'the container runs from the 9p share');
-    assert.equal(existsSync(sandboxDir(root, 'initrd')), false);
+  it('run on the other guest setups: the Debian kernel with its boot initrd and the image; the bzImage with the full initrd', { timeout: 240_000 }, async () => {
+    const setups = [
+      { name: 'debian', edits: debianKernelEdits, root: 'erofs' },
+      { name: 'initrd', edits: fullInitrdEdits, root: 'rootfs' },
+    ];
+    for (const setup of setups) {
+      const config = path.join(dir, `${setup.name}.toml`);
+      await writeFile(config, await bundledConfigText(setup.edits));
+      // The container's root is the 9p share; the VM's own root shows in /proc/1/mounts (the agent's view).
+      const bundle = await makeBundle(path.join(dir, setup.name), { args: ['sh', '-c', 'echo container root is $(grep " / " /proc/mounts | cut -d" " -f3); uname -r'] });
+      const r = await runCli(['--root', root, '--kata-config', config, 'run', setup.name, '--bundle', bundle], { timeoutMs: 120_000 });
+      assert.equal(r.exitCode, 0, `${setup.name}: ${r.stderr}`);
+      const [rootLine, release] = r.stdout.split('\n');
+      assert.equal(rootLine, 'container root is 9p');
+      assert.match(release ?? '', /-amd64$/, 'the Debian kernel');
+      assert.equal(existsSync(sandboxDir(root, setup.name)), false);
+    }
   });
 
   it('QEMU killed with SIGKILL mid-run: the container shows stopped, and delete cleans everything up', { timeout: 120_000 }, async () => {

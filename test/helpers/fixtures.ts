@@ -42,6 +42,12 @@ export async function bundledConfigText(edits: Record<string, string> = {}): Pro
   return text;
 }
 
+/** The Debian kernel (uncompressed) with the boot initrd that loads its modules and mounts the image. */
+export const debianKernelEdits = {
+  kernel: `"${path.join(repoRoot, 'guest', 'vmlinux-debian')}"`,
+  initrd: `"${path.join(repoRoot, 'guest', 'kata-ts-boot.img')}"`,
+};
+
 /** The guest files of the full-initrd setup (initrd = ..., no image): the other way to boot. */
 export const fullInitrdEdits = {
   kernel: `"${path.join(repoRoot, 'guest', 'vmlinuz')}"`,

@@ -26,7 +26,7 @@ describe('configuration.toml parsing', () => {
     assert.equal(config.hypervisor.path, '/usr/bin/qemu-system-x86_64');
     assert.equal(config.hypervisor.kernel, path.join(repoRoot, 'guest', 'vmlinux'));
     assert.equal(config.hypervisor.image, path.join(repoRoot, 'guest', 'kata-ts-rootfs.img'));
-    assert.equal(config.hypervisor.initrd, path.join(repoRoot, 'guest', 'kata-ts-boot.img'));
+    assert.equal(config.hypervisor.initrd, '', 'the kata-ts kernel mounts the image itself');
     assert.deepEqual([config.hypervisor.rootfsType, config.hypervisor.disableImageNvdimm, config.hypervisor.tcgTbSizeMiB, config.hypervisor.freePageReporting], ['erofs', false, 64, true]);
     assert.equal(config.hypervisor.accelerator, 'auto');
     assert.equal(config.hypervisor.useVsock, false);

@@ -15,8 +15,9 @@ export function registerImage(program: Command): void {
       const result = await buildImage({ outputDir: options.output, rootfsType: options.rootfsType, progress: (step) => process.stderr.write(`image: ${step}\n`) });
       const f = result.files;
       ctx.print([
-        `kernel: ${f.vmlinux} (uncompressed, PVH) and ${f.bzImage} (bzImage)`,
-        `root image: ${f.rootfs} (${result.rootfsType}), boot initrd: ${f.bootInitrd}`,
+        `kernel: ${f.vmlinux} (kata-ts guest kernel, drivers built in)`,
+        `Debian kernel: ${f.vmlinuxDebian} (uncompressed) and ${f.bzImage} (bzImage); its boot initrd: ${f.bootInitrd}`,
+        `root image: ${f.rootfs} (${result.rootfsType})`,
         `full initrd: ${f.fullInitrd}`,
         `kernel package: ${result.kernelPackage}`,
         `${result.upToDate ? 'up to date' : 'built'} in ${result.seconds.toFixed(1)} s (digest ${result.digest.slice(0, 12)})`,
