@@ -44,7 +44,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     disableImageNvdimm: r.boolean('disable_image_nvdimm', false),
     rootfsType: r.oneOf('rootfs_type', rootfsTypes, 'erofs'),
     freePageReporting: r.boolean('free_page_reporting', true),
-    tcgTbSizeMiB: r.integer('tcg_tb_size', 64, { min: 0, max: 4096 }),
+    tcgTbSizeMiB: r.integer('tcg_tb_size', 48, { min: 0, max: 4096 }),
     machineType: r.oneOf('machine_type', machineTypes, 'pc'),
     kernelParams: r.string('kernel_params', '').split(/\s+/).filter(Boolean),
     machineAccelerators: r.string('machine_accelerators', ''),

@@ -99,15 +99,19 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
           ...vm, schemaVersion: 1, root: store.root, containers: [],
           blockDeviceDriver: config.hypervisor.blockDeviceDriver, bridges: config.hypervisor.defaultBridges,
         };
+        logger.debug('the agent answers: CreateSandbox', { vmBootMs: bootMs });
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
       }
+      logger.debug('sharing the container files');
       const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], logger);
       state.hostMounts = shared.hostMounts;
       undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
+      logger.debug('CreateContainer');
       await withSandboxAgent(record, async (agent) => {
         await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts) });
         undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
       });
+      logger.debug('starting the shim');
       const spawned = await spawnShim({
         agentUrl: record.agentUrl, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
         detached: !options.foreground, log: ctx.log,

@@ -27,7 +27,7 @@ describe('configuration.toml parsing', () => {
     assert.equal(config.hypervisor.kernel, path.join(repoRoot, 'guest', 'vmlinux'));
     assert.equal(config.hypervisor.image, path.join(repoRoot, 'guest', 'kata-ts-rootfs.img'));
     assert.equal(config.hypervisor.initrd, '', 'the kata-ts kernel mounts the image itself');
-    assert.deepEqual([config.hypervisor.rootfsType, config.hypervisor.disableImageNvdimm, config.hypervisor.tcgTbSizeMiB, config.hypervisor.freePageReporting], ['erofs', false, 64, true]);
+    assert.deepEqual([config.hypervisor.rootfsType, config.hypervisor.disableImageNvdimm, config.hypervisor.tcgTbSizeMiB, config.hypervisor.freePageReporting], ['erofs', false, 48, true]);
     assert.equal(config.hypervisor.accelerator, 'auto');
     assert.equal(config.hypervisor.useVsock, false);
     assert.equal(config.agent.dialTimeoutSeconds, 60);
