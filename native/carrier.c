@@ -11,7 +11,8 @@
  * carrier is SIGKILLed, the pod sees its connection close and kills the process.
  *
  * usage: kata-ts-carrier --socket PATH --container ID --exec ID [--tty]
- *                        [--ready-fd N] [--log FILE] -- POD-COMMAND [ARGS...]
+ *                        [--ready-fd N] [--log FILE] [--attach-timeout MS]
+ *                        -- POD-COMMAND [ARGS...]
  *
  * Messages are JSON lines. Carrier to pod: attach (with fds 0, 1, 2), signal,
  * resize. Pod to carrier: attached, exit {status}, error {message}.
@@ -35,6 +36,7 @@
 
 static const char *socket_path, *container_id, *exec_id, *log_path;
 static int tty = 0, ready_fd = -1;
+static long attach_timeout_ms = 60000;
 static char **pod_command;
 
 static void logf_(const char *fmt, ...) {
@@ -151,9 +153,9 @@ static void restart_pod(void) {
   }
 }
 
-/* Connects and attaches, starting the pod process when nobody listens; gives up after a minute. */
+/* Connects and attaches, starting the pod process when nobody listens; gives up after --attach-timeout (a minute). */
 static int attach(void) {
-  long deadline = now_ms() + 60000, last_restart = 0;
+  long deadline = now_ms() + attach_timeout_ms, last_restart = 0;
   for (;;) {
     int sock = try_connect();
     if (sock >= 0) {
@@ -210,6 +212,7 @@ static int parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--exec")) exec_id = argv[++i];
     else if (!strcmp(a, "--ready-fd")) ready_fd = atoi(argv[++i]);
     else if (!strcmp(a, "--log")) log_path = argv[++i];
+    else if (!strcmp(a, "--attach-timeout")) attach_timeout_ms = atol(argv[++i]);
     else return -1;
   }
   return socket_path && container_id && exec_id ? 0 : -1;
@@ -221,6 +224,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (ready_fd >= 0) fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
+  /* A console's pty slave becomes our controlling terminal, so resizes of its master reach us as SIGWINCH. */
+  if (tty && getsid(0) == getpid()) ioctl(0, TIOCSCTTY, 0);
   /* Every signal that can be caught is the process's, not ours: forward it. */
   sigset_t forwarded;
   sigfillset(&forwarded);

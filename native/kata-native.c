@@ -45,6 +45,7 @@ int numeric_args(napi_env env, napi_callback_info info, const char *usage, uint3
 static napi_value Init(napi_env env, napi_value exports) {
   register_vsock(env, exports);
   register_terminal(env, exports);
+  register_fd_message(env, exports);
   return exports;
 }
 

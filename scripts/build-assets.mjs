@@ -3,6 +3,7 @@
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +24,14 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
 }
 // The guest kernel's config fragment, next to the compiled image builder.
 await cp(path.join(root, 'src', 'image', 'kernel'), path.join(root, 'dist', 'image', 'kernel'), { recursive: true });
+// The carrier: a small static C program, the pid callers wait on (native/carrier.c).
+const carrier = path.join(root, 'native', 'build', 'kata-ts-carrier');
+const cflags = ['-O2', '-Wall', '-Wextra', '-o', carrier, path.join(root, 'native', 'carrier.c')];
+try {
+  execFileSync('cc', ['-static', ...cflags], { stdio: 'inherit' });
+} catch {
+  execFileSync('cc', cflags, { stdio: 'inherit' }); // no static libc: a dynamic one will do
+}
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.
 await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
 // The agent runs as CommonJS so that its launcher can hand V8 a code cache

@@ -14,12 +14,11 @@ import { registerPs } from './commands/ps.js';
 import { registerResume } from './commands/resume.js';
 import { registerUpdate } from './commands/update.js';
 import { registerRun } from './commands/run.js';
-import { registerShim } from './commands/shim.js';
+import { registerPod } from './commands/pod.js';
 import { registerSpec } from './commands/spec.js';
 import { registerStart } from './commands/start.js';
 import { registerEnv } from './commands/env.js';
 import { registerImage } from './commands/image.js';
-import { registerProxy } from './commands/proxy.js';
 import { registerList } from './commands/list.js';
 import { registerState } from './commands/state.js';
 import { registerVersion, versionText } from './commands/version.js';
@@ -79,8 +78,7 @@ export function buildProgram(): Command {
   registerSpec(program);
   registerBlockVolume(program);
   registerImage(program);
-  registerProxy(program);
-  registerShim(program);
+  registerPod(program);
 
   // Subcommands inherit the error handling and output of the program.
   const withSubcommands = (commands: readonly Command[]): Command[] => commands.flatMap((c) => [c, ...withSubcommands(c.commands)]);

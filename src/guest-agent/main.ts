@@ -34,6 +34,12 @@ function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): 
     injector.injectConnection(stream);
   });
   session.on('error', (err: Error) => log.error(`yamux: ${err.message}`));
+  // A new host process (the pod process started again) announces itself with a go-away:
+  // its streams start afresh, so the old session goes and the port is opened anew.
+  session.once('go-away', () => {
+    log.info('the host started a new session');
+    channel.destroy();
+  });
   session.once('close', () => {
     channel.destroy();
     setTimeout(() => serveSerial(injector, options, log), 100);

@@ -8,7 +8,7 @@ export interface VmLayout {
   consoleLog: string;
   /** The virtio-serial chardev socket (serial transport only). */
   agentChannelSocket: string;
-  /** The proxy's socket that host clients dial (serial transport only). */
+  /** The pod process's agent socket that host clients dial (serial transport only). */
   proxySocket: string;
   /** Host directory exported to the guest through 9p as kataShared. */
   sharedDir: string;

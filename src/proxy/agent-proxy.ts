@@ -27,6 +27,18 @@ function connect(socketPath: string, timeoutMs: number): Promise<net.Socket> {
   });
 }
 
+/** Pings until a pong: pings sent while the agent's session resets may go unanswered. */
+async function pingUntilAnswered(session: YamuxSession, timeoutMs: number, attemptMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await session.ping(Math.min(attemptMs, Math.max(1, deadline - Date.now())));
+    } catch (err) {
+      if (Date.now() >= deadline || session.isClosed) throw err;
+    }
+  }
+}
+
 /**
  * The per-sandbox proxy: owns the VM's virtio-serial chardev socket,
  * multiplexes it with yamux, and gives each host client that connects to
@@ -38,13 +50,17 @@ export async function startAgentProxy(
   logger: Logger,
   readyTimeoutMs = 120_000,
   connectTimeoutMs = 10_000,
+  options: { resetPeer?: boolean } = {},
 ): Promise<AgentProxy> {
   const channel = await connect(channelSocket, connectTimeoutMs);
   const session = new YamuxSession(channel, { role: 'client' });
   session.on('error', (err: Error) => logger.warn(`proxy: ${err.message}`));
+  // A host process that takes over a live VM's channel (a restarted pod process) tells the
+  // agent to drop the previous session: a go-away makes it reopen its port and start afresh.
+  if (options.resetPeer) session.goAway();
   // A ping waits in the channel until the agent opens its port, so the pong says the agent is up.
   // Listening only then keeps host clients from connecting into a void during the boot.
-  const rtt = await session.ping(readyTimeoutMs).catch((err: unknown) => {
+  const rtt = await pingUntilAnswered(session, readyTimeoutMs, options.resetPeer ? 500 : readyTimeoutMs).catch((err: unknown) => {
     channel.destroy();
     throw err;
   });

@@ -14,21 +14,22 @@ import { sandboxMembership } from './sandbox-membership.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { sandboxAccelerator } from './sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
-import { spawnShim, type SpawnedShim } from './shim-process.js';
-import { stopProcess } from './proxy-process.js';
+import { spawnCarrier, type SpawnedCarrier } from './carrier-process.js';
+import { podCommand } from './pod-spawn.js';
+import { stopProcess } from './stop-process.js';
 
 export interface CreateOptions {
   id: string;
   bundle: string;
   consoleSocket?: string;
   pidFile?: string;
-  /** run in the foreground: the shim stays in this session and may use the calling terminal. */
+  /** run in the foreground: the carrier stays in this session and may use the calling terminal. */
   foreground?: boolean;
 }
 
 export interface CreatedContainer {
   state: RuntimeContainerState;
-  shim: SpawnedShim;
+  carrier: SpawnedCarrier;
   /** Milliseconds spent booting a new sandbox VM (0 when the container joined one). */
   bootMs: number;
 }
@@ -48,8 +49,8 @@ function sharedStorage(msize: number): Storage {
 /**
  * create: boots the sandbox VM (or joins the one the CRI annotations name),
  * shares the rootfs and bind mounts through 9p, creates the container in the
- * guest, starts the shim, writes state, and writes the pid file last. Any
- * failure undoes every step: no state, VM, shim or mount is left.
+ * guest, starts the carrier, writes state, and writes the pid file last. Any
+ * failure undoes every step: no state, VM, pod process, carrier or mount is left.
  */
 export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig, options: CreateOptions): Promise<CreatedContainer> {
   const { store, logger } = ctx;
@@ -81,7 +82,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   const undo: Array<() => Promise<unknown>> = [];
   let bootMs = 0;
   try {
-    const shim = await withSandboxLock(store.root, sandboxId, async () => {
+    const carrier = await withSandboxLock(store.root, sandboxId, async () => {
       let record: SandboxRecord;
       if (membership.joins || accelerator === undefined) {
         record = await readSandboxRecord(store.root, sandboxId).catch((err: unknown) => {
@@ -92,7 +93,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
           throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
         }
-        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, logFile: ctx.log.file });
+        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
         record = {
@@ -111,21 +112,21 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts) });
         undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
       });
-      logger.debug('starting the shim');
-      const spawned = await spawnShim({
-        agentUrl: record.agentUrl, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
-        detached: !options.foreground, log: ctx.log,
+      logger.debug('starting the carrier');
+      const spawned = await spawnCarrier({
+        vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
+        detached: !options.foreground, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file,
       });
       undo.push(() => stopProcess(spawned.id));
       record.containers = [...record.containers.filter((c) => c !== id), id];
       await writeSandboxRecord(record);
       return spawned;
     });
-    Object.assign(state, { status: 'created', shim: shim.id });
+    Object.assign(state, { status: 'created', carrier: carrier.id });
     await store.write(state);
-    if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
-    logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: shim.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });
-    return { state, shim, bootMs };
+    if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
+    logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: carrier.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });
+    return { state, carrier, bootMs };
   } catch (err) {
     for (const step of undo.reverse()) {
       await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));

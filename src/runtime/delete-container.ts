@@ -14,7 +14,7 @@ import { shutdownSandboxVm } from './sandbox-vm.js';
 
 /**
  * delete: removes a stopped container (any container with force): its
- * process in the guest, its shim, its shared files and its state. The VM
+ * process in the guest, its carrier, its shared files and its state. The VM
  * stops with its last container. A dead VM is cleaned up all the same.
  */
 export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
@@ -33,7 +33,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       await withSandboxAgent(record, (agent) => removeFromGuest(agent, id, status !== 'stopped', logger.warn.bind(logger)));
       await detachContainerVolumes(record, state.volumes ?? [], logger);
     }
-    if (state.shim) await stopShim(state.shim);
+    if (state.carrier) await stopCarrier(state.carrier);
     const sharedDir = (record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId))).sharedDir;
     await unshareContainerFiles(sharedDir, id, state.hostMounts);
     if (record) {
@@ -54,11 +54,11 @@ async function removeFromGuest(agent: AgentClient, id: string, kill: boolean, wa
   });
 }
 
-/** The shim ends on its own once its process is gone; one that does not is stopped by pid. */
-async function stopShim(shim: { pid: number; startTime: number }): Promise<void> {
-  for (let i = 0; i < 40 && (await isSameProcessAlive(shim)); i++) await sleep(50);
+/** The carrier ends on its own once its process is gone; one that does not is stopped by pid. */
+async function stopCarrier(carrier: { pid: number; startTime: number }): Promise<void> {
+  for (let i = 0; i < 40 && (await isSameProcessAlive(carrier)); i++) await sleep(50);
   // SIGKILL: a SIGTERM would be forwarded to a container process that no longer exists.
-  if (await isSameProcessAlive(shim)) process.kill(shim.pid, 'SIGKILL');
+  if (await isSameProcessAlive(carrier)) process.kill(carrier.pid, 'SIGKILL');
 }
 
 async function destroySandbox(record: SandboxRecord, vmAlive: boolean, ctx: RuntimeContext): Promise<void> {

@@ -19,13 +19,15 @@ export interface OciState {
 export const ociVersion = '1.0.2';
 
 /**
- * The live status: a recorded created/running/paused container whose shim is
- * gone (or whose pid now belongs to another process) has stopped.
+ * The live status: a recorded created/running/paused container whose carrier
+ * is gone (or whose pid now belongs to another process) has stopped: the
+ * carrier exits once its process has, and its pod process kills a process whose
+ * carrier was killed.
  */
 export async function liveStatus(state: ContainerState): Promise<ContainerStatus> {
   if (state.status === 'stopped' || state.status === 'creating') return state.status;
-  if (!state.shim) return state.status;
-  return (await isSameProcessAlive(state.shim)) ? state.status : 'stopped';
+  if (!state.carrier) return state.status;
+  return (await isSameProcessAlive(state.carrier)) ? state.status : 'stopped';
 }
 
 export async function describeContainer(store: StateStore, state: ContainerState): Promise<OciState> {
@@ -35,7 +37,7 @@ export async function describeContainer(store: StateStore, state: ContainerState
     ociVersion,
     id: state.id,
     status,
-    pid: status === 'stopped' || !state.shim ? 0 : state.shim.pid,
+    pid: status === 'stopped' || !state.carrier ? 0 : state.carrier.pid,
     bundle: state.bundle,
     rootfs,
     created: state.created,

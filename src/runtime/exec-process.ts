@@ -9,7 +9,8 @@ import type { OciProcessSpec } from './oci-spec-types.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord } from './sandbox-record.js';
-import { spawnShim, type SpawnedShim } from './shim-process.js';
+import { spawnCarrier, type SpawnedCarrier } from './carrier-process.js';
+import { podCommand } from './pod-spawn.js';
 
 /** exec's command-line way of describing the process, runc style. */
 export interface ExecFlags {
@@ -66,8 +67,8 @@ function parseUser(text: string): { uid: number; gid: number } {
   return { uid: Number(match[1]), gid: Number(match[2] ?? 0) };
 }
 
-/** exec: starts a process in a running container and a shim for it; the pid file gets the shim's pid. */
-export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; shim: SpawnedShim }> {
+/** exec: starts a process in a running container and a carrier for it; the pid file gets the carrier's pid. */
+export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; carrier: SpawnedCarrier }> {
   const { id } = options;
   const { state, status } = await loadContainer(ctx.store, id);
   const processSpec = await execProcessSpec(state.process, options.flags);
@@ -78,13 +79,14 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
   const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
   const execId = randomBytes(8).toString('hex');
   await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(processSpec)));
-  const shim = await spawnShim({
-    agentUrl: record.agentUrl, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
-    detached: options.detach, log: ctx.log,
+  const vmDir = record.vm.layout.dir;
+  const carrier = await spawnCarrier({
+    vmDir, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
+    detached: options.detach, podCommand: podCommand(vmDir, ctx.log, 60_000), logFile: ctx.log.file,
   }).catch(async (err: unknown) => {
     await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
     throw err;
   });
-  if (options.pidFile) await writePidFile(options.pidFile, shim.id.pid);
-  return { execId, shim };
+  if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
+  return { execId, carrier };
 }

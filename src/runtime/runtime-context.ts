@@ -5,6 +5,6 @@ import type { LogFormat, Logger } from '../util/logger.js';
 export interface RuntimeContext {
   store: StateStore;
   logger: Logger;
-  /** Passed on to the processes we start (proxy, shims), so their logs go where the caller asked. */
+  /** Passed on to the processes we start (pod process, carriers), so their logs go where the caller asked. */
   log: { file?: string; format: LogFormat; debug: boolean };
 }

@@ -10,13 +10,17 @@ import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ProcessIdentity } from '../util/process-identity.js';
-import { spawnProxy, stopProcess } from './proxy-process.js';
+import { spawnPod } from './pod-spawn.js';
+import type { RuntimeContext } from './runtime-context.js';
+import { stopProcess } from './stop-process.js';
+import { writeVmFile } from './vm-file.js';
 
 /** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
 export interface SandboxVm {
   sandboxId: string;
   vm: VmHandle;
-  proxy?: ProcessIdentity;
+  /** The sandbox's pod process, as first started (it may have been started again since). */
+  pod?: ProcessIdentity;
   agentUrl: string;
   accelerator: 'kvm' | 'tcg';
   /** Milliseconds from QEMU start to the agent's first Health.Check answer. */
@@ -30,12 +34,13 @@ export interface BootOptions {
   /** Decided once by the caller (sandboxAccelerator), before anything was created. */
   accelerator: 'kvm' | 'tcg';
   logger: Logger;
-  logFile?: string;
+  /** Where the pod process logs (the calling command's --log). */
+  log?: Partial<RuntimeContext['log']>;
 }
 
 /**
- * Boots QEMU, starts the proxy (serial transport), and waits until the agent
- * answers. Any failure stops what was started: no QEMU, proxy or dir remains.
+ * Boots QEMU, starts the sandbox's pod process, and waits until the agent
+ * answers. Any failure stops what was started: no QEMU, pod process or dir remains.
  */
 export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const { config, sandboxId, logger } = options;
@@ -51,15 +56,16 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid, imageBytes }),
     logger,
   );
-  let proxy: ProcessIdentity | undefined;
+  let pod: ProcessIdentity | undefined;
   let client: AgentClient | undefined;
   try {
     const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
     const channel = vm.agentChannel;
     const agentUrl = channel.kind === 'vsock' ? `vsock://${channel.cid}:${channel.port}` : `unix://${layout.proxySocket}`;
+    // From here on the VM dir says which VM it holds: a pod process (this one or a later one) reads it.
+    await writeVmFile({ sandboxId, vm, agentUrl });
     await (async () => {
-      // vsock needs no proxy: every host client opens its own vsock connection.
-      if (channel.kind === 'serial') proxy = await spawnProxy(channel.socket, layout.proxySocket, options.logFile, dialTimeoutMs);
+      pod = await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true);
       client = new AgentClient(agentUrl);
       await client.waitReady(Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
         (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
@@ -72,10 +78,10 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
-    return { sandboxId, vm, proxy, agentUrl, accelerator, bootMs: Date.now() - started };
+    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs: Date.now() - started };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.
-    await shutdownSandboxVm({ vm, proxy }, logger);
+    await shutdownSandboxVm({ vm, pod }, logger);
     throw err;
   } finally {
     client?.close();
@@ -106,8 +112,11 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
   }
 }
 
-/** Stops the proxy and the VM and removes the VM dir; safe to call on a dead VM. */
-export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'proxy'>, logger: Logger): Promise<void> {
-  if (sandbox.proxy) await stopProcess(sandbox.proxy);
+/**
+ * Stops the VM (the pod process ends with it) and removes the VM dir; safe to
+ * call on a dead VM. The pod process first recorded is stopped by pid too.
+ */
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod'>, logger: Logger): Promise<void> {
   await stopVm(sandbox.vm, logger);
+  if (sandbox.pod) await stopProcess(sandbox.pod);
 }

@@ -1,7 +1,7 @@
 import type { ProcessIdentity } from '../util/process-identity.js';
 
 /** Bumped when the layout of state.json changes incompatibly. */
-export const stateSchemaVersion = 1;
+export const stateSchemaVersion = 2;
 
 export type ContainerStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
@@ -17,8 +17,8 @@ export interface ContainerState {
   annotations: Record<string, string>;
   /** The sandbox (VM) this container lives in; equal to id for a sandbox's first container. */
   sandboxId: string;
-  /** The shim that callers wait on; its pid is the container's pid. */
-  shim?: ProcessIdentity;
+  /** The carrier that callers wait on; its pid is the container's pid. */
+  carrier?: ProcessIdentity;
   /** Free-form fields owned by later layers (VM addresses, devices...). */
   [extra: string]: unknown;
 }

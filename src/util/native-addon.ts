@@ -19,6 +19,8 @@ export interface NativeAddon {
   listenUnix(socketPath: string): number;
   receiveFd(listenFd: number, timeoutMs: number): Promise<number>;
   sendFd(socketPath: string, fd: number, name: string): void;
+  /** Reads a connected unix socket up to the first newline, with the fds sent along (SCM_RIGHTS). */
+  receiveMessage(fd: number, timeoutMs: number): Promise<{ data: Buffer; fds: number[] }>;
 }
 
 export const addonFileName = 'kata_native.node';

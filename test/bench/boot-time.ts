@@ -1,6 +1,6 @@
 // Boot benchmark: in one run, the time for bare QEMU to bring the guest kernel
 // and initrd to /init, and the time for kata-ts to bring a sandbox VM to a
-// live agent (QEMU start to the first Health.Check answer through the proxy).
+// live agent (QEMU start to the first Health.Check answer through the pod process).
 // Usage: npm run bench:boot [-- --runs N]
 import { spawn } from 'node:child_process';
 import os from 'node:os';

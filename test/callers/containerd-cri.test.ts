@@ -147,7 +147,7 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
     await cri.call('RemovePodSandbox', { pod_sandbox_id: podId });
     podId = '';
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'the VM is gone with the pod');
-    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, proxy, shim or kata-ts command runs');
+    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process, carrier or kata-ts command runs');
     assert.deepEqual(await processesMatching(`-address ${ctd.socket}`), [], 'no containerd shim runs');
   });
 });

@@ -44,7 +44,7 @@ describe('containerd: ctr with --runc-binary kata-ts', () => {
   afterEach(async () => {
     // Every scenario ends with no VM, no kata-ts process and no containerd shim left.
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
-    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, proxy, shim or kata-ts command runs');
+    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process, carrier or kata-ts command runs');
     assert.deepEqual((await ctd.ctr(['task', 'ls', '-q'])).stdout, '', 'containerd has no task');
     assert.deepEqual((await ctd.ctr(['containers', 'ls', '-q'])).stdout, '', 'containerd has no container');
   });

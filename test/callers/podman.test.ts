@@ -36,7 +36,7 @@ describe('podman with kata-ts as the OCI runtime', () => {
 
   afterEach(async () => {
     // conmon and podman's exit command clean up after the container asynchronously.
-    assert.deepEqual(await untilNoneLeft(kataTsProcesses), [], 'no QEMU, proxy, shim or kata-ts command runs');
+    assert.deepEqual(await untilNoneLeft(kataTsProcesses), [], 'no QEMU, pod process, carrier or kata-ts command runs');
     assert.deepEqual(await untilNoneLeft(() => processesMatching(pm.dir)), [], 'no conmon or podman process runs');
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
     assert.equal((await pm.podman(['ps', '--all', '--quiet'])).stdout, '', 'podman has no container');

@@ -159,11 +159,11 @@ describe('kata-ts command line', () => {
     const root = path.join(dir, 'root');
     const me = await identify(process.pid);
     assert.ok(me);
-    const put = async (id: string, shim: { pid: number; startTime: number }) => {
+    const put = async (id: string, carrier: { pid: number; startTime: number }) => {
       await mkdir(path.join(root, id), { recursive: true });
       await writeFile(path.join(root, id, 'state.json'), JSON.stringify({
         schemaVersion: stateSchemaVersion, id, bundle: `/bundles/${id}`, status: 'running',
-        created: '2026-11-22T00:00:00.000Z', annotations: { a: 'b' }, sandboxId: id, shim,
+        created: '2026-11-22T00:00:00.000Z', annotations: { a: 'b' }, sandboxId: id, carrier,
       }));
     };
     await put('alive', me);

@@ -13,9 +13,9 @@ import tty from 'node:tty';
 
 const forever = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
 
-async function shimOf(root: string, id: string): Promise<ProcessIdentity> {
-  const state = JSON.parse(await readFile(path.join(root, id, 'state.json'), 'utf8')) as { shim: ProcessIdentity };
-  return state.shim;
+async function carrierOf(root: string, id: string): Promise<ProcessIdentity> {
+  const state = JSON.parse(await readFile(path.join(root, id, 'state.json'), 'utf8')) as { carrier: ProcessIdentity };
+  return state.carrier;
 }
 
 /**
@@ -28,7 +28,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
   let root: string;
   let kata: ReturnType<typeof kataTs>;
   let pod: SandboxLeftovers;
-  const shims: ProcessIdentity[] = [];
+  const carriers: ProcessIdentity[] = [];
   const bundle = (name: string): string => path.join(dir, 'bundles', name);
 
   before(async () => {
@@ -41,7 +41,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     assert.equal(created.exitCode, 0, await readFile(path.join(dir, 'pod.out'), 'utf8'));
     assert.equal((await kata(['start', 'pod'])).exitCode, 0);
     pod = await sandboxProcesses(root, 'pod');
-    shims.push(await shimOf(root, 'pod'));
+    carriers.push(await carrierOf(root, 'pod'));
   });
 
   after(async () => {
@@ -57,9 +57,9 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     assert.equal(created.exitCode, 0, await readFile(out, 'utf8'));
     const state = await ociState(kata, 'life');
     assert.equal(state.status, 'created');
-    assert.equal(state.pid, Number(await readFile(pidFile, 'utf8')), 'the pid file holds the container pid (its shim)');
+    assert.equal(state.pid, Number(await readFile(pidFile, 'utf8')), 'the pid file holds the container pid (its carrier)');
     assert.equal(state.annotations['io.kubernetes.cri.sandbox-id'], 'pod');
-    shims.push(await shimOf(root, 'life'));
+    carriers.push(await carrierOf(root, 'life'));
     assert.equal((await kata(['start', 'life'])).exitCode, 0);
     assert.equal((await ociState(kata, 'life')).status, 'running');
     assert.match((await kata(['start', 'life'])).stderr, /cannot start container life: it is running/);
@@ -100,7 +100,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
   it('exec: stdio relayed, exit status, --env, --cwd, --process; ps; pause and resume', { timeout: 120_000 }, async () => {
     await makeBundle(bundle('svc'), { args: forever, annotations: joinSandbox('pod') });
     assert.equal((await kata(['create', 'svc', '--bundle', bundle('svc')], { outputFile: path.join(dir, 'svc.out') })).exitCode, 0);
-    shims.push(await shimOf(root, 'svc'));
+    carriers.push(await carrierOf(root, 'svc'));
     assert.equal((await kata(['start', 'svc'])).exitCode, 0);
     const read = await kata(['exec', 'svc', 'sh', '-c', 'read line; echo got:$line; echo to-stderr >&2; exit 3'], { input: 'abc\n' });
     assert.deepEqual([read.stdout, read.stderr, read.exitCode], ['got:abc', 'to-stderr', 3]);
@@ -194,7 +194,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     const created = await kata(['create', 'console', '--bundle', bundle('console'), '--console-socket', socketPath]);
     assert.equal(created.exitCode, 0, created.stderr);
     const master = await received;
-    shims.push(await shimOf(root, 'console'));
+    carriers.push(await carrierOf(root, 'console'));
     native.setWindowSize(master, 30, 100);
     const reader = new tty.ReadStream(master);
     let screen = '';
@@ -254,7 +254,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     assert.equal((await kata(['kill', 'pod', 'KILL'])).exitCode, 0);
     await waitForStatus(kata, 'pod', 'stopped');
     assert.equal((await kata(['delete', 'pod'])).exitCode, 0);
-    await assertSandboxGone(pod, shims);
+    await assertSandboxGone(pod, carriers);
     assert.equal((await kata(['list', '-q'])).stdout, '');
   });
 });

@@ -74,7 +74,7 @@ describe('OCI lifecycle: a VM per container', () => {
     assert.match(await readFile(log, 'utf8'), new RegExp(`level=info msg="accelerator ${check.accelerator}: `));
     const cmdline = (await readFile(`/proc/${vm.qemu.pid}/cmdline`, 'utf8')).split('\0');
     assert.equal(cmdline[cmdline.indexOf('-accel') + 1]?.split(',')[0], check.accelerator);
-    const shim = (JSON.parse(await readFile(path.join(root, 'victim', 'state.json'), 'utf8')) as { shim: ProcessIdentity }).shim;
+    const carrier = (JSON.parse(await readFile(path.join(root, 'victim', 'state.json'), 'utf8')) as { carrier: ProcessIdentity }).carrier;
     process.kill(vm.qemu.pid, 'SIGKILL');
     await waitForStatus(kata, 'victim', 'stopped');
     const kill = await kata(['kill', 'victim']);
@@ -85,7 +85,7 @@ describe('OCI lifecycle: a VM per container', () => {
     assert.match(exec.stderr, /container not running/);
     const del = await kata(['delete', 'victim']);
     assert.equal(del.exitCode, 0, del.stderr);
-    await assertSandboxGone(vm, [shim]);
+    await assertSandboxGone(vm, [carrier]);
     assert.equal((await kata(['list', '-q'])).stdout, '');
   });
 });

@@ -44,7 +44,7 @@ async function readAll(client: AgentClient, cid: string, execId: string, which: 
   }
 }
 
-describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () => {
+describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let sandbox: SandboxVm | undefined;
@@ -55,7 +55,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     const image = await buildImage();
     assert.ok(Object.values(image.files).every((f) => existsSync(f)));
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
-    // The host reaches the agent through the serial proxy (no vhost-vsock here); the agent also
+    // The host reaches the agent through the pod process's yamux (no vhost-vsock here); the agent also
     // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
     config.hypervisor.kernelParams.push('agent.use_vsock=true');
     sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
@@ -69,7 +69,7 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     await cleanup();
   });
 
-  it('answers Health.Check and Version through the proxy', { timeout: 120_000 }, async () => {
+  it('answers Health.Check and Version through the pod process', { timeout: 120_000 }, async () => {
     assert.deepEqual(await client.check(), { status: 'SERVING' });
     const version = await client.version();
     assert.match(version.agent_version, /^\d+\.\d+\.\d+$/);
@@ -144,16 +144,16 @@ describe('sandbox VM: guest image, QEMU, proxy, agent and a crun container', () 
     await client.removeContainer(refused);
   });
 
-  it('destroys the sandbox and leaves no QEMU, proxy, socket or dir behind', { timeout: 120_000 }, async () => {
+  it('destroys the sandbox and leaves no QEMU, pod process, socket or dir behind', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     await client.destroySandbox();
     client.close();
-    const { vm, proxy } = sandbox;
+    const { vm, pod } = sandbox;
     await shutdownSandboxVm(sandbox, silentLogger);
     sandbox = undefined;
     assert.equal(await isSameProcessAlive(vm.qemu), false, 'QEMU is gone');
-    assert.ok(proxy);
-    assert.equal(await isSameProcessAlive(proxy), false, 'the proxy is gone');
+    assert.ok(pod);
+    assert.equal(await isSameProcessAlive(pod), false, 'the pod process is gone');
     assert.equal(existsSync(vm.layout.dir), false, 'the VM dir is gone');
     assert.equal(existsSync(vm.layout.qmpSocket), false);
     assert.deepEqual(await processesMatching(vm.layout.dir), [], 'nothing runs with the VM dir on its command line');

@@ -35,7 +35,7 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
     assert.equal(existsSync(vmDir), false);
   });
 
-  it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or proxy', { timeout: 120_000 }, async () => {
+  it('an agent that does not answer in dial_timeout times out, names the console log, and leaves no QEMU or pod process', { timeout: 120_000 }, async () => {
     const vmDir = path.join(dir, 'vm-timeout');
     const config = configWith('guest/vmlinuz', 'dial_timeout = 2');
     await assert.rejects(bootSandboxVm({ config, sandboxId: 'too-slow', vmDir, accelerator: 'tcg', logger: silentLogger }), (err: Error) => {
@@ -46,6 +46,6 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
       return true;
     });
     assert.equal(existsSync(vmDir), false);
-    assert.deepEqual(await processesMatching(vmDir), [], 'no QEMU or proxy runs for the VM dir');
+    assert.deepEqual(await processesMatching(vmDir), [], 'no QEMU or pod process runs for the VM dir');
   });
 });

@@ -15,7 +15,7 @@ export async function processesMatching(needle: string): Promise<number[]> {
   return found;
 }
 
-/** Every kata-ts process (CLI, shim, proxy) and every QEMU of a kata-ts VM running now. */
+/** Every kata-ts process (CLI, pod process, carrier) and every QEMU of a kata-ts VM running now. */
 export async function kataTsProcesses(): Promise<number[]> {
   const found = new Set([...(await processesMatching(vmRoot)), ...(await processesMatching(kataTsBin))]);
   return [...found].sort((a, b) => a - b);

@@ -35,21 +35,21 @@ export async function waitForStatus(kata: ReturnType<typeof kataTs>, id: string,
 export interface SandboxLeftovers {
   dir: string;
   qemu?: ProcessIdentity;
-  proxy?: ProcessIdentity;
+  pod?: ProcessIdentity;
 }
 
 /** What a sandbox has running, from its record: to check later that it is all gone. */
 export async function sandboxProcesses(root: string, sandboxId: string): Promise<SandboxLeftovers> {
   const dir = sandboxDir(root, sandboxId);
-  const record = JSON.parse(await readFile(path.join(dir, 'sandbox.json'), 'utf8')) as { vm: { qemu: ProcessIdentity }; proxy?: ProcessIdentity };
-  return { dir, qemu: record.vm.qemu, proxy: record.proxy };
+  const record = JSON.parse(await readFile(path.join(dir, 'sandbox.json'), 'utf8')) as { vm: { qemu: ProcessIdentity }; pod?: ProcessIdentity };
+  return { dir, qemu: record.vm.qemu, pod: record.pod };
 }
 
-/** No QEMU, proxy, shim, dir or mount of the sandbox remains. */
-export async function assertSandboxGone(leftovers: SandboxLeftovers, shims: ProcessIdentity[] = []): Promise<void> {
+/** No QEMU, pod process, carrier, dir or mount of the sandbox remains. */
+export async function assertSandboxGone(leftovers: SandboxLeftovers, carriers: ProcessIdentity[] = []): Promise<void> {
   if (leftovers.qemu) assert.equal(await isSameProcessAlive(leftovers.qemu), false, 'QEMU is gone');
-  if (leftovers.proxy) assert.equal(await isSameProcessAlive(leftovers.proxy), false, 'the proxy is gone');
-  for (const shim of shims) assert.equal(await isSameProcessAlive(shim), false, `shim ${shim.pid} is gone`);
+  if (leftovers.pod) assert.equal(await isSameProcessAlive(leftovers.pod), false, 'the pod process is gone');
+  for (const carrier of carriers) assert.equal(await isSameProcessAlive(carrier), false, `carrier ${carrier.pid} is gone`);
   assert.equal(existsSync(leftovers.dir), false, `${leftovers.dir} is removed`);
   assert.deepEqual(await mountPointsUnder(leftovers.dir), [], 'no mount remains');
   assert.deepEqual(await processesMatching(leftovers.dir), [], 'no process mentions the VM dir');

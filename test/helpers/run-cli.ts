@@ -11,7 +11,7 @@ export interface CliResult {
 export interface CliOptions {
   env?: Record<string, string>;
   input?: string;
-  /** Send the command's stdout and stderr to this file (a detached shim keeps them open). */
+  /** Send the command's stdout and stderr to this file (a detached carrier keeps them open). */
   outputFile?: string;
   timeoutMs?: number;
 }
@@ -24,7 +24,7 @@ export async function runTool(file: string, args: string[], options: { env?: Rec
 
 /** Runs the built bin/kata-ts as a user would, never throwing on a non-zero exit. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  // An fd of our own, not a pipe: a detached shim inherits it and would keep a pipe open.
+  // An fd of our own, not a pipe: a detached carrier inherits it and would keep a pipe open.
   const outputFd = options.outputFile ? openSync(options.outputFile, 'a') : undefined;
   const result = await execa(kataTsBin, args, {
     reject: false,

@@ -13,7 +13,7 @@ export function addCreateFlags(command: Command): Command {
   return command
     .option('-b, --bundle <dir>', 'the OCI bundle (config.json and rootfs)', '.')
     .option('--console-socket <path>', 'unix socket that receives the pty master when process.terminal is true')
-    .option('--pid-file <file>', 'write the container pid (its shim) here, last')
+    .option('--pid-file <file>', 'write the container pid (its carrier) here, last')
     .option('--no-pivot', 'accepted for runc compatibility (the guest never pivots)')
     .option('--no-new-keyring', 'accepted for runc compatibility');
 }

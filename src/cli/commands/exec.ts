@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { execProcess } from '../../runtime/exec-process.js';
-import { waitForShim } from '../../runtime/shim-process.js';
+import { waitForCarrier } from '../../runtime/carrier-process.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
 interface ExecFlagsCli {
@@ -26,18 +26,18 @@ export function registerExec(program: Command): void {
     .option('-t, --tty', 'give the process a terminal')
     .option('-d, --detach', 'do not wait for the process')
     .option('--console-socket <path>', 'unix socket that receives the pty master (with --tty)')
-    .option('--pid-file <file>', 'write the process pid (its shim) here')
+    .option('--pid-file <file>', 'write the process pid (its carrier) here')
     .option('-e, --env <KEY=VALUE>', 'extra environment variable (repeatable)', collect, [])
     .option('--cwd <dir>', 'working directory in the container')
     .option('-u, --user <uid[:gid]>', 'user to run as')
     .passThroughOptions()
     .action(async (id: string, args: string[], flags: ExecFlagsCli, command: Command) => {
       const ctx = contextFor(command);
-      const { shim } = await execProcess(ctx.runtime, {
+      const { carrier } = await execProcess(ctx.runtime, {
         id,
         flags: { processFile: flags.process, args, tty: flags.tty, env: flags.env, cwd: flags.cwd, user: flags.user },
         detach: Boolean(flags.detach), pidFile: flags.pidFile, consoleSocket: flags.consoleSocket,
       });
-      if (!flags.detach) setExitCode(await waitForShim(shim.child));
+      if (!flags.detach) setExitCode(await waitForCarrier(carrier));
     });
 }

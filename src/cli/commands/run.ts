@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { waitForCarrier } from '../../runtime/carrier-process.js';
 import { createContainer } from '../../runtime/create-container.js';
 import { deleteContainer } from '../../runtime/delete-container.js';
-import { waitForShim } from '../../runtime/shim-process.js';
 import { startContainer } from '../../runtime/start-container.js';
 import { messageOf } from '../../util/errors.js';
 import { contextFor, setExitCode } from '../command-context.js';
@@ -14,7 +14,7 @@ export function registerRun(program: Command): void {
     .action(async (id: string, flags: CreateFlags & { detach?: boolean }, command: Command) => {
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
-      const { shim } = await createContainer(ctx.runtime, config, {
+      const { carrier } = await createContainer(ctx.runtime, config, {
         id, bundle: flags.bundle, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile, foreground: !flags.detach,
       });
       try {
@@ -24,7 +24,7 @@ export function registerRun(program: Command): void {
         throw err;
       }
       if (flags.detach) return;
-      const status = await waitForShim(shim.child);
+      const status = await waitForCarrier(carrier);
       await deleteContainer(ctx.runtime, id, true);
       setExitCode(status);
     });

@@ -1,0 +1,36 @@
+/**
+ * The pod socket's messages: JSON, one per line. A carrier's first message is
+ * `attach`, sent with its stdio fds (SCM_RIGHTS); a command's is a request.
+ */
+
+/** From a carrier. */
+export type CarrierMessage =
+  | { type: 'attach'; container: string; exec: string; tty: boolean; pid: number }
+  | { type: 'signal'; signal: number }
+  | { type: 'resize'; rows: number; columns: number };
+
+/** To a carrier. */
+export type CarrierReply = { type: 'attached' } | { type: 'exit'; status: number } | { type: 'error'; message: string };
+
+export function encodeMessage(message: object): string {
+  return `${JSON.stringify(message)}\n`;
+}
+
+/** Splits a byte stream into JSON lines. */
+export class LineReader {
+  private pending = '';
+
+  /** Keeps text for later, unparsed (what followed a first message read elsewhere). */
+  hold(text: string): void {
+    this.pending += text;
+  }
+
+  push(chunk: Buffer | string, onMessage: (message: unknown) => void): void {
+    this.pending += chunk.toString();
+    for (let nl = this.pending.indexOf('\n'); nl >= 0; nl = this.pending.indexOf('\n')) {
+      const line = this.pending.slice(0, nl).trim();
+      this.pending = this.pending.slice(nl + 1);
+      if (line) onMessage(JSON.parse(line));
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { VmHandle } from '../hypervisor/qemu-vm.js';
+import { writeJsonAtomic } from '../store/atomic-file.js';
+import { KataError, messageOf } from '../util/errors.js';
+
+/** What a VM dir says about its VM from the moment QEMU runs: enough for a pod process to take it over. */
+export interface VmFile {
+  sandboxId: string;
+  vm: VmHandle;
+  agentUrl: string;
+}
+
+const vmFileName = 'vm.json';
+
+export async function writeVmFile(file: VmFile): Promise<void> {
+  await writeJsonAtomic(path.join(file.vm.layout.dir, vmFileName), file);
+}
+
+export async function readVmFile(vmDir: string): Promise<VmFile> {
+  const file = path.join(vmDir, vmFileName);
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as VmFile;
+  } catch (err) {
+    throw new KataError('NOT_FOUND', `no VM at ${vmDir} (${messageOf(err)})`, { cause: err });
+  }
+}
