@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { messageOf } from '../util/errors.js';
 
 /** What a short QEMU run under TCG told about QEMU and its firmware. */
@@ -77,7 +77,7 @@ export function probeTcgFirmware(qemuPath: string, deadlineMs: number): Promise<
 export const realQemuProbes: QemuProbes = {
   async version(qemuPath) {
     try {
-      const { stdout } = await execa(qemuPath, ['--version'], { timeout: 10_000 });
+      const { stdout } = await runCommand(qemuPath, ['--version'], { timeoutMs: 10_000 });
       return parseQemuVersion(stdout);
     } catch {
       return undefined;
@@ -85,7 +85,7 @@ export const realQemuProbes: QemuProbes = {
   },
   async devices(qemuPath) {
     try {
-      const { stdout } = await execa(qemuPath, ['-machine', 'none', '-device', 'help'], { timeout: 10_000 });
+      const { stdout } = await runCommand(qemuPath, ['-machine', 'none', '-device', 'help'], { timeoutMs: 10_000 });
       return parseDeviceHelp(stdout);
     } catch {
       return undefined;

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { CommandError, runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import type { Logger } from '../util/logger.js';
@@ -24,10 +24,10 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const args = qemuArgs(spec);
   logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
   try {
-    await execa(spec.hypervisor.path, args, { timeout: 30_000 });
+    await runCommand(spec.hypervisor.path, args, { timeoutMs: 30_000 });
   } catch (err) {
-    const stderr = (err as { stderr?: unknown }).stderr;
-    const reason = typeof stderr === 'string' && stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
+    const stderr = err instanceof CommandError ? err.result.stderr : '';
+    const reason = stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
     await killFromPidFile(layout.pidFile);
     await rm(layout.dir, { recursive: true, force: true });
     throw new KataError('VM', `QEMU failed to start: ${reason}`, { cause: err });

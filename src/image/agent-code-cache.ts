@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { agentNodeFlags } from './init-script.js';
 
@@ -9,7 +9,7 @@ import { agentNodeFlags } from './init-script.js';
  */
 export async function recordAgentCodeCache(node: string, agentDir: string): Promise<void> {
   try {
-    await execa(node, [...agentNodeFlags, path.join(agentDir, 'kata-agent-loader.cjs'), '--write-code-cache'], { timeout: 60_000 });
+    await runCommand(node, [...agentNodeFlags, path.join(agentDir, 'kata-agent-loader.cjs'), '--write-code-cache'], { timeoutMs: 60_000 });
   } catch (err) {
     throw new KataError('IO', `cannot record the agent's code cache: ${messageOf(err)}`, { cause: err });
   }

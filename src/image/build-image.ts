@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import type { RootfsType } from '../config/runtime-config.js';
 import { KataError } from '../util/errors.js';
 import { fileURLToPath } from 'node:url';
 import { packageRoot } from '../util/package-root.js';
+import { defaultImageDir } from './image-dir.js';
 import { recordAgentCodeCache } from './agent-code-cache.js';
 import { bootModules, guestModules } from './guest-modules.js';
 import { agentNodeFlags, bootInitScript, guestAgentDir, initScript } from './init-script.js';
@@ -21,7 +22,7 @@ import { extractVmlinux } from './vmlinux.js';
 /** Bump when the image layout changes, so that old builds are not taken as current. */
 const builderVersion = '3';
 
-export const defaultImageDir = path.join(packageRoot, 'guest');
+export { defaultImageDir };
 /** The files an image build writes, by role. */
 export const imageFiles = {
   /** The kata-ts guest kernel (everything built in), booted through PVH. */
@@ -79,7 +80,7 @@ async function addModules(tree: InitrdTree, modulesDir: string, version: string,
     const file = path.join(modulesDir, meta);
     if (existsSync(file)) await tree.addFile(file, path.join(guestModulesDir, meta));
   }
-  await execa('depmod', ['-b', tree.root, version]);
+  await runCommand('depmod', ['-b', tree.root, version]);
 }
 
 /**
@@ -102,7 +103,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   progress('resolving the kernel package from linux-image-amd64');
   const kernelPackage = await resolveKernelPackage();
   const node = await realpath(process.execPath);
-  const crun = await realpath((await execa('sh', ['-c', 'command -v crun'])).stdout.trim());
+  const crun = await realpath((await runCommand('sh', ['-c', 'command -v crun'])).stdout.trim());
   const binaries = [busybox, node, crun];
   const libraries = [...new Set((await Promise.all([node, crun].map((b) => sharedLibraries(b)))).flat())].sort();
 
@@ -138,7 +139,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   await tree.addFile(crun, '/usr/bin/crun');
   await tree.addFile(node, '/usr/bin/node');
   // Symbols are dead weight in the guest.
-  await execa('strip', ['--strip-unneeded', path.join(tree.root, 'usr/bin/node')]).catch(() => progress('strip not found: node stays unstripped'));
+  await runCommand('strip', ['--strip-unneeded', path.join(tree.root, 'usr/bin/node')]).catch(() => progress('strip not found: node stays unstripped'));
   for (const lib of libraries) await tree.addFile(lib);
   await addModules(tree, extracted.modulesDir, extracted.version, guestModules);
   await tree.addDir(agentDir, guestAgentDir);

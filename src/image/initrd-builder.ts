@@ -1,7 +1,9 @@
 import { chmod, copyFile, mkdir, readdir, symlink, writeFile, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 
 /** A directory tree that becomes the initrd. */
 export class InitrdTree {
@@ -51,7 +53,7 @@ export class InitrdTree {
   /** busybox and one symlink per applet, so /bin/sh, mount, modprobe... exist. */
   async addBusybox(busybox: string): Promise<void> {
     await this.addFile(busybox, '/bin/busybox');
-    const { stdout } = await execa(busybox, ['--list-full']);
+    const { stdout } = await runCommand(busybox, ['--list-full']);
     for (const applet of stdout.split('\n').filter(Boolean)) {
       const link = this.inside(applet);
       await mkdir(path.dirname(link), { recursive: true });
@@ -61,14 +63,15 @@ export class InitrdTree {
 
   /** Packs the tree as a newc cpio archive (uncompressed: it boots faster under TCG than gzip). */
   async pack(output: string, busybox: string): Promise<void> {
-    const { stdout: list } = await execa('find', ['.', '-mindepth', '1'], { cwd: this.root });
-    const out = createWriteStream(output);
-    const cpio = execa(busybox, ['cpio', '-o', '-H', 'newc'], { cwd: this.root, input: list + '\n', stdout: 'pipe', stderr: 'ignore', buffer: false });
-    cpio.stdout?.pipe(out);
-    await cpio;
-    await new Promise<void>((resolve, reject) => {
-      out.on('error', reject);
-      out.end(resolve);
+    const { stdout: list } = await runCommand('find', ['.', '-mindepth', '1'], { cwd: this.root });
+    const cpio = spawn(busybox, ['cpio', '-o', '-H', 'newc'], { cwd: this.root, stdio: ['pipe', 'pipe', 'ignore'] });
+    cpio.stdin.end(list + '\n');
+    const exited = new Promise<number | null>((resolve, reject) => {
+      cpio.once('error', reject);
+      cpio.once('close', resolve);
     });
+    await pipeline(cpio.stdout, createWriteStream(output));
+    const code = await exited;
+    if (code !== 0) throw new Error(`busybox cpio exited with status ${code}`);
   }
 }

@@ -1,11 +1,11 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 
 /** The versioned package that a metapackage (linux-image-amd64, linux-source) points at, resolved now. */
 export async function resolveKernelPackage(metapackage = 'linux-image-amd64'): Promise<string> {
-  const { stdout } = await execa('apt-cache', ['depends', metapackage]).catch((err: unknown) => {
+  const { stdout } = await runCommand('apt-cache', ['depends', metapackage]).catch((err: unknown) => {
     throw new KataError('IO', `apt-cache depends ${metapackage} failed: ${messageOf(err)}`, { cause: err });
   });
   const name = /Depends: (linux-(?:image|source)-\d\S*)/.exec(stdout)?.[1];
@@ -22,7 +22,7 @@ export async function downloadPackage(name: string, cacheDir: string): Promise<s
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch);
   try {
-    await execa('apt-get', ['download', name], { cwd: scratch });
+    await runCommand('apt-get', ['download', name], { cwd: scratch });
     const deb = (await readdir(scratch)).find((f) => f.endsWith('.deb'));
     if (!deb) throw new KataError('IO', `apt-get download ${name} produced no .deb`);
     await rename(path.join(scratch, deb), path.join(cacheDir, deb));
@@ -44,7 +44,7 @@ export interface ExtractedKernel {
 export async function extractKernel(deb: string, dir: string): Promise<ExtractedKernel> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await execa('dpkg-deb', ['-x', deb, dir]);
+  await runCommand('dpkg-deb', ['-x', deb, dir]);
   const versions = await readdir(path.join(dir, 'lib', 'modules'));
   const version = versions[0];
   if (!version) throw new KataError('IO', `${deb} holds no kernel modules`);

@@ -4,7 +4,7 @@ import { copyFile, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { downloadPackage, resolveKernelPackage } from './kernel-package.js';
 
@@ -26,10 +26,9 @@ export function missingOptions(fragment: string, config: string): string[] {
 
 async function run(cmd: string, args: string[], cwd: string): Promise<void> {
   try {
-    await execa(cmd, args, { cwd, all: true });
+    await runCommand(cmd, args, { cwd });
   } catch (err) {
-    const output = (err as { all?: string }).all ?? '';
-    throw new KataError('IO', `kernel build: ${cmd} ${args.join(' ')} failed: ${output.trim().split('\n').slice(-5).join(' | ') || messageOf(err)}`, { cause: err });
+    throw new KataError('IO', `kernel build: ${messageOf(err)}`, { cause: err });
   }
 }
 
@@ -44,7 +43,7 @@ export async function buildMinimalKernel(cacheDir: string, progress: (step: stri
   const sourcePackage = await resolveKernelPackage('linux-source');
   const deb = await downloadPackage(sourcePackage, cacheDir);
   const fragment = await readFile(kernelConfigFragment, 'utf8');
-  const { stdout: gcc } = await execa('gcc', ['--version']).catch(() => ({ stdout: 'no gcc' }));
+  const { stdout: gcc } = await runCommand('gcc', ['--version']).catch(() => ({ stdout: 'no gcc' }));
   const key = createHash('sha256').update([kernelBuilderVersion, path.basename(deb), fragment, gcc.split('\n')[0] ?? ''].join('\0')).digest('hex').slice(0, 16);
   const cached = path.join(cacheDir, `kernel-${key}`, 'vmlinux');
   if (existsSync(cached)) return { vmlinux: cached, cached: true, sourcePackage };

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { KataError } from '../util/errors.js';
 
 async function indexModules(dir: string, index = new Map<string, string>()): Promise<Map<string, string>> {
@@ -38,7 +38,7 @@ export async function moduleClosure(modulesDir: string, wanted: readonly string[
     }
     if (found.has(file)) continue;
     found.add(file);
-    const { stdout } = await execa('modinfo', ['-F', 'depends', file]);
+    const { stdout } = await runCommand('modinfo', ['-F', 'depends', file]);
     queue.push(...stdout.split(',').map(normalize).filter(Boolean));
   }
   return [...found].map((f) => path.relative(modulesDir, f)).sort();

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat, truncate } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import type { RootfsType } from '../config/runtime-config.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { daxDataOffset, daxHeader } from './dax-header.js';
@@ -14,11 +14,11 @@ async function makeFileSystem(tree: string, output: string, type: RootfsType): P
   try {
     if (type === 'erofs') {
       // noinline_data: DAX maps only files stored flat (no tail packed in the inode).
-      await execa('mkfs.erofs', ['-T0', '--all-root', '-E', 'noinline_data', output, tree]);
+      await runCommand('mkfs.erofs', ['-T0', '--all-root', '-E', 'noinline_data', output, tree]);
     } else {
-      const { stdout } = await execa('du', ['-sk', tree]);
+      const { stdout } = await runCommand('du', ['-sk', tree]);
       const kib = Number(stdout.split(/\s/)[0]);
-      await execa('mke2fs', ['-q', '-t', 'ext4', '-E', 'root_owner=0:0', '-O', '^has_journal', '-L', 'kata-ts-root', '-d', tree, output, `${Math.ceil(kib * 1.2 + 16384)}k`]);
+      await runCommand('mke2fs', ['-q', '-t', 'ext4', '-E', 'root_owner=0:0', '-O', '^has_journal', '-L', 'kata-ts-root', '-d', tree, output, `${Math.ceil(kib * 1.2 + 16384)}k`]);
     }
   } catch (err) {
     throw new KataError('IO', `cannot make the ${type} root image of ${tree}: ${messageOf(err)}`, { cause: err });

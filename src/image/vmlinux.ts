@@ -1,6 +1,6 @@
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { execa } from 'execa';
+import { runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 
 const elfMagic = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
@@ -33,8 +33,8 @@ export async function extractVmlinux(bzImage: string, output: string): Promise<v
   const image = await readFile(bzImage);
   let vmlinux: Buffer | undefined;
   for (let at = image.indexOf(xzMagic); at >= 0 && !vmlinux; at = image.indexOf(xzMagic, at + 1)) {
-    const { stdout } = await execa('xz', ['-dc', '--single-stream'], { input: image.subarray(at), encoding: 'buffer', reject: false, maxBuffer: 512 * 1024 * 1024 });
-    vmlinux = elfOrNothing(Buffer.from(stdout));
+    const { stdoutBuffer } = await runCommand('xz', ['-dc', '--single-stream'], { input: image.subarray(at), reject: false });
+    vmlinux = elfOrNothing(stdoutBuffer);
   }
   for (let at = image.indexOf(gzipMagic); at >= 0 && !vmlinux; at = image.indexOf(gzipMagic, at + 1)) {
     try {

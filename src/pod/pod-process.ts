@@ -12,7 +12,7 @@ import { loadNativeAddon } from '../util/native-addon.js';
 import { serveCarrier, type CarrierLinkContext } from './carrier-link.js';
 import { podSocketPath } from './pod-layout.js';
 import { takePodLock } from './pod-lock.js';
-import { LineReader, encodeMessage, type CarrierMessage } from './pod-protocol.js';
+import { LineReader, encodeMessage, podAgentMethods, type CarrierMessage, type PodCall, type PodCallReply } from './pod-protocol.js';
 
 export interface PodOptions {
   vmDir: string;
@@ -99,7 +99,23 @@ async function watchVm(record: VmFile, stopped: () => boolean): Promise<void> {
   while (!stopped() && (await vmIsRunning(record.vm))) await sleep(1000);
 }
 
-/** A connection's first message says who it is: a carrier attaching (with its fds). */
+/** A command's agent call, made with the pod's own agent session. */
+async function serveCall(socket: net.Socket, call: PodCall, agent: AgentClient): Promise<void> {
+  let reply: PodCallReply;
+  if (!(podAgentMethods as readonly string[]).includes(call.method) || !Array.isArray(call.args)) {
+    reply = { type: 'error', message: `the pod process does not call ${JSON.stringify(call.method)}` };
+  } else {
+    try {
+      const method = agent[call.method] as (...args: unknown[]) => Promise<unknown>;
+      reply = { type: 'result', value: (await method.apply(agent, call.args)) ?? null };
+    } catch (err) {
+      reply = { type: 'error', message: messageOf(err) };
+    }
+  }
+  socket.end(encodeMessage(reply));
+}
+
+/** A connection's first message says who it is: a carrier attaching (with its fds), or a command's call. */
 async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext): Promise<void> {
   const fd = socketFd(socket);
   if (fd === undefined) throw new Error('a pod socket connection without an fd');
@@ -109,13 +125,17 @@ async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext): Pro
   const nl = text.indexOf('\n');
   const reader = new LineReader();
   reader.hold(text.slice(nl + 1));
-  let message: CarrierMessage | undefined;
+  let message: CarrierMessage | PodCall | undefined;
   try {
-    message = JSON.parse(text.slice(0, nl)) as CarrierMessage;
+    message = JSON.parse(text.slice(0, nl)) as CarrierMessage | PodCall;
   } catch {
     message = undefined;
   }
   if (message?.type === 'attach') return serveCarrier(socket, message, fds, reader, ctx);
+  if (message?.type === 'call') {
+    for (const passed of fds) closeSync(passed);
+    return serveCall(socket, message, ctx.agent);
+  }
   for (const passed of fds) closeSync(passed);
   socket.end(encodeMessage({ type: 'error', message: message ? `unknown message ${JSON.stringify(message.type)}` : 'a pod socket message that is not JSON' }));
 }

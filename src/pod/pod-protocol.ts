@@ -3,6 +3,25 @@
  * `attach`, sent with its stdio fds (SCM_RIGHTS); a command's is a request.
  */
 
+/**
+ * The agent methods a command may call through the pod process (JSON in, JSON
+ * out; process I/O never goes this way: it is the pod's own work).
+ */
+export const podAgentMethods = [
+  'check', 'createSandbox', 'destroySandbox', 'createContainer', 'startContainer', 'removeContainer', 'execProcess',
+  'signalProcess', 'updateContainer', 'addContainerDevice', 'removeContainerDevice', 'listProcesses', 'pauseContainer', 'resumeContainer',
+] as const;
+export type PodAgentMethod = (typeof podAgentMethods)[number];
+
+/** A command's request: one per connection. */
+export interface PodCall {
+  type: 'call';
+  method: PodAgentMethod;
+  args: unknown[];
+}
+
+export type PodCallReply = { type: 'result'; value: unknown } | { type: 'error'; message: string };
+
 /** From a carrier. */
 export type CarrierMessage =
   | { type: 'attach'; container: string; exec: string; tty: boolean; pid: number }

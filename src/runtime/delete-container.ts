@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AgentClient } from '../agent-client/agent-client.js';
+import type { SandboxAgent } from '../pod/pod-agent.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { isKataError, KataError, messageOf } from '../util/errors.js';
@@ -47,7 +47,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
   await store.remove(id);
 }
 
-async function removeFromGuest(agent: AgentClient, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
+async function removeFromGuest(agent: SandboxAgent, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
   if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
   await agent.removeContainer(id, 10).catch((err: unknown) => {
     if (!/not found/i.test(messageOf(err))) warn(`removing container ${id} from the guest: ${messageOf(err)}`);

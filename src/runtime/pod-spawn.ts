@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { podSocketPath } from '../pod/pod-layout.js';
 import { KataError } from '../util/errors.js';
@@ -16,9 +16,23 @@ export function podCommand(vmDir: string, log: Partial<RuntimeContext['log']>, r
   return [process.execPath, ...kataTsArgv(log, ['pod', '--vm-dir', vmDir, '--ready-timeout', String(readyTimeoutMs), ...(fresh ? ['--fresh'] : [])])];
 }
 
+/** Whether a pod process listens on the socket (a file left by a dead one does not count). */
+function podAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 /**
- * Starts a pod process (it outlives this command) and waits for its socket,
- * which appears once the agent has answered it.
+ * Starts a pod process (it outlives this command) and waits until one answers
+ * on the socket, which it opens once the agent has answered it. Started again
+ * (not fresh), the one that answers may be another's: two carriers or commands
+ * may restart it at once, and only one pod process takes the VM.
  */
 export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']>, readyTimeoutMs: number, fresh: boolean): Promise<ProcessIdentity> {
   const [node = process.execPath, ...args] = podCommand(vmDir, log, readyTimeoutMs, fresh);
@@ -29,10 +43,10 @@ export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']
   const socket = podSocketPath(vmDir);
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
-    if (await stat(socket).then(() => true, () => false)) return id;
-    if (!(await isSameProcessAlive(id))) throw new KataError('VM', 'the pod process exited before the agent answered');
+    if (await podAnswers(socket)) return id;
+    if (fresh && !(await isSameProcessAlive(id))) throw new KataError('VM', 'the pod process exited before the agent answered');
     await sleep(25);
   }
-  process.kill(id.pid, 'SIGKILL');
+  if (await isSameProcessAlive(id)) process.kill(id.pid, 'SIGKILL');
   throw new KataError('TIMEOUT', `the agent did not answer the pod process within ${readyTimeoutMs} ms`);
 }

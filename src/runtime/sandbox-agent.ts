@@ -1,17 +1,23 @@
-import { AgentClient } from '../agent-client/agent-client.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
+import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
 import { KataError } from '../util/errors.js';
+import { spawnPod } from './pod-spawn.js';
+import type { RuntimeContext } from './runtime-context.js';
 import type { SandboxRecord } from './sandbox-record.js';
 
-/** Runs fn with a client of the sandbox's agent; a dead VM is an error that says so. */
-export async function withSandboxAgent<T>(record: SandboxRecord, fn: (agent: AgentClient) => Promise<T>): Promise<T> {
+/** How long a pod process started again may take to reach the agent. */
+const podRestartTimeoutMs = 60_000;
+
+/**
+ * Runs fn with the sandbox's agent, reached through its pod process (started
+ * again if it died); a dead VM is an error that says so.
+ */
+export async function withSandboxAgent<T>(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, fn: (agent: SandboxAgent) => Promise<T>, log: Partial<RuntimeContext['log']> = {}): Promise<T> {
   if (!(await vmIsRunning(record.vm))) {
     throw new KataError('VM', `the VM of sandbox ${record.sandboxId} is not running (QEMU pid ${record.vm.qemu.pid} is gone)`);
   }
-  const agent = new AgentClient(record.agentUrl);
-  try {
-    return await fn(agent);
-  } finally {
-    agent.close();
-  }
+  const vmDir = record.vm.layout.dir;
+  return fn(podAgent(vmDir, async () => {
+    await spawnPod(vmDir, log, podRestartTimeoutMs, false);
+  }));
 }

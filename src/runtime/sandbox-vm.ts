@@ -1,7 +1,8 @@
 import { copyFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentClient } from '../agent-client/agent-client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomInt } from 'node:crypto';
 import type { VmSpec } from '../hypervisor/qemu-args.js';
@@ -9,7 +10,7 @@ import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import type { ProcessIdentity } from '../util/process-identity.js';
+import { isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { spawnPod } from './pod-spawn.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
@@ -57,7 +58,6 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     logger,
   );
   let pod: ProcessIdentity | undefined;
-  let client: AgentClient | undefined;
   try {
     const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
     const channel = vm.agentChannel;
@@ -66,8 +66,11 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     await writeVmFile({ sandboxId, vm, agentUrl });
     await (async () => {
       pod = await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true);
-      client = new AgentClient(agentUrl);
-      await client.waitReady(Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
+      const bootingPod = pod;
+      const agent = podAgent(layout.dir, async () => {
+        throw new KataError('VM', (await vmIsRunning(vm)) && (await isSameProcessAlive(bootingPod)) ? 'the pod process stopped answering' : 'the VM exited while booting');
+      });
+      await waitForAgent(agent, Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
         (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
       );
     })().catch(async (err: unknown) => {
@@ -83,9 +86,25 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     // Keep the console log's words in the error: the dir goes away with the VM.
     await shutdownSandboxVm({ vm, pod }, logger);
     throw err;
-  } finally {
-    client?.close();
   }
+}
+
+/** Polls Health.Check (through the pod process) until the agent answers SERVING or the time is up. */
+async function waitForAgent(agent: SandboxAgent, timeoutMs: number, fatal: () => Promise<string | undefined>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const reply = await agent.check(Math.max(100, Math.min(1000, deadline - Date.now())));
+      if (reply.status === 'SERVING') return;
+    } catch (err) {
+      last = messageOf(err);
+      const why = await fatal();
+      if (why) throw new KataError('VM', why);
+    }
+    await sleep(100);
+  }
+  throw new KataError('TIMEOUT', `agent did not answer within ${timeoutMs} ms${last ? ` (last error: ${last})` : ''}`);
 }
 
 async function imageSize(image: string): Promise<number> {

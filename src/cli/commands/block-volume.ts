@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { hotPlugVolume, hotUnplugVolume, listVolumes, type ListedVolume } from '../../runtime/block-volumes.js';
+import type { ListedVolume } from '../../runtime/block-volumes.js';
 import { formatTable } from '../../util/text-table.js';
 import { contextFor } from '../command-context.js';
 
@@ -19,6 +19,7 @@ export function registerBlockVolume(program: Command): void {
     .requiredOption('--block-volume <path>', 'host block device (a loop device, say) or regular image file')
     .requiredOption('--device-path <path>', 'node to create in the container, under /dev')
     .action(async (flags: { sandbox: string; container: string; blockVolume: string; devicePath: string }, command: Command) => {
+      const { hotPlugVolume } = await import('../../runtime/block-volumes.js');
       await hotPlugVolume(contextFor(command).runtime, { sandboxId: flags.sandbox, containerId: flags.container, hostPath: flags.blockVolume, devicePath: flags.devicePath });
     });
   blockVolume
@@ -28,6 +29,7 @@ export function registerBlockVolume(program: Command): void {
     .requiredOption('--container <id>', 'the container id')
     .requiredOption('--device-path <path>', 'the node the volume was plugged at')
     .action(async (flags: { sandbox: string; container: string; devicePath: string }, command: Command) => {
+      const { hotUnplugVolume } = await import('../../runtime/block-volumes.js');
       await hotUnplugVolume(contextFor(command).runtime, flags.sandbox, flags.container, flags.devicePath);
     });
   blockVolume
@@ -37,6 +39,7 @@ export function registerBlockVolume(program: Command): void {
     .option('--container <id>', 'only this container')
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .action(async (flags: { sandbox: string; container?: string; format: 'table' | 'json' }, command: Command) => {
+      const { listVolumes } = await import('../../runtime/block-volumes.js');
       const ctx = contextFor(command);
       const volumes = await listVolumes(ctx.runtime, flags.sandbox, flags.container);
       ctx.print(flags.format === 'json' ? JSON.stringify(volumes) : table(volumes));

@@ -1,13 +1,16 @@
-import chalk from 'chalk';
+import { styleText } from 'node:util';
 import type { Command } from 'commander';
 import type { AcceleratorDecision } from '../../host/accelerator.js';
-import { checkHost, type CheckResult, type HostVerdict } from '../../host/check-host.js';
+import type { CheckResult, HostVerdict } from '../../host/check-host.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
+/** Colours only on a terminal, and never with NO_COLOR set. */
+const paint = (color: 'green' | 'yellow' | 'red', text: string): string => (process.stdout.isTTY && !process.env.NO_COLOR ? styleText(color, text) : text);
+
 const labels: Record<CheckResult['status'], string> = {
-  pass: chalk.green('[ok]  '),
-  warn: chalk.yellow('[warn]'),
-  fail: chalk.red('[FAIL]'),
+  pass: paint('green', '[ok]  '),
+  warn: paint('yellow', '[warn]'),
+  fail: paint('red', '[FAIL]'),
 };
 
 const needLabels: Record<CheckResult['need'], string> = {
@@ -54,6 +57,7 @@ export function registerCheck(program: Command): void {
     .option('--verbose', 'show the details of passing checks and the KVM probe\'s evidence')
     .option('--reprobe', 'boot the KVM probe again instead of using the verdict cached for this boot')
     .action(async (options: { json?: boolean; verbose?: boolean; reprobe?: boolean }, command: Command) => {
+      const { checkHost } = await import('../../host/check-host.js');
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
       const verdict = await checkHost({ config, decision: { reprobe: Boolean(options.reprobe) } });

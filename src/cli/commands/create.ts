@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createContainer } from '../../runtime/create-container.js';
 import { contextFor } from '../command-context.js';
 
 export interface CreateFlags {
@@ -22,6 +21,7 @@ export function registerCreate(program: Command): void {
   addCreateFlags(program.command('create').description('create a container in its VM (boots the sandbox VM, or joins the CRI sandbox)'))
     .argument('<container-id>')
     .action(async (id: string, flags: CreateFlags, command: Command) => {
+      const { createContainer } = await import('../../runtime/create-container.js');
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
       await createContainer(ctx.runtime, config, { id, bundle: flags.bundle, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile });

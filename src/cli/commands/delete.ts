@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { deleteContainer } from '../../runtime/delete-container.js';
 import { contextFor } from '../command-context.js';
 
 export function registerDelete(program: Command): void {
@@ -10,6 +9,7 @@ export function registerDelete(program: Command): void {
     .argument('<container-id>')
     .option('-f, --force', 'kill a running container, then delete it')
     .action(async (id: string, flags: { force?: boolean }, command: Command) => {
+      const { deleteContainer } = await import('../../runtime/delete-container.js');
       await deleteContainer(contextFor(command).runtime, id, Boolean(flags.force));
     });
 }

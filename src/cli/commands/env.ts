@@ -1,9 +1,4 @@
 import type { Command } from 'commander';
-import { stringify } from 'smol-toml';
-import { checkHost } from '../../host/check-host.js';
-import { collectEnvironment } from '../../host/environment.js';
-import { HostFacts } from '../../host/host-facts.js';
-import { realQemuProbes } from '../../host/qemu-probe.js';
 import { contextFor } from '../command-context.js';
 
 export function registerEnv(program: Command): void {
@@ -13,6 +8,11 @@ export function registerEnv(program: Command): void {
     .description('show the effective configuration and the host facts kata-ts works with')
     .option('--json', 'print JSON instead of TOML')
     .action(async (options: { json?: boolean }, command: Command) => {
+      const { stringify } = await import('smol-toml');
+      const { checkHost } = await import('../../host/check-host.js');
+      const { collectEnvironment } = await import('../../host/environment.js');
+      const { HostFacts } = await import('../../host/host-facts.js');
+      const { realQemuProbes } = await import('../../host/qemu-probe.js');
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
       const facts = new HostFacts('/');

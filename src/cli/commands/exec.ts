@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { execProcess } from '../../runtime/exec-process.js';
-import { waitForCarrier } from '../../runtime/carrier-process.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
 interface ExecFlagsCli {
@@ -32,6 +30,8 @@ export function registerExec(program: Command): void {
     .option('-u, --user <uid[:gid]>', 'user to run as')
     .passThroughOptions()
     .action(async (id: string, args: string[], flags: ExecFlagsCli, command: Command) => {
+      const { execProcess } = await import('../../runtime/exec-process.js');
+      const { waitForCarrier } = await import('../../runtime/carrier-process.js');
       const ctx = contextFor(command);
       const { carrier } = await execProcess(ctx.runtime, {
         id,

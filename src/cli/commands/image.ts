@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { rootfsTypes, type RootfsType } from '../../config/runtime-config.js';
-import { buildImage, defaultImageDir } from '../../image/build-image.js';
+import { defaultImageDir } from '../../image/image-dir.js';
 import { contextFor } from '../command-context.js';
 
 export function registerImage(program: Command): void {
@@ -12,6 +12,7 @@ export function registerImage(program: Command): void {
     .addOption(new Option('--rootfs-type <type>', 'file system of the root image').choices(rootfsTypes).default('erofs'))
     .action(async (options: { output: string; rootfsType: RootfsType }, command: Command) => {
       const ctx = contextFor(command);
+      const { buildImage } = await import('../../image/build-image.js');
       const result = await buildImage({ outputDir: options.output, rootfsType: options.rootfsType, progress: (step) => process.stderr.write(`image: ${step}\n`) });
       const f = result.files;
       ctx.print([

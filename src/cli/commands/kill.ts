@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { killContainer } from '../../runtime/kill-container.js';
 import { parseSignal } from '../../util/signals.js';
 import { contextFor } from '../command-context.js';
 
@@ -11,6 +10,7 @@ export function registerKill(program: Command): void {
     .argument('[signal]', 'number, name or SIG-name', 'SIGTERM')
     .option('-a, --all', 'signal every process in the container')
     .action(async (id: string, signal: string, flags: { all?: boolean }, command: Command) => {
+      const { killContainer } = await import('../../runtime/kill-container.js');
       await killContainer(contextFor(command).runtime, id, parseSignal(signal), Boolean(flags.all));
     });
 }

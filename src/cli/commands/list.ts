@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { describeContainer, type OciState } from '../../runtime/describe-container.js';
+import type { OciState } from '../../runtime/describe-container.js';
 import { formatTable } from '../../util/text-table.js';
 import { contextFor } from '../command-context.js';
 
@@ -17,6 +17,7 @@ export function registerList(program: Command): void {
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .option('-q, --quiet', 'print only the container ids')
     .action(async (options: { format: 'table' | 'json'; quiet?: boolean }, command: Command) => {
+      const { describeContainer } = await import('../../runtime/describe-container.js');
       const ctx = contextFor(command);
       const rows: OciState[] = [];
       for (const entry of await ctx.store.list()) {

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runPod } from '../../pod/pod-process.js';
 import { contextFor } from '../command-context.js';
 
 /** Hidden: the per-sandbox pod process that create starts (and a carrier or a command starts again). */
@@ -11,6 +10,7 @@ export function registerPod(program: Command): void {
     .option('--ready-timeout <ms>', 'how long to wait for the agent', '120000')
     .option('--fresh', 'started with the VM: no agent session to take over')
     .action(async (options: { vmDir: string; readyTimeout: string; fresh?: boolean }, command: Command) => {
+      const { runPod } = await import('../../pod/pod-process.js');
       const ctx = contextFor(command);
       // Never stdout or stderr: they are /dev/null, and the log file is the caller's --log.
       await runPod({ vmDir: options.vmDir, fresh: Boolean(options.fresh), readyTimeoutMs: Number(options.readyTimeout), logger: ctx.logger.fileOnly() });

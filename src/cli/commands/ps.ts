@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { listProcesses } from '../../runtime/list-processes.js';
 import { contextFor } from '../command-context.js';
 
 export function registerPs(program: Command): void {
@@ -9,6 +8,7 @@ export function registerPs(program: Command): void {
     .argument('<container-id>')
     .addOption(new Option('-f, --format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .action(async (id: string, flags: { format: 'table' | 'json' }, command: Command) => {
+      const { listProcesses } = await import('../../runtime/list-processes.js');
       const ctx = contextFor(command);
       ctx.print((await listProcesses(ctx.runtime, id, flags.format)).trimEnd());
     });

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { setPaused } from '../../runtime/pause-container.js';
 import { contextFor } from '../command-context.js';
 
 export function registerResume(program: Command): void {
@@ -8,6 +7,7 @@ export function registerResume(program: Command): void {
     .description('resume a paused container')
     .argument('<container-id>')
     .action(async (id: string, _flags: object, command: Command) => {
+      const { setPaused } = await import('../../runtime/pause-container.js');
       await setPaused(contextFor(command).runtime, id, false);
     });
 }

@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { waitForCarrier } from '../../runtime/carrier-process.js';
-import { createContainer } from '../../runtime/create-container.js';
-import { deleteContainer } from '../../runtime/delete-container.js';
-import { startContainer } from '../../runtime/start-container.js';
 import { messageOf } from '../../util/errors.js';
 import { contextFor, setExitCode } from '../command-context.js';
 import { addCreateFlags, type CreateFlags } from './create.js';
@@ -12,6 +8,10 @@ export function registerRun(program: Command): void {
     .argument('<container-id>')
     .option('-d, --detach', 'return once the container has started')
     .action(async (id: string, flags: CreateFlags & { detach?: boolean }, command: Command) => {
+      const { waitForCarrier } = await import('../../runtime/carrier-process.js');
+      const { createContainer } = await import('../../runtime/create-container.js');
+      const { deleteContainer } = await import('../../runtime/delete-container.js');
+      const { startContainer } = await import('../../runtime/start-container.js');
       const ctx = contextFor(command);
       const config = await ctx.loadConfig();
       const { carrier } = await createContainer(ctx.runtime, config, {

@@ -1,7 +1,6 @@
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultSpec } from '../../runtime/default-spec.js';
 import { KataError } from '../../util/errors.js';
 import { contextFor } from '../command-context.js';
 
@@ -13,6 +12,7 @@ export function registerSpec(program: Command): void {
     .option('--no-terminal', 'process.terminal = false')
     .option('--stdout', 'print it instead of writing config.json')
     .action(async (flags: { bundle: string; terminal: boolean; stdout?: boolean }, command: Command) => {
+      const { defaultSpec } = await import('../../runtime/default-spec.js');
       const ctx = contextFor(command);
       const text = JSON.stringify(defaultSpec({ terminal: flags.terminal }), null, 2);
       if (flags.stdout) return ctx.print(text);

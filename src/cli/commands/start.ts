@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { startContainer } from '../../runtime/start-container.js';
 import { contextFor } from '../command-context.js';
 
 export function registerStart(program: Command): void {
@@ -8,6 +7,7 @@ export function registerStart(program: Command): void {
     .description('start the process of a created container')
     .argument('<container-id>')
     .action(async (id: string, _flags: object, command: Command) => {
+      const { startContainer } = await import('../../runtime/start-container.js');
       await startContainer(contextFor(command).runtime, id);
     });
 }

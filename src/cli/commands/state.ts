@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { describeContainer } from '../../runtime/describe-container.js';
 import { contextFor } from '../command-context.js';
 
 export function registerState(program: Command): void {
@@ -8,6 +7,7 @@ export function registerState(program: Command): void {
     .description('print the OCI state of a container as JSON')
     .argument('<container-id>')
     .action(async (id: string, _options: object, command: Command) => {
+      const { describeContainer } = await import('../../runtime/describe-container.js');
       const ctx = contextFor(command);
       const state = await ctx.store.read(id);
       ctx.print(JSON.stringify(await describeContainer(ctx.store, state), null, 2));

@@ -1,7 +1,6 @@
 import { text } from 'node:stream/consumers';
 import type { Command } from 'commander';
-import { resourcesFromFlags, type UpdateFlags } from '../../runtime/resource-update.js';
-import { updateContainer } from '../../runtime/update-container.js';
+import type { UpdateFlags } from '../../runtime/resource-update.js';
 import { contextFor } from '../command-context.js';
 
 export function registerUpdate(program: Command): void {
@@ -18,6 +17,8 @@ export function registerUpdate(program: Command): void {
     .option('--cpu-period <us>', 'CPU CFS period in microseconds')
     .option('--pids-limit <n>', 'maximum number of processes')
     .action(async (id: string, flags: UpdateFlags, command: Command) => {
+      const { resourcesFromFlags } = await import('../../runtime/resource-update.js');
+      const { updateContainer } = await import('../../runtime/update-container.js');
       const ctx = contextFor(command);
       await updateContainer(ctx.runtime, id, await resourcesFromFlags(flags, () => text(process.stdin)));
     });

@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { ociVersion } from '../../runtime/describe-container.js';
+import type { Command } from 'commander';
 import { kataTsVersion } from '../../util/version.js';
 
 /** Same shape as `kata-runtime --version`. */
