@@ -11,7 +11,8 @@
  * carrier is SIGKILLed, the pod sees its connection close and kills the process.
  *
  * usage: kata-ts-carrier --socket PATH --container ID --exec ID [--tty]
- *                        [--ready-fd N] [--log FILE] [--attach-timeout MS]
+ *                        [--ready-fd N] [--log FILE] [--log-format text|json]
+ *                        [--attach-timeout MS]
  *                        -- POD-COMMAND [ARGS...]
  *
  * Messages are JSON lines. Carrier to pod: attach (with fds 0, 1, 2), signal,
@@ -35,20 +36,53 @@
 #include <unistd.h>
 
 static const char *socket_path, *container_id, *exec_id, *log_path;
-static int tty = 0, ready_fd = -1;
+static int tty = 0, ready_fd = -1, log_json = 0;
 static long attach_timeout_ms = 60000;
 static char **pod_command;
 
+/* Writes text as the body of a JSON string. */
+static void json_escape(FILE *f, const char *text) {
+  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+    if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+    else if (*c < 0x20) fprintf(f, "\\u%04x", *c);
+    else fputc(*c, f);
+  }
+}
+
+/* One log entry in the caller's format: runc's (logrus) JSON keys, or the text form kata-ts writes. */
 static void logf_(const char *fmt, ...) {
   if (!log_path) return;
   FILE *f = fopen(log_path, "a");
   if (!f) return;
+  char msg[2048];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(f, "kata-ts-carrier[%d] %s/%s: ", getpid(), container_id, exec_id);
-  vfprintf(f, fmt, ap);
-  fputc('\n', f);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char time_text[64];
+  snprintf(time_text, sizeof time_text, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+           tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+  if (log_json) {
+    fprintf(f, "{\"level\":\"info\",\"msg\":\"");
+    json_escape(f, msg);
+    fprintf(f, "\",\"time\":\"%s\",\"carrier\":%d,\"container\":\"", time_text, getpid());
+    json_escape(f, container_id);
+    fprintf(f, "\",\"exec\":\"");
+    json_escape(f, exec_id);
+    fprintf(f, "\"}\n");
+  } else {
+    fprintf(f, "time=\"%s\" level=info msg=\"", time_text);
+    json_escape(f, msg);
+    fprintf(f, "\" carrier=%d container=\"", getpid());
+    json_escape(f, container_id);
+    fprintf(f, "\" exec=\"");
+    json_escape(f, exec_id);
+    fprintf(f, "\"\n");
+  }
   fclose(f);
 }
 
@@ -212,6 +246,7 @@ static int parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--exec")) exec_id = argv[++i];
     else if (!strcmp(a, "--ready-fd")) ready_fd = atoi(argv[++i]);
     else if (!strcmp(a, "--log")) log_path = argv[++i];
+    else if (!strcmp(a, "--log-format")) log_json = !strcmp(argv[++i], "json");
     else if (!strcmp(a, "--attach-timeout")) attach_timeout_ms = atol(argv[++i]);
     else return -1;
   }
@@ -220,7 +255,7 @@ static int parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (parse_args(argc, argv) < 0) {
-    fprintf(stderr, "usage: kata-ts-carrier --socket PATH --container ID --exec ID [--tty] [--ready-fd N] [--log FILE] -- POD-COMMAND...\n");
+    fprintf(stderr, "usage: kata-ts-carrier --socket PATH --container ID --exec ID [--tty] [--ready-fd N] [--log FILE] [--log-format text|json] -- POD-COMMAND...\n");
     return 2;
   }
   if (ready_fd >= 0) fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
@@ -279,7 +314,10 @@ int main(int argc, char **argv) {
         while ((nl = strchr(start, '\n'))) {
           *nl = '\0';
           int status = handle_line(start, sock);
-          if (status >= 0) return status;
+          if (status >= 0) {
+            logf_("the process exited: status %d", status);
+            return status;
+          }
           start = nl + 1;
         }
         used = strlen(start);

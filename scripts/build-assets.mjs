@@ -50,3 +50,20 @@ await build({
   entryPoints: [path.join(root, 'src', 'guest-agent', 'loader.ts')],
   outfile: path.join(guestDir, 'kata-agent-loader.cjs'),
 });
+
+// The CLI as one CommonJS file too: bin/kata-ts compiles it with a V8 code cache, so
+// that a command like state costs little more than node's own start. Commands load
+// their modules lazily (gRPC only in the pod process).
+const cliBundle = path.join(root, 'dist', 'cli', 'kata-ts.cjs');
+await rm(`${cliBundle}.cache`, { force: true });
+await build({
+  ...bundleOptions,
+  // Names kept: error stacks stay readable.
+  keepNames: true,
+  entryPoints: [path.join(root, 'src', 'cli', 'kata-ts.ts')],
+  outfile: cliBundle,
+  define: { 'import.meta.url': 'kataTsImportMetaUrl' },
+  banner: { js: "const kataTsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+// The pod process loads the agent protos next to the code that asks for them.
+await cp(path.join(root, 'dist', 'agent-protocol', 'protos'), path.join(root, 'dist', 'cli', 'protos'), { recursive: true });

@@ -1,3 +1,4 @@
 import { main } from './main.js';
 
-await main(process.argv.slice(2));
+/** The entry point of the bundle (dist/cli/kata-ts.cjs): bin/kata-ts calls it. */
+export { main };

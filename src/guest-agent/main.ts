@@ -27,7 +27,15 @@ function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): 
     setTimeout(() => serveSerial(injector, options, log), 500);
     return;
   }
-  const channel = openCharDevice(port);
+  let channel: Duplex;
+  try {
+    channel = openCharDevice(port);
+  } catch (err) {
+    // EBUSY: the previous session's fd is not closed yet (its last read is still pending).
+    log.debug(`opening ${port}: ${(err as Error).message}; retrying`);
+    setTimeout(() => serveSerial(injector, options, log), 50);
+    return;
+  }
   const session = new YamuxSession(channel, { role: 'server' });
   session.on('stream', (stream: YamuxStream) => {
     stream.on('error', (err: Error) => log.debug(`stream ${stream.id}: ${err.message}`));

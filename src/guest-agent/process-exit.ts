@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readProcStat } from '../util/process-identity.js';
+import { errnoCode } from '../util/errors.js';
+import { parseProcStat, type ProcStat } from '../util/process-identity.js';
 
 /** Decodes a waitpid(2) status into the exit status callers expect: code, or 128 + signal. */
 export function exitStatusFromWaitStatus(status: number): number {
@@ -14,8 +16,18 @@ export function exitStatusFromWaitStatus(status: number): number {
  */
 export async function waitForeignExit(pid: number, pollMs = 50): Promise<number> {
   for (;;) {
-    const stat = await readProcStat(pid);
-    if (!stat) return 255; // reaped by someone else: the status is lost
+    let stat: ProcStat | undefined;
+    try {
+      stat = parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+    } catch (err) {
+      // Only a pid that is gone ends the wait: reaped by someone else, its status is lost. Any
+      // other failure (a busy moment, a full fd table) is not an exit: read again.
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ESRCH') return 255;
+    }
+    if (!stat) {
+      await sleep(pollMs);
+      continue;
+    }
     if (stat.state === 'Z' || stat.state === 'X') {
       const raw = Number(stat.field(52));
       return Number.isFinite(raw) ? exitStatusFromWaitStatus(raw) : 255;

@@ -11,7 +11,7 @@ import { exitStatusOf } from '../util/exit-status.js';
 import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
-import { crun, crunMessage, spawnCrun } from './crun.js';
+import { crun, crunMessage, releaseCreatedContainer, spawnCrun } from './crun.js';
 import { limitsToOci, specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
 import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
@@ -165,7 +165,7 @@ export class Sandbox {
 
   async startContainer(id: string): Promise<void> {
     this.container(id);
-    await crun(['start', id]);
+    if (!(await releaseCreatedContainer(id))) await crun(['start', id]);
   }
 
   async exec(containerId: string, execId: string, proc: OciProcess): Promise<void> {

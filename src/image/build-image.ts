@@ -72,6 +72,13 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** The image builder's own code: src/image under tsx, dist/image once built (never the CLI bundle). */
+function builderCodeDir(): string {
+  const compiled = path.join(packageRoot, 'dist', 'image');
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(`${path.sep}image`) ? here : compiled;
+}
+
 /** Kernel modules from the package, with their dependencies, into a tree; depmod writes modules.dep and modules.alias. */
 async function addModules(tree: InitrdTree, modulesDir: string, version: string, wanted: readonly string[]): Promise<void> {
   const guestModulesDir = `/lib/modules/${version}`;
@@ -111,7 +118,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   const hash = createHash('sha256');
   hash.update([builderVersion, kernelPackage, rootfsType, guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));
   // The builder's own code is an input too: a change in how the image is made rebuilds it.
-  const builderCode = (await filesUnder(path.dirname(fileURLToPath(import.meta.url)))).filter((f) => /\.(ts|js|config)$/.test(f));
+  const builderCode = (await filesUnder(builderCodeDir())).filter((f) => /\.(ts|js|config)$/.test(f));
   for (const file of [...binaries, ...libraries, ...(await filesUnder(agentDir)), ...builderCode]) await hashFile(hash, file);
   const digest = hash.digest('hex');
 

@@ -3,13 +3,13 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
+import { packageRoot } from '../util/package-root.js';
 import { downloadPackage, resolveKernelPackage } from './kernel-package.js';
 
-/** The config fragment, next to this module (src/image or dist/image). */
-export const kernelConfigFragment = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kernel', 'kata-ts-guest.config');
+/** The config fragment: in src/image/kernel (build-assets copies it to dist/image/kernel for installs without src). */
+export const kernelConfigFragment = [path.join(packageRoot, 'src', 'image', 'kernel', 'kata-ts-guest.config'), path.join(packageRoot, 'dist', 'image', 'kernel', 'kata-ts-guest.config')].find((f) => existsSync(f)) ?? path.join(packageRoot, 'src', 'image', 'kernel', 'kata-ts-guest.config');
 
 /** Bump when the way the kernel is built changes. */
 const kernelBuilderVersion = '1';

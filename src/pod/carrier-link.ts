@@ -13,6 +13,8 @@ export interface CarrierLinkContext {
   logger: Logger;
   /** Called once the process has exited and its carrier was told (or is gone). */
   onExit(target: RelayTarget, status: number): Promise<void>;
+  /** Each attached carrier's way to be told its process is over without waiting for the agent (the VM died). */
+  finishers: Set<(status: number) => void>;
 }
 
 /**
@@ -41,7 +43,15 @@ export async function serveCarrier(
     return;
   }
   let finished = false;
+  const finish = (status: number): void => {
+    if (finished) return;
+    finished = true;
+    reply({ type: 'exit', status });
+    socket.end();
+  };
+  ctx.finishers.add(finish);
   socket.on('close', () => {
+    ctx.finishers.delete(finish);
     if (finished) return;
     logger.info('the carrier went away: killing its process');
     ctx.agent.signalProcess(target.containerId, target.execId, sigkill).catch((err: unknown) => logger.debug(`kill: ${messageOf(err)}`));
@@ -66,9 +76,8 @@ export async function serveCarrier(
   socket.resume();
   reply({ type: 'attached' });
   const status = await relayProcess(ctx.agent, target, io, logger);
-  finished = true;
   io.close();
-  reply({ type: 'exit', status });
-  socket.end();
+  if (finished) return;
+  finish(status);
   await ctx.onExit(target, status);
 }

@@ -13,3 +13,8 @@ export function podSocketPath(vmDir: string): string {
 export function podLockName(vmDir: string): string {
   return `\0kata-ts-pod:${vmDir}`;
 }
+
+/** Who the pod process of a VM dir is now (the first one, or one started again since). */
+export function podIdentityPath(vmDir: string): string {
+  return path.join(vmDir, 'pod.json');
+}

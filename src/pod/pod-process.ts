@@ -1,4 +1,3 @@
-import { closeSync } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -6,13 +5,17 @@ import { AgentClient } from '../agent-client/agent-client.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
 import { startAgentProxy, type AgentProxy } from '../proxy/agent-proxy.js';
 import { readVmFile, type VmFile } from '../runtime/vm-file.js';
+import { writeJsonAtomic } from '../store/atomic-file.js';
 import { messageOf } from '../util/errors.js';
+import { identify } from '../util/process-identity.js';
 import type { Logger } from '../util/logger.js';
-import { loadNativeAddon } from '../util/native-addon.js';
 import { serveCarrier, type CarrierLinkContext } from './carrier-link.js';
-import { podSocketPath } from './pod-layout.js';
+import { podIdentityPath, podSocketPath } from './pod-layout.js';
 import { takePodLock } from './pod-lock.js';
-import { LineReader, encodeMessage, podAgentMethods, type CarrierMessage, type PodCall, type PodCallReply } from './pod-protocol.js';
+import { serveGoneVm } from './gone-vm-server.js';
+import { closeFds, readFirstMessage } from './pod-connection.js';
+import { encodeMessage, podAgentMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
+import { lostStatus } from './process-relay.js';
 
 export interface PodOptions {
   vmDir: string;
@@ -21,13 +24,6 @@ export interface PodOptions {
   logger: Logger;
   /** How long the agent may take to answer (the VM may still be booting). */
   readyTimeoutMs: number;
-}
-
-const firstMessageTimeoutMs = 10_000;
-
-/** The fd under a Node socket, to read the first message with its fds (Node cannot take SCM_RIGHTS). */
-function socketFd(socket: net.Socket): number | undefined {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
 }
 
 /**
@@ -46,6 +42,14 @@ export async function runPod(options: PodOptions): Promise<void> {
     logger.debug(`sandbox ${record.sandboxId}: another pod process serves it`);
     return;
   }
+  // Whoever stops the VM stops this process too, whichever pod process it is.
+  const self = await identify(process.pid);
+  if (self) await writeJsonAtomic(podIdentityPath(vmDir), self);
+  if (!(await vmIsRunning(record.vm))) {
+    await serveGoneVm(podSocketPath(vmDir), record.sandboxId, logger);
+    lock.close();
+    return;
+  }
   // Taking over a live VM whose pod process died: the agent must drop the old session.
   const takeover = !options.fresh;
   let proxy: AgentProxy | undefined;
@@ -58,12 +62,13 @@ export async function runPod(options: PodOptions): Promise<void> {
     agent,
     logger,
     onExit: async () => undefined,
+    finishers: new Set(),
   };
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     links.add(socket);
     socket.once('close', () => links.delete(socket));
     serveConnection(socket, ctx).catch((err: unknown) => {
-      logger.warn(`pod socket: ${messageOf(err)}`);
+      logger.debug(`pod socket: ${messageOf(err)}`);
       socket.destroy();
     });
   });
@@ -91,6 +96,10 @@ export async function runPod(options: PodOptions): Promise<void> {
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => void stop(`got ${signal}`));
   await Promise.race([proxy?.closed ?? new Promise<void>(() => undefined), watchVm(record, () => stopping)]);
+  if (!stopping && !(await vmIsRunning(record.vm))) {
+    // Observed, not guessed: QEMU is gone, and every process in it with it.
+    for (const finish of [...ctx.finishers]) finish(lostStatus);
+  }
   await stop('the VM is gone');
 }
 
@@ -117,25 +126,14 @@ async function serveCall(socket: net.Socket, call: PodCall, agent: AgentClient):
 
 /** A connection's first message says who it is: a carrier attaching (with its fds), or a command's call. */
 async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext): Promise<void> {
-  const fd = socketFd(socket);
-  if (fd === undefined) throw new Error('a pod socket connection without an fd');
-  const { data, fds } = await loadNativeAddon().receiveMessage(fd, firstMessageTimeoutMs);
-  // Only the first line is taken here; the reader keeps what followed it.
-  const text = data.toString();
-  const nl = text.indexOf('\n');
-  const reader = new LineReader();
-  reader.hold(text.slice(nl + 1));
-  let message: CarrierMessage | PodCall | undefined;
-  try {
-    message = JSON.parse(text.slice(0, nl)) as CarrierMessage | PodCall;
-  } catch {
-    message = undefined;
-  }
-  if (message?.type === 'attach') return serveCarrier(socket, message, fds, reader, ctx);
+  const { message, fds, rest, text } = await readFirstMessage(socket);
+  if (message?.type === 'attach') return serveCarrier(socket, message, fds, rest, ctx);
+  closeFds(fds);
   if (message?.type === 'call') {
-    for (const passed of fds) closeSync(passed);
-    return serveCall(socket, message, ctx.agent);
+    const started = Date.now();
+    await serveCall(socket, message, ctx.agent);
+    ctx.logger.debug(`${message.method} for a command: ${Date.now() - started} ms`);
+    return;
   }
-  for (const passed of fds) closeSync(passed);
-  socket.end(encodeMessage({ type: 'error', message: message ? `unknown message ${JSON.stringify(message.type)}` : 'a pod socket message that is not JSON' }));
+  socket.end(encodeMessage({ type: 'error', message: `not a pod socket message: ${JSON.stringify(text.slice(0, 80))}` }));
 }

@@ -9,6 +9,7 @@ import { exitStatusOf } from '../util/exit-status.js';
 import { loadNativeAddon } from '../util/native-addon.js';
 import { packageRoot } from '../util/package-root.js';
 import { identify, type ProcessIdentity } from '../util/process-identity.js';
+import type { LogFormat } from '../util/logger.js';
 
 /** The carrier binary (native/carrier.c, built by npm run build). */
 export const carrierPath = path.join(packageRoot, 'native', 'build', 'kata-ts-carrier');
@@ -25,6 +26,7 @@ export interface CarrierSpawnOptions {
   /** How to start the pod process again if it is gone (podCommand). */
   podCommand: string[];
   logFile?: string;
+  logFormat?: LogFormat;
 }
 
 export interface SpawnedCarrier {
@@ -72,7 +74,7 @@ export async function spawnCarrier(options: CarrierSpawnOptions, readyTimeoutMs 
   }
   const args = [
     '--socket', podSocketPath(options.vmDir), '--container', options.containerId, '--exec', options.execId, '--ready-fd', String(readyFd),
-    ...(options.tty ? ['--tty'] : []), ...(options.logFile ? ['--log', options.logFile] : []), '--', ...options.podCommand,
+    ...(options.tty ? ['--tty'] : []), ...(options.logFile ? ['--log', options.logFile, '--log-format', options.logFormat ?? 'text'] : []), '--', ...options.podCommand,
   ];
   const child = spawn(carrierPath, args, { detached: options.detached, stdio });
   if (slave !== undefined) closeSync(slave);

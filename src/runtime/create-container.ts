@@ -115,9 +115,10 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       logger.debug('starting the carrier');
       const spawned = await spawnCarrier({
         vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
-        detached: !options.foreground, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file,
+        detached: !options.foreground, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
       });
       undo.push(() => stopProcess(spawned.id));
+      state.vm = record.vm.qemu;
       record.containers = [...record.containers.filter((c) => c !== id), id];
       await writeSandboxRecord(record);
       return spawned;

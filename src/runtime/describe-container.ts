@@ -22,12 +22,15 @@ export const ociVersion = '1.0.2';
  * The live status: a recorded created/running/paused container whose carrier
  * is gone (or whose pid now belongs to another process) has stopped: the
  * carrier exits once its process has, and its pod process kills a process whose
- * carrier was killed.
+ * carrier was killed. So has one whose VM is gone, even while its carrier is
+ * still being told. A dead pod process alone stops nothing.
  */
 export async function liveStatus(state: ContainerState): Promise<ContainerStatus> {
   if (state.status === 'stopped' || state.status === 'creating') return state.status;
   if (!state.carrier) return state.status;
-  return (await isSameProcessAlive(state.carrier)) ? state.status : 'stopped';
+  if (!(await isSameProcessAlive(state.carrier))) return 'stopped';
+  if (state.vm && !(await isSameProcessAlive(state.vm))) return 'stopped';
+  return state.status;
 }
 
 export async function describeContainer(store: StateStore, state: ContainerState): Promise<OciState> {

@@ -82,7 +82,7 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
   const vmDir = record.vm.layout.dir;
   const carrier = await spawnCarrier({
     vmDir, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
-    detached: options.detach, podCommand: podCommand(vmDir, ctx.log, 60_000), logFile: ctx.log.file,
+    detached: options.detach, podCommand: podCommand(vmDir, ctx.log, 60_000), logFile: ctx.log.file, logFormat: ctx.log.format,
   }).catch(async (err: unknown) => {
     await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
     throw err;

@@ -1,8 +1,9 @@
-import { copyFile, stat } from 'node:fs/promises';
+import { copyFile, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
+import { podIdentityPath } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomInt } from 'node:crypto';
 import type { VmSpec } from '../hypervisor/qemu-args.js';
@@ -136,6 +137,7 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
  * call on a dead VM. The pod process first recorded is stopped by pid too.
  */
 export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod'>, logger: Logger): Promise<void> {
+  const current = await readFile(podIdentityPath(sandbox.vm.layout.dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
   await stopVm(sandbox.vm, logger);
-  if (sandbox.pod) await stopProcess(sandbox.pod);
+  for (const pod of [sandbox.pod, current]) if (pod) await stopProcess(pod);
 }

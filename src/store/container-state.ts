@@ -19,6 +19,8 @@ export interface ContainerState {
   sandboxId: string;
   /** The carrier that callers wait on; its pid is the container's pid. */
   carrier?: ProcessIdentity;
+  /** The sandbox's QEMU: when it is gone, so are the container's processes. */
+  vm?: ProcessIdentity;
   /** Free-form fields owned by later layers (VM addresses, devices...). */
   [extra: string]: unknown;
 }
