@@ -67,3 +67,17 @@ await build({
 });
 // The pod process loads the agent protos next to the code that asks for them.
 await cp(path.join(root, 'dist', 'agent-protocol', 'protos'), path.join(root, 'dist', 'cli', 'protos'), { recursive: true });
+// Records the code cache now, with a command whose path every quick command shares
+// (options, config, state store): the first run's compiled functions are what the
+// cache holds, and a first run such as `image build` would leave them out.
+{
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtemp } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const emptyRoot = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-cache-'));
+  try {
+    execFileSync(process.execPath, [path.join(root, 'bin', 'kata-ts'), '--root', emptyRoot, 'list'], { stdio: 'ignore' });
+  } finally {
+    await rm(emptyRoot, { recursive: true, force: true });
+  }
+}
