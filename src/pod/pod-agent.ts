@@ -2,7 +2,8 @@ import net from 'node:net';
 import type { AgentClient } from '../agent-client/agent-client.js';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import { podSocketPath } from './pod-layout.js';
-import { encodeMessage, LineReader, podAgentMethods, type PodAgentMethod, type PodCall, type PodCallReply } from './pod-protocol.js';
+import type { SandboxHypervisor } from './pod-hypervisor.js';
+import { encodeMessage, LineReader, podAgentMethods, podHypervisorMethods, type PodAgentMethod, type PodCall, type PodCallReply } from './pod-protocol.js';
 
 /** The agent as a command sees it: the methods the pod process calls for it. */
 export type SandboxAgent = Pick<AgentClient, PodAgentMethod>;
@@ -40,15 +41,13 @@ function callOnce(socketPath: string, call: PodCall): Promise<unknown> {
   });
 }
 
-/**
- * The sandbox's agent, reached through its pod process: commands never load
- * gRPC, and the pod's one agent session serves them all. When no pod process
- * answers (it died), `restart` starts one and the call is made again.
- */
-export function podAgent(vmDir: string, restart: () => Promise<void>): SandboxAgent {
+type PodMethod = PodCall['method'];
+
+/** Calls the pod process, starting one again (restart) when none answers. */
+function podCaller(vmDir: string, restart: () => Promise<void>): (method: PodMethod, args: unknown[]) => Promise<unknown> {
   const socketPath = podSocketPath(vmDir);
-  const call = async (method: PodAgentMethod, args: unknown[]): Promise<unknown> => {
-    // JSON has no undefined: trailing ones go, so the agent method's defaults apply.
+  return async (method, args) => {
+    // JSON has no undefined: trailing ones go, so the method's defaults apply.
     while (args.length > 0 && args[args.length - 1] === undefined) args.pop();
     const request: PodCall = { type: 'call', method, args };
     try {
@@ -59,7 +58,24 @@ export function podAgent(vmDir: string, restart: () => Promise<void>): SandboxAg
       return callOnce(socketPath, request);
     }
   };
-  const agent: Partial<Record<PodAgentMethod, (...args: unknown[]) => Promise<unknown>>> = {};
-  for (const method of podAgentMethods) agent[method] = (...args: unknown[]) => call(method, args);
-  return agent as unknown as SandboxAgent;
+}
+
+function proxyOf<T>(methods: readonly PodMethod[], call: (method: PodMethod, args: unknown[]) => Promise<unknown>): T {
+  const target: Partial<Record<PodMethod, (...args: unknown[]) => Promise<unknown>>> = {};
+  for (const method of methods) target[method] = (...args: unknown[]) => call(method, args);
+  return target as unknown as T;
+}
+
+/**
+ * The sandbox's agent, reached through its pod process: commands never load
+ * gRPC, and the pod's one agent session serves them all. When no pod process
+ * answers (it died), `restart` starts one and the call is made again.
+ */
+export function podAgent(vmDir: string, restart: () => Promise<void>): SandboxAgent {
+  return proxyOf<SandboxAgent>(podAgentMethods, podCaller(vmDir, restart));
+}
+
+/** The sandbox's QEMU hot-plug, done by its pod process (the owner of QMP). */
+export function podHypervisor(vmDir: string, restart: () => Promise<void>): SandboxHypervisor {
+  return proxyOf<SandboxHypervisor>(podHypervisorMethods, podCaller(vmDir, restart));
 }

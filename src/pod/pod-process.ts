@@ -14,7 +14,8 @@ import { podIdentityPath, podSocketPath } from './pod-layout.js';
 import { takePodLock } from './pod-lock.js';
 import { serveGoneVm } from './gone-vm-server.js';
 import { closeFds, readFirstMessage } from './pod-connection.js';
-import { encodeMessage, podAgentMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
+import { PodHypervisor } from './pod-hypervisor.js';
+import { encodeMessage, podAgentMethods, podHypervisorMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
 import { lostStatus } from './process-relay.js';
 
 export interface PodOptions {
@@ -58,6 +59,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   }
   const agent = new AgentClient(record.agentUrl);
   const links = new Set<net.Socket>();
+  const hypervisor = new PodHypervisor(record.vm.layout.qmpSocket);
   const ctx: CarrierLinkContext = {
     agent,
     logger,
@@ -67,7 +69,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     links.add(socket);
     socket.once('close', () => links.delete(socket));
-    serveConnection(socket, ctx).catch((err: unknown) => {
+    serveConnection(socket, ctx, hypervisor).catch((err: unknown) => {
       logger.debug(`pod socket: ${messageOf(err)}`);
       socket.destroy();
     });
@@ -108,15 +110,23 @@ async function watchVm(record: VmFile, stopped: () => boolean): Promise<void> {
   while (!stopped() && (await vmIsRunning(record.vm))) await sleep(1000);
 }
 
-/** A command's agent call, made with the pod's own agent session. */
-async function serveCall(socket: net.Socket, call: PodCall, agent: AgentClient): Promise<void> {
+/** What serves a command's call: the pod's own agent session, or its QMP. */
+function calleeOf(call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervisor): object | undefined {
+  if (!Array.isArray(call.args)) return undefined;
+  if ((podAgentMethods as readonly string[]).includes(call.method)) return ctx.agent;
+  if ((podHypervisorMethods as readonly string[]).includes(call.method)) return hypervisor;
+  return undefined;
+}
+
+async function serveCall(socket: net.Socket, call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervisor): Promise<void> {
   let reply: PodCallReply;
-  if (!(podAgentMethods as readonly string[]).includes(call.method) || !Array.isArray(call.args)) {
+  const callee = calleeOf(call, ctx, hypervisor);
+  if (!callee) {
     reply = { type: 'error', message: `the pod process does not call ${JSON.stringify(call.method)}` };
   } else {
     try {
-      const method = agent[call.method] as (...args: unknown[]) => Promise<unknown>;
-      reply = { type: 'result', value: (await method.apply(agent, call.args)) ?? null };
+      const method = (callee as Record<string, (...args: unknown[]) => Promise<unknown>>)[call.method];
+      reply = { type: 'result', value: (await method!.apply(callee, call.args)) ?? null };
     } catch (err) {
       reply = { type: 'error', message: messageOf(err) };
     }
@@ -125,13 +135,13 @@ async function serveCall(socket: net.Socket, call: PodCall, agent: AgentClient):
 }
 
 /** A connection's first message says who it is: a carrier attaching (with its fds), or a command's call. */
-async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext): Promise<void> {
+async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext, hypervisor: PodHypervisor): Promise<void> {
   const { message, fds, rest, text } = await readFirstMessage(socket);
   if (message?.type === 'attach') return serveCarrier(socket, message, fds, rest, ctx);
   closeFds(fds);
   if (message?.type === 'call') {
     const started = Date.now();
-    await serveCall(socket, message, ctx.agent);
+    await serveCall(socket, message, ctx, hypervisor);
     ctx.logger.debug(`${message.method} for a command: ${Date.now() - started} ms`);
     return;
   }

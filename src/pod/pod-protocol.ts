@@ -13,10 +13,14 @@ export const podAgentMethods = [
 ] as const;
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 
+/** The QMP work a command asks of the pod process, which owns QMP and does it one at a time. */
+export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice'] as const;
+export type PodHypervisorMethod = (typeof podHypervisorMethods)[number];
+
 /** A command's request: one per connection. */
 export interface PodCall {
   type: 'call';
-  method: PodAgentMethod;
+  method: PodAgentMethod | PodHypervisorMethod;
   args: unknown[];
 }
 

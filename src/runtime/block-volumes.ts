@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { attachBlockDevice, bridgeSlots, detachBlockDevice, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
-import { QmpClient } from '../hypervisor/qmp-client.js';
+import { bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { loadContainer, requireStatus, type LoadedContainer, type RuntimeContainerState, type VolumeRecord } from './container-record.js';
 import type { RuntimeContext } from './runtime-context.js';
-import { withSandboxAgent } from './sandbox-agent.js';
+import { withSandboxAgent, withSandboxHypervisor } from './sandbox-agent.js';
 import { readSandboxRecord, withSandboxLock, type SandboxRecord } from './sandbox-record.js';
 
 export interface HotPlugOptions {
@@ -70,15 +69,6 @@ function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
   throw new KataError('USAGE', `sandbox ${record.sandboxId} has no free slot for another disk`);
 }
 
-async function withQmp<T>(record: SandboxRecord, fn: (qmp: QmpClient) => Promise<T>): Promise<T> {
-  const qmp = await QmpClient.connect(record.vm.layout.qmpSocket);
-  try {
-    return await fn(qmp);
-  } finally {
-    qmp.close();
-  }
-}
-
 /**
  * block-volume hot-plug: QMP blockdev-add + device_add, then the agent makes
  * the node in the container. A failure after blockdev-add takes the disk out
@@ -99,7 +89,7 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
     }
     const slot = freeSlot(record, volumes.map((v) => v.attachment.slot));
     const deviceId = `vol-${randomBytes(6).toString('hex')}`;
-    const attachment = await withQmp(record, (qmp) => attachBlockDevice(qmp, deviceId, host.resolved, host.isBlockDevice, slot));
+    const attachment = await withSandboxHypervisor(record, (qemu) => qemu.attachBlockDevice(deviceId, host.resolved, host.isBlockDevice, slot), ctx.log);
     const volume: VolumeRecord = { hostPath: host.resolved, devicePath, attachment, guestAddress: guestAddress(slot) };
     try {
       await withSandboxAgent(record, (agent) =>
@@ -107,7 +97,7 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
       );
       await ctx.store.update(options.containerId, (s) => ({ ...s, volumes: [...((s as RuntimeContainerState).volumes ?? []), volume] }));
     } catch (err) {
-      await withQmp(record, (qmp) => detachBlockDevice(qmp, attachment)).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
+      await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(attachment), ctx.log).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
       throw err;
     }
     return volume;
@@ -124,7 +114,7 @@ export async function hotUnplugVolume(ctx: RuntimeContext, sandboxId: string, co
     if (!volume) throw new KataError('NOT_FOUND', `no volume is hot-plugged at ${devicePath} in container ${containerId}`);
     const record = await readSandboxRecord(ctx.store.root, sandboxId);
     await withSandboxAgent(record, (agent) => agent.removeContainerDevice(containerId, devicePath));
-    await withQmp(record, (qmp) => detachBlockDevice(qmp, volume.attachment));
+    await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(volume.attachment), ctx.log);
     await ctx.store.update(containerId, (s) => ({ ...s, volumes: ((s as RuntimeContainerState).volumes ?? []).filter((v) => v.devicePath !== devicePath) }));
   });
 }
@@ -139,7 +129,7 @@ export async function listVolumes(ctx: RuntimeContext, sandboxId: string, contai
 /** At delete: takes a container's disks out of QEMU (the container itself is going away). */
 export async function detachContainerVolumes(record: SandboxRecord, volumes: VolumeRecord[], logger: Logger): Promise<void> {
   if (volumes.length === 0) return;
-  await withQmp(record, async (qmp) => {
-    for (const v of volumes) await detachBlockDevice(qmp, v.attachment).catch((err: unknown) => logger.warn(`unplugging ${v.hostPath}: ${messageOf(err)}`));
+  await withSandboxHypervisor(record, async (qemu) => {
+    for (const v of volumes) await qemu.detachBlockDevice(v.attachment).catch((err: unknown) => logger.warn(`unplugging ${v.hostPath}: ${messageOf(err)}`));
   });
 }

@@ -1,5 +1,6 @@
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
-import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
+import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js';
+import type { SandboxHypervisor } from '../pod/pod-hypervisor.js';
 import { KataError } from '../util/errors.js';
 import { spawnPod } from './pod-spawn.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -13,11 +14,20 @@ const podRestartTimeoutMs = 60_000;
  * again if it died); a dead VM is an error that says so.
  */
 export async function withSandboxAgent<T>(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, fn: (agent: SandboxAgent) => Promise<T>, log: Partial<RuntimeContext['log']> = {}): Promise<T> {
+  return fn(podAgent(...(await podOf(record, log))));
+}
+
+/** Runs fn with the sandbox's QEMU hot-plug, done by its pod process (the owner of QMP). */
+export async function withSandboxHypervisor<T>(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, fn: (hypervisor: SandboxHypervisor) => Promise<T>, log: Partial<RuntimeContext['log']> = {}): Promise<T> {
+  return fn(podHypervisor(...(await podOf(record, log))));
+}
+
+async function podOf(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, log: Partial<RuntimeContext['log']>): Promise<[string, () => Promise<void>]> {
   if (!(await vmIsRunning(record.vm))) {
     throw new KataError('VM', `the VM of sandbox ${record.sandboxId} is not running (QEMU pid ${record.vm.qemu.pid} is gone)`);
   }
   const vmDir = record.vm.layout.dir;
-  return fn(podAgent(vmDir, async () => {
+  return [vmDir, async () => {
     await spawnPod(vmDir, log, podRestartTimeoutMs, false);
-  }));
+  }];
 }

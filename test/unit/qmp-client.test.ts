@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { QmpClient, QmpError } from '../../src/hypervisor/qmp-client.js';
+import { PodHypervisor } from '../../src/pod/pod-hypervisor.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 type Script = (command: { execute: string; arguments?: Record<string, unknown>; id?: string }, reply: (obj: unknown) => void) => void;
@@ -133,5 +134,27 @@ describe('QMP client against a scripted peer', () => {
     await assert.rejects(QmpClient.connect(sock, 100), { code: 'TIMEOUT', message: /no QMP greeting/ });
     server.close();
     await assert.rejects(QmpClient.connect(path.join(dir, 'missing.sock'), 100), { code: 'QMP', message: /cannot connect to QMP socket/ });
+  });
+
+  it('the pod process hot-plugs one disk at a time: concurrent requests never interleave, and a failure does not block the next', async () => {
+    const sock = path.join(dir, 'g.sock');
+    const order: string[] = [];
+    const { server } = await fakeQmp(sock, (cmd, reply) => {
+      const id = String((cmd.arguments as { id?: string; 'node-name'?: string } | undefined)?.id ?? (cmd.arguments as { 'node-name'?: string })['node-name']);
+      order.push(`${cmd.execute} ${id}`);
+      // The second disk's device_add fails: its block node is removed, and the third still goes through.
+      const fail = cmd.execute === 'device_add' && id === 'b';
+      setTimeout(() => reply(fail ? { error: { class: 'GenericError', desc: 'no slot' }, id: cmd.id } : { return: {}, id: cmd.id }), 15);
+    });
+    const hypervisor = new PodHypervisor(sock);
+    const slot = { driver: 'virtio-blk' as const, bridge: 0, slot: 1 };
+    const results = await Promise.allSettled(['a', 'b', 'c'].map((id) => hypervisor.attachBlockDevice(id, `/dev/loop-${id}`, true, slot)));
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(order, [
+      'blockdev-add drive-a', 'device_add a',
+      'blockdev-add drive-b', 'device_add b', 'blockdev-del drive-b',
+      'blockdev-add drive-c', 'device_add c',
+    ]);
+    server.close();
   });
 });

@@ -1,0 +1,41 @@
+import { attachBlockDevice, detachBlockDevice, type BlockAttachment, type BlockSlot } from '../hypervisor/block-devices.js';
+import { QmpClient } from '../hypervisor/qmp-client.js';
+import type { PodHypervisorMethod } from './pod-protocol.js';
+
+/** The hot-plug work of the sandbox's QEMU, as commands ask it of the pod process. */
+export interface SandboxHypervisor {
+  attachBlockDevice(id: string, hostPath: string, isBlockDevice: boolean, slot: BlockSlot, readonly?: boolean): Promise<BlockAttachment>;
+  detachBlockDevice(attachment: BlockAttachment): Promise<void>;
+}
+
+/**
+ * The pod process's side: every QMP command of the sandbox goes through here,
+ * one at a time (QEMU serves one QMP client at a time, and two hot-plugs must
+ * not interleave their blockdev-add and device_add).
+ */
+export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMethod, (...args: never[]) => Promise<unknown>> {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly qmpSocket: string) {}
+
+  attachBlockDevice(id: string, hostPath: string, isBlockDevice: boolean, slot: BlockSlot, readonly = false): Promise<BlockAttachment> {
+    return this.withQmp((qmp) => attachBlockDevice(qmp, id, hostPath, isBlockDevice, slot, readonly));
+  }
+
+  detachBlockDevice(attachment: BlockAttachment): Promise<void> {
+    return this.withQmp((qmp) => detachBlockDevice(qmp, attachment));
+  }
+
+  private withQmp<T>(fn: (qmp: QmpClient) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const qmp = await QmpClient.connect(this.qmpSocket);
+      try {
+        return await fn(qmp);
+      } finally {
+        qmp.close();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
