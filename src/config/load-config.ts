@@ -134,6 +134,9 @@ export function parseRuntimeConfig(file: string, text: string, origin: ConfigOri
     runtime: readRuntime(readers.runtime),
     warnings: sectionWarnings(doc),
   };
+  for (const [section, component] of [['proxy.kata', config.proxy], ['shim.kata', config.shim]] as const) {
+    if (component.path) config.warnings.push(`${file}: [${section}] path ${component.path} is ignored (kata-ts runs its pod process and carriers instead)`);
+  }
   for (const reader of Object.values(readers)) {
     for (const key of reader.unknownKeys()) config.warnings.push(`${file}: unknown key ${key} is ignored`);
   }

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { kataTsVersion } from '../util/version.js';
+import { carrierBinaryPath } from '../util/package-root.js';
 import type { HostVerdict } from './check-host.js';
 import type { HostFacts } from './host-facts.js';
 import { describeGuestRoot } from './host-checks.js';
@@ -24,7 +25,6 @@ export async function collectEnvironment(
   const h = config.hypervisor;
   const cpu = await facts.cpuInfo();
   const distro = await facts.distro();
-  const builtIn = (p: string): string => p || `${runtimePath} (built in)`;
   const assets: EnvSection = {
     ...(h.image ? { Image: { Path: h.image, FileSystem: h.rootfsType, Device: h.disableImageNvdimm ? 'virtio-blk' : 'nvdimm' } } : {}),
     ...(h.initrd ? { Initrd: { Path: h.initrd, Role: h.image ? 'boot' : 'root' } } : {}),
@@ -66,8 +66,9 @@ export async function collectEnvironment(
     },
     Kernel: { Path: h.kernel, Parameters: h.kernelParams.join(' ') },
     ...assets,
-    Proxy: { Type: h.useVsock ? 'noProxy' : 'kataProxy', Path: builtIn(config.proxy.path), Debug: config.proxy.enableDebug },
-    Shim: { Type: 'kataShim', Path: builtIn(config.shim.path), Debug: config.shim.enableDebug },
+    // No separate proxy or shim: the pod process and the carriers do their work ([proxy.kata] and [shim.kata] paths are ignored).
+    Proxy: { Type: 'kataTsPod', Path: `${runtimePath} pod`, Channel: h.useVsock ? 'vsock' : 'yamux over virtio-serial', Debug: config.proxy.enableDebug },
+    Shim: { Type: 'kataTsCarrier', Path: carrierBinaryPath, Debug: config.shim.enableDebug },
     Agent: {
       Type: 'kata',
       Debug: config.agent.enableDebug,

@@ -1,18 +1,17 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tty from 'node:tty';
 import { podSocketPath } from '../pod/pod-layout.js';
 import { KataError } from '../util/errors.js';
 import { exitStatusOf } from '../util/exit-status.js';
 import { loadNativeAddon } from '../util/native-addon.js';
-import { packageRoot } from '../util/package-root.js';
+import { carrierBinaryPath } from '../util/package-root.js';
 import { identify, type ProcessIdentity } from '../util/process-identity.js';
 import type { LogFormat } from '../util/logger.js';
 
 /** The carrier binary (native/carrier.c, built by npm run build). */
-export const carrierPath = path.join(packageRoot, 'native', 'build', 'kata-ts-carrier');
+export const carrierPath = carrierBinaryPath;
 
 export interface CarrierSpawnOptions {
   vmDir: string;

@@ -9,3 +9,6 @@ export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(impor
 
 /** The configuration.toml shipped with the package: the last entry of the search order. */
 export const bundledConfigPath: string = path.join(packageRoot, 'configuration.toml');
+
+/** The carrier (native/carrier.c), built by `npm run build`. */
+export const carrierBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-carrier');
