@@ -32,8 +32,12 @@ type Handler = (request: never) => Promise<unknown>;
 function unary(name: string, log: AgentLog, handler: Handler): grpc.handleUnaryCall<unknown, unknown> {
   return (call, callback) => {
     log.debug(`${name} ${JSON.stringify(call.request, (_k, v: unknown) => (Buffer.isBuffer(v) ? `<${v.length} bytes>` : v)).slice(0, 300)}`);
+    const started = performance.now();
     handler(call.request as never).then(
-      (reply) => callback(null, reply ?? {}),
+      (reply) => {
+        log.debug(`${name} done in ${Math.round(performance.now() - started)} ms`);
+        callback(null, reply ?? {});
+      },
       (err: unknown) => {
         const status = err instanceof AgentError ? err.status : grpc.status.INTERNAL;
         const message = err instanceof Error ? err.message : String(err);
