@@ -17,6 +17,7 @@ apt_packages=(
   binutils          # strip
   golang-go                         # interop peers
   golang-github-hashicorp-yamux-dev # reference yamux for interop tests
+  golang-github-containerd-ttrpc-dev # reference ttrpc for interop tests
   containerd        # caller tests: containerd 1.6 (ctr, CRI plugin) runs kata-ts through its runc shim
   podman            # caller tests: podman 4.3 ...
   conmon            # ... and its monitor
