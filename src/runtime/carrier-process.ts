@@ -24,9 +24,13 @@ export interface CarrierSpawnOptions {
   detached: boolean;
   /** How to start the pod process again if it is gone (podCommand). */
   podCommand: string[];
+  /** stdin, stdout and stderr: this command's own unless given (fds, or 'pipe' / 'ignore'). */
+  stdio?: CarrierStdio;
   logFile?: string;
   logFormat?: LogFormat;
 }
+
+export type CarrierStdio = [number | 'pipe' | 'ignore', number | 'pipe' | 'ignore', number | 'pipe' | 'ignore'];
 
 export interface SpawnedCarrier {
   id: ProcessIdentity;
@@ -46,7 +50,7 @@ const readyFd = 3;
  * when create returns.
  */
 export async function spawnCarrier(options: CarrierSpawnOptions, readyTimeoutMs = 30_000): Promise<SpawnedCarrier> {
-  let stdio: StdioOptions = ['inherit', 'inherit', 'inherit', 'pipe'];
+  let stdio: StdioOptions = [...(options.stdio ?? ['inherit', 'inherit', 'inherit']), 'pipe'];
   let slave: number | undefined;
   if (options.consoleSocket) {
     const native = loadNativeAddon();

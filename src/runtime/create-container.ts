@@ -14,7 +14,7 @@ import { sandboxMembership } from './sandbox-membership.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { sandboxAccelerator } from './sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
-import { spawnCarrier, type SpawnedCarrier } from './carrier-process.js';
+import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-process.js';
 import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
 
@@ -25,6 +25,8 @@ export interface CreateOptions {
   pidFile?: string;
   /** run in the foreground: the carrier stays in this session and may use the calling terminal. */
   foreground?: boolean;
+  /** The carrier's stdin, stdout and stderr, when not this command's own (the containerd shim's pipes and FIFOs). */
+  stdio?: CarrierStdio;
 }
 
 export interface CreatedContainer {
@@ -93,7 +95,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
           throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
         }
-        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log });
+        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
         record = {
@@ -115,7 +117,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       logger.debug('starting the carrier');
       const spawned = await spawnCarrier({
         vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
-        detached: !options.foreground, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
+        detached: !options.foreground, stdio: options.stdio, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
       });
       undo.push(() => stopProcess(spawned.id));
       state.vm = record.vm.qemu;

@@ -9,12 +9,14 @@ import type { OciProcessSpec } from './oci-spec-types.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord } from './sandbox-record.js';
-import { spawnCarrier, type SpawnedCarrier } from './carrier-process.js';
+import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-process.js';
 import { podCommand } from './pod-spawn.js';
 
 /** exec's command-line way of describing the process, runc style. */
 export interface ExecFlags {
   processFile?: string;
+  /** The process itself (the containerd shim's exec spec). */
+  process?: OciProcessSpec;
   args: string[];
   tty?: boolean;
   env?: string[];
@@ -29,6 +31,8 @@ export interface ExecOptions {
   detach: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /** The carrier's stdio, when not this command's own (the containerd shim). */
+  stdio?: CarrierStdio;
 }
 
 /**
@@ -36,6 +40,7 @@ export interface ExecOptions {
  * process with the given args, extra env, cwd, user and terminal.
  */
 export async function execProcessSpec(base: OciProcessSpec, flags: ExecFlags): Promise<OciProcessSpec> {
+  if (flags.process) return checkProcess(flags.process, 'the exec process');
   if (flags.processFile) {
     let parsed: unknown;
     try {
@@ -82,7 +87,7 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
   const vmDir = record.vm.layout.dir;
   const carrier = await spawnCarrier({
     vmDir, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,
-    detached: options.detach, podCommand: podCommand(vmDir, ctx.log, 60_000), logFile: ctx.log.file, logFormat: ctx.log.format,
+    detached: options.detach, stdio: options.stdio, podCommand: podCommand(vmDir, ctx.log, 60_000), logFile: ctx.log.file, logFormat: ctx.log.format,
   }).catch(async (err: unknown) => {
     await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
     throw err;

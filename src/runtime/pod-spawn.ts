@@ -17,7 +17,7 @@ export function podCommand(vmDir: string, log: Partial<RuntimeContext['log']>, r
 }
 
 /** Whether a pod process listens on the socket (a file left by a dead one does not count). */
-function podAnswers(socketPath: string): Promise<boolean> {
+export function podAnswers(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(socketPath);
     socket.once('connect', () => {

@@ -13,7 +13,7 @@ import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { spawnPod } from './pod-spawn.js';
-import type { RuntimeContext } from './runtime-context.js';
+import type { PodStarter, RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
 import { writeVmFile } from './vm-file.js';
 
@@ -38,6 +38,8 @@ export interface BootOptions {
   logger: Logger;
   /** Where the pod process logs (the calling command's --log). */
   log?: Partial<RuntimeContext['log']>;
+  /** How the pod process starts (RuntimeContext.startPod); a `kata-ts pod` process by default. */
+  startPod?: PodStarter;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     // From here on the VM dir says which VM it holds: a pod process (this one or a later one) reads it.
     await writeVmFile({ sandboxId, vm, agentUrl });
     await (async () => {
-      pod = await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true);
+      pod = options.startPod ? await options.startPod(layout.dir, dialTimeoutMs) : await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true);
       const bootingPod = pod;
       const agent = podAgent(layout.dir, async () => {
         throw new KataError('VM', (await vmIsRunning(vm)) && (await isSameProcessAlive(bootingPod)) ? 'the pod process stopped answering' : 'the VM exited while booting');
@@ -139,5 +141,6 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
 export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod'>, logger: Logger): Promise<void> {
   const current = await readFile(podIdentityPath(sandbox.vm.layout.dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
   await stopVm(sandbox.vm, logger);
-  for (const pod of [sandbox.pod, current]) if (pod) await stopProcess(pod);
+  // A pod served inside this very process (the containerd shim) ends with the VM on its own.
+  for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);
 }

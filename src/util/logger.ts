@@ -12,6 +12,8 @@ export interface LoggerOptions {
   debug: boolean;
   /** Where warnings and errors go when no log file takes them (stderr in the CLI). */
   stderr?: (line: string) => void;
+  /** Takes every entry, formatted, instead of a file (the containerd shim's log FIFO). */
+  sink?: (line: string) => void;
 }
 
 /**
@@ -55,7 +57,9 @@ export class Logger {
     const minimum: LogLevel = this.options.debug ? 'debug' : 'info';
     if (rank[level] < rank[minimum]) return;
     const entry = { ...this.fields, ...extra };
-    if (this.options.file) {
+    if (this.options.sink) {
+      this.options.sink(this.format(level, msg, entry) + '\n');
+    } else if (this.options.file) {
       try {
         appendFileSync(this.options.file, this.format(level, msg, entry) + '\n');
       } catch {

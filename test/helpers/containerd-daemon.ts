@@ -19,11 +19,15 @@ export interface ContainerdDaemon {
   log(): Promise<string>;
   /** Stops the daemon by its pid and removes its dir. */
   stop(): Promise<void>;
+  /** Stops the daemon (SIGTERM: its shims live on) and starts it again on the same dir. */
+  restart(): Promise<void>;
 }
 
 export interface ContainerdOptions {
   /** Keep the CRI plugin (the kubelet's API on the same socket) with this TOML (runtimes, sandbox image), given the daemon's dir. */
   criConfig?: (dir: string) => string;
+  /** Directories put before PATH, where containerd looks for shim binaries (containerd-shim-kata-ts-v2). */
+  pathPrefix?: string[];
 }
 
 /**
@@ -49,16 +53,20 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   ].join('\n');
   await writeFile(path.join(dir, 'config.toml'), `${config}\n`);
   const logFile = path.join(dir, 'containerd.log');
-  const logFd = openSync(logFile, 'a');
-  const child: ChildProcess = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', logFd, logFd] });
-  closeSync(logFd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const env = options.pathPrefix ? { ...process.env, PATH: [...options.pathPrefix, process.env.PATH ?? ''].join(':') } : process.env;
+  const launch = (): { child: ChildProcess; exited: Promise<void> } => {
+    const fd = openSync(logFile, 'a');
+    const started: ChildProcess = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', fd, fd], env });
+    closeSync(fd);
+    return { child: started, exited: new Promise<void>((resolve) => started.once('exit', () => resolve())) };
+  };
+  let { child, exited } = launch();
   const log = (): Promise<string> => readFile(logFile, 'utf8').catch(() => '');
 
   const ctr: ContainerdDaemon['ctr'] = (args, { namespace = 'default', timeoutMs = 180_000 } = {}) =>
     runTool('ctr', ['--address', socket, '--namespace', namespace, ...args], { timeoutMs });
 
-  const stop = async (): Promise<void> => {
+  const terminate = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       if ((await Promise.race([exited.then(() => 'exited'), sleep(15_000, 'timeout')])) === 'timeout') {
@@ -66,26 +74,41 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
         await exited;
       }
     }
+  };
+  const stop = async (): Promise<void> => {
+    await terminate();
     // Snapshots of containers a failed test left behind: never rm -r through a mount.
     await unmountAllUnder(dir);
     await rm(dir, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      const text = await log();
-      await stop();
-      throw new Error(`containerd exited at start: ${text.slice(-2000)}`);
+  const ready = async (): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (child.exitCode !== null) {
+        const text = await log();
+        await stop();
+        throw new Error(`containerd exited at start: ${text.slice(-2000)}`);
+      }
+      if ((await ctr(['version'], { timeoutMs: 5_000 })).exitCode === 0) return;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error('containerd did not answer on its socket within 30 s');
+      }
+      await sleep(200);
     }
-    if ((await ctr(['version'], { timeoutMs: 5_000 })).exitCode === 0) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error('containerd did not answer on its socket within 30 s');
-    }
-    await sleep(200);
-  }
-  return { dir, socket, runcRoot, pid: child.pid ?? -1, ctr, log, stop };
+  };
+  await ready();
+  const daemon: ContainerdDaemon = {
+    dir, socket, runcRoot, pid: child.pid ?? -1, ctr, log, stop,
+    restart: async () => {
+      await terminate();
+      ({ child, exited } = launch());
+      daemon.pid = child.pid ?? -1;
+      await ready();
+    },
+  };
+  return daemon;
 }
 
 /** What a failed test left in containerd: tasks killed and deleted, containers removed (their VMs stop with them). */
