@@ -128,7 +128,10 @@ export class TaskService {
     if (this.processes.has(key(id, ''))) throw new TtrpcError(StatusCode.AlreadyExists, `container ${id} already exists`);
     if (req.checkpoint) throw new TtrpcError(StatusCode.Unimplemented, 'restoring a checkpoint is not supported by kata-ts');
     const options = req.options as AnyMessage | undefined;
-    const configPath = options?.value?.length ? decodeMessage<{ config_path: string }>('containerd.runtimeoptions.Options', options.value).config_path : '';
+    // CRI and ctr --runtime-config-path pass runtimeoptions.v1.Options; other options are not ours to read.
+    const configPath = options?.type_url.endsWith('runtimeoptions.v1.Options') && options.value.length
+      ? decodeMessage<{ config_path: string }>('containerd.runtimeoptions.Options', options.value).config_path
+      : '';
     const config = await this.options.loadConfig(configPath || undefined);
     const paths = { stdin: String(req.stdin ?? ''), stdout: String(req.stdout ?? ''), stderr: String(req.stderr ?? ''), terminal: Boolean(req.terminal) };
     await mountRootfs(bundle, (req.rootfs as MountMessage[]) ?? []);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -9,7 +9,7 @@ import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
 import { removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { assertInteractiveShell } from '../helpers/pty-session.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
@@ -112,7 +112,10 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     const out = path.join(work.dir, 'web.out');
     // What containerd publishes to its subscribers: the shim's task events, forwarded.
     const events = execa('ctr', ['--address', ctd.socket, 'events'], { reject: false });
-    const run = await ctd.ctr(['run', '-d', '--log-uri', `file://${out}`, ...runtime, image, 'web', 'sh', '-c', 'trap "echo got TERM; exit 4" TERM; echo up; while :; do sleep 1; done']);
+    // The runtime options' ConfigPath (ctr --runtime-config-path) picks the configuration: this one marks the guest's command line.
+    const config = path.join(work.dir, 'marked.toml');
+    await writeFile(config, await bundledConfigText({ kernel_params: '"kata_ts_config_marker=web"' }));
+    const run = await ctd.ctr(['run', '-d', '--log-uri', `file://${out}`, ...runtime, '--runtime-config-path', config, image, 'web', 'sh', '-c', 'trap "echo got TERM; exit 4" TERM; echo up; while :; do sleep 1; done']);
     assert.equal(run.exitCode, 0, run.stderr);
     assert.equal(await taskStatus(ctd, 'web'), 'RUNNING');
     assert.equal((await shimDaemons()).length, 1, 'one shim for the pod');
@@ -121,6 +124,8 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     assert.equal(exec.exitCode, 5, exec.stderr);
     assert.equal(exec.stdout, 'from exec');
     assert.equal(exec.stderr, 'exec err');
+    const cmdline = await ctd.ctr(['task', 'exec', '--exec-id', 'e2', 'web', 'cat', '/proc/cmdline']);
+    assert.match(cmdline.stdout, /kata_ts_config_marker=web/, 'the VM booted with the configuration containerd named');
     const ps = await ctd.ctr(['task', 'ps', 'web']);
     assert.equal(ps.exitCode, 0, ps.stderr);
     assert.ok(ps.stdout.trim().split('\n').length >= 2, ps.stdout);
