@@ -10,6 +10,7 @@
 export const podAgentMethods = [
   'check', 'createSandbox', 'destroySandbox', 'createContainer', 'startContainer', 'removeContainer', 'execProcess',
   'signalProcess', 'updateContainer', 'addContainerDevice', 'removeContainerDevice', 'listProcesses', 'pauseContainer', 'resumeContainer',
+  'statsContainer',
 ] as const;
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 

@@ -24,6 +24,29 @@ const descriptor = {
         },
       },
     },
+    io: {
+      nested: {
+        containerd: {
+          nested: {
+            cgroups: {
+              nested: {
+                v1: {
+                  nested: {
+                    // The part of cgroups v1 Metrics that a VM's guest can fill (what Kata's shim reports too).
+                    Metrics: { fields: { pids: m('PidsStat', 2), cpu: m('CPUStat', 3), memory: m('MemoryStat', 4) } },
+                    PidsStat: { fields: { current: { type: 'uint64', id: 1 }, limit: { type: 'uint64', id: 2 } } },
+                    CPUStat: { fields: { usage: m('CPUUsage', 1) } },
+                    CPUUsage: { fields: { total: { type: 'uint64', id: 1 }, kernel: { type: 'uint64', id: 2 }, user: { type: 'uint64', id: 3 } } },
+                    MemoryStat: { fields: { usage: m('MemoryEntry', 33) } },
+                    MemoryEntry: { fields: { limit: { type: 'uint64', id: 1 }, usage: { type: 'uint64', id: 2 }, max: { type: 'uint64', id: 3 }, failcnt: { type: 'uint64', id: 4 } } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
     containerd: {
       nested: {
         types: { nested: { Mount: { fields: { type: s(1), source: s(2), target: s(3), options: rep('string', 4) } } } },

@@ -1,4 +1,5 @@
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import { containerStats } from '../runtime/container-stats.js';
 import { createContainer } from '../runtime/create-container.js';
 import { deleteContainer } from '../runtime/delete-container.js';
 import { execProcess } from '../runtime/exec-process.js';
@@ -21,7 +22,7 @@ import type { EventPublisher } from './event-publisher.js';
 import { mountRootfs, unmountRootfs } from './rootfs-mounts.js';
 import { TaskIo, type TaskIoPaths } from './task-io.js';
 import { TerminalIo } from './terminal-io.js';
-import { decodeMessage, encodeMessage, TaskStatus, taskTypes, timestampOf, type AnyMessage, type MountMessage } from './task-messages.js';
+import { decodeMessage, encodeMessage, packAny, TaskStatus, taskTypes, timestampOf, type AnyMessage, type MountMessage } from './task-messages.js';
 
 /** One process containerd knows: a container's init (execId '') or an exec. */
 interface TaskProcess {
@@ -103,7 +104,7 @@ export class TaskService {
       CloseIO: method('CloseIORequest', empty, (r) => this.closeIo(r)),
       Update: method('UpdateTaskRequest', empty, (r) => this.update(r)),
       Wait: method('WaitRequest', 'WaitResponse', (r) => this.wait(r)),
-      Stats: method('StatsRequest', 'StatsResponse', async (r) => (this.process(r), {})),
+      Stats: method('StatsRequest', 'StatsResponse', (r) => this.stats(r)),
       Connect: method('ConnectRequest', 'ConnectResponse', async (r) => ({ shim_pid: process.pid, task_pid: this.processes.get(key(String(r.id), ''))?.pid ?? 0, version: kataTsVersion })),
       Shutdown: method('ShutdownRequest', empty, (r) => this.shutdownRequest(r)),
     };
@@ -247,6 +248,18 @@ export class TaskService {
     if (!(proc.taskIo instanceof TerminalIo)) throw new TtrpcError(StatusCode.FailedPrecondition, `process ${proc.execId || proc.containerId} has no terminal`);
     proc.taskIo.resize(Number(req.height), Number(req.width));
     return {};
+  }
+
+  /** The container's cgroup figures from the guest, as cgroups v1 Metrics (what ctr task metrics and CRI read). */
+  private async stats(req: Request): Promise<object> {
+    const proc = this.process({ id: req.id, exec_id: '' });
+    const stats = await containerStats(this.options.ctx, proc.containerId);
+    const metrics = {
+      pids: { current: stats.pids.current, limit: stats.pids.limit },
+      cpu: { usage: { total: stats.cpu.totalNs, kernel: stats.cpu.kernelNs, user: stats.cpu.userNs } },
+      memory: { usage: { usage: stats.memory.usage, limit: stats.memory.limit } },
+    };
+    return { stats: packAny('io.containerd.cgroups.v1.Metrics', metrics) };
   }
 
   private async closeIo(req: Request): Promise<object> {

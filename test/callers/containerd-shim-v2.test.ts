@@ -126,6 +126,12 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     assert.equal(exec.stderr, 'exec err');
     const cmdline = await ctd.ctr(['task', 'exec', '--exec-id', 'e2', 'web', 'cat', '/proc/cmdline']);
     assert.match(cmdline.stdout, /kata_ts_config_marker=web/, 'the VM booted with the configuration containerd named');
+    // Stats: the guest's cgroup figures, as cgroups v1 metrics.
+    const metrics = await ctd.ctr(['task', 'metrics', 'web']);
+    assert.equal(metrics.exitCode, 0, metrics.stderr);
+    assert.match(metrics.stdout, /pids\.current\s+[1-9]/);
+    assert.match(metrics.stdout, /memory\.usage_in_bytes\s+[1-9]/);
+    assert.match(metrics.stdout, /cpuacct\.usage\s+[1-9]/);
     const ps = await ctd.ctr(['task', 'ps', 'web']);
     assert.equal(ps.exitCode, 0, ps.stderr);
     assert.ok(ps.stdout.trim().split('\n').length >= 2, ps.stdout);
