@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { podSocketPath } from '../pod/pod-layout.js';
 import { KataError } from '../util/errors.js';
+import { unixSocketAnswers } from '../util/unix-socket.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { kataTsArgv } from './kata-ts-argv.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -14,18 +14,6 @@ import type { RuntimeContext } from './runtime-context.js';
  */
 export function podCommand(vmDir: string, log: Partial<RuntimeContext['log']>, readyTimeoutMs: number, fresh = false): string[] {
   return [process.execPath, ...kataTsArgv(log, ['pod', '--vm-dir', vmDir, '--ready-timeout', String(readyTimeoutMs), ...(fresh ? ['--fresh'] : [])])];
-}
-
-/** Whether a pod process listens on the socket (a file left by a dead one does not count). */
-export function podAnswers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 /**
@@ -43,7 +31,7 @@ export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']
   const socket = podSocketPath(vmDir);
   const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
-    if (await podAnswers(socket)) return id;
+    if (await unixSocketAnswers(socket)) return id;
     if (fresh && !(await isSameProcessAlive(id))) throw new KataError('VM', 'the pod process exited before the agent answered');
     await sleep(25);
   }

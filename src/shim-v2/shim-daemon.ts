@@ -1,13 +1,13 @@
 import { loadRuntimeConfig } from '../config/load-config.js';
 import { runPod } from '../pod/pod-process.js';
 import { podSocketPath } from '../pod/pod-layout.js';
-import { podAnswers } from '../runtime/pod-spawn.js';
 import type { PodStarter, RuntimeContext } from '../runtime/runtime-context.js';
 import { StateStore } from '../store/state-store.js';
 import { TtrpcServer } from '../ttrpc/ttrpc-server.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { identify } from '../util/process-identity.js';
+import { unixSocketAnswers } from '../util/unix-socket.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventPublisher } from './event-publisher.js';
 import { shimStateRoot, type ShimArgs } from './shim-args.js';
@@ -25,7 +25,7 @@ export async function serveShim(args: ShimArgs, logger: Logger): Promise<void> {
   const startPod: PodStarter = async (vmDir, readyTimeoutMs) => {
     runPod({ vmDir, fresh: true, logger, readyTimeoutMs }).catch((err: unknown) => logger.error(`pod: ${messageOf(err)}`));
     const deadline = Date.now() + readyTimeoutMs;
-    while (!(await podAnswers(podSocketPath(vmDir)))) {
+    while (!(await unixSocketAnswers(podSocketPath(vmDir)))) {
       if (Date.now() > deadline) throw new KataError('TIMEOUT', `the agent did not answer within ${readyTimeoutMs} ms`);
       await sleep(25);
     }

@@ -2,25 +2,14 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sandboxMembership } from '../runtime/sandbox-membership.js';
 import { KataError, messageOf } from '../util/errors.js';
+import { unixSocketAnswers } from '../util/unix-socket.js';
 import { shimSocketDir, type ShimArgs } from './shim-args.js';
 
 const daemonReadyMs = 10_000;
-
-function socketAnswers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(socketPath);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** The shim socket of a sandbox: one per containerd (address), namespace and sandbox. */
 export function shimSocketPath(args: Pick<ShimArgs, 'address' | 'namespace'>, sandboxId: string): string {
@@ -46,7 +35,7 @@ export async function startShim(args: ShimArgs, selfCommand: string[]): Promise<
   const membership = sandboxMembership(args.id, annotations);
   const socket = shimSocketPath(args, membership.sandboxId);
   const address = `unix://${socket}`;
-  if (!(await socketAnswers(socket))) {
+  if (!(await unixSocketAnswers(socket))) {
     if (membership.joins) throw new KataError('NOT_FOUND', `the shim of sandbox ${membership.sandboxId} is not running`);
     await mkdir(shimSocketDir, { recursive: true, mode: 0o700 });
     await spawnDaemon(args, selfCommand, bundle, socket);
@@ -74,7 +63,7 @@ async function spawnDaemon(args: ShimArgs, selfCommand: string[], bundle: string
   child.once('exit', () => (exited = true));
   child.unref();
   const deadline = Date.now() + daemonReadyMs;
-  while (!(await socketAnswers(socket))) {
+  while (!(await unixSocketAnswers(socket))) {
     if (exited) throw new KataError('VM', 'the shim daemon exited before it served its socket (see the shim log)');
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
-import { startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
+import { criPluginConfig, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, vmDirs } from '../helpers/leaks.js';
@@ -49,19 +49,11 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
     await execa('bash', [script, path.join(work.dir, 'busybox.tar'), busybox]);
     await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
     ctd = await startContainerd({
-      criConfig: (dir) => [
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        `  sandbox_image = "${pause}"`,
-        '[plugins."io.containerd.grpc.v1.cri".cni]',
-        `  conf_dir = "${dir}/cni"`,
-        '[plugins."io.containerd.grpc.v1.cri".containerd]',
-        '  default_runtime_name = "runc"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
-        '  runtime_type = "io.containerd.runc.v2"',
-        readmeSnippet('containerd-cri-runtime').trimEnd(),
+      criConfig: (dir) => criPluginConfig(dir, pause, [
+        readmeSnippet('containerd-cri-runtime'),
         // Still in the runtime's options table: the shim's state (kata-ts's --root) stays in our dir.
         `  Root = "${dir}/runc"`,
-      ].join('\n'),
+      ].join('\n')),
     });
     for (const archive of ['busybox.tar', 'pause.tar']) {
       const r = await ctd.ctr(['images', 'import', path.join(work.dir, archive)], { namespace: 'k8s.io' });

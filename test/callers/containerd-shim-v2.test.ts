@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
-import { removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
+import { criPluginConfig, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
@@ -55,17 +55,7 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
     ctd = await startContainerd({
       pathPrefix: [path.join(repoRoot, 'bin')],
-      criConfig: (dir) => [
-        '[plugins."io.containerd.grpc.v1.cri"]',
-        `  sandbox_image = "${pause}"`,
-        '[plugins."io.containerd.grpc.v1.cri".cni]',
-        `  conf_dir = "${dir}/cni"`,
-        '[plugins."io.containerd.grpc.v1.cri".containerd]',
-        '  default_runtime_name = "runc"',
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
-        '  runtime_type = "io.containerd.runc.v2"',
-        readmeSnippet('containerd-shim-v2-runtime').trimEnd(),
-      ].join('\n'),
+      criConfig: (dir) => criPluginConfig(dir, pause, readmeSnippet('containerd-shim-v2-runtime')),
     });
     for (const namespace of ['default', 'k8s.io']) {
       for (const archive of ['busybox.tar', 'pause.tar']) {

@@ -23,6 +23,21 @@ export interface ContainerdDaemon {
   restart(): Promise<void>;
 }
 
+/** The CRI plugin's config for tests: the sandbox ("pause") image, an empty CNI dir, runc as the default runtime, then `runtimes` (TOML lines). */
+export function criPluginConfig(dir: string, pauseImage: string, runtimes: string): string {
+  return [
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    `  sandbox_image = "${pauseImage}"`,
+    '[plugins."io.containerd.grpc.v1.cri".cni]',
+    `  conf_dir = "${dir}/cni"`,
+    '[plugins."io.containerd.grpc.v1.cri".containerd]',
+    '  default_runtime_name = "runc"',
+    '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+    '  runtime_type = "io.containerd.runc.v2"',
+    runtimes.trimEnd(),
+  ].join('\n');
+}
+
 export interface ContainerdOptions {
   /** Keep the CRI plugin (the kubelet's API on the same socket) with this TOML (runtimes, sandbox image), given the daemon's dir. */
   criConfig?: (dir: string) => string;
