@@ -3,7 +3,7 @@ import type { ContainerState, ContainerStatus } from '../store/container-state.j
 import type { StateStore } from '../store/state-store.js';
 import { KataError } from '../util/errors.js';
 import { liveStatus } from './describe-container.js';
-import type { OciProcessSpec } from './oci-spec-types.js';
+import type { OciHooks, OciProcessSpec } from './oci-spec-types.js';
 
 /** The container state the runtime writes: the store's fields plus what later commands need. */
 export interface RuntimeContainerState extends ContainerState {
@@ -12,6 +12,8 @@ export interface RuntimeContainerState extends ContainerState {
   process: OciProcessSpec;
   /** Host mount points in the sandbox's shared dir, undone at delete. */
   hostMounts: string[];
+  /** config.json's hooks: poststart and poststop run from later commands. */
+  hooks?: OciHooks;
   /** Block volumes hot-plugged into the container (block-volume hot-plug). */
   volumes?: VolumeRecord[];
 }

@@ -14,6 +14,8 @@ import { sandboxMembership } from './sandbox-membership.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { sandboxAccelerator } from './sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from './sandbox-vm.js';
+import { ociVersion } from './describe-container.js';
+import { runHooks, warnGuestHooks } from './oci-hooks.js';
 import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-process.js';
 import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
@@ -79,6 +81,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     rootfs: bundle.rootfs,
     process: spec.process ?? {},
     hostMounts: [],
+    ...(spec.hooks ? { hooks: spec.hooks } : {}),
   };
   await store.create(state);
   const undo: Array<() => Promise<unknown>> = [];
@@ -125,6 +128,11 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       await writeSandboxRecord(record);
       return spawned;
     });
+    // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's createRuntime and prestart point.
+    const hookState = { ociVersion, id, status: 'creating', pid: carrier.id.pid, bundle: bundle.dir, annotations: state.annotations };
+    await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
+    await runHooks(spec.hooks, 'prestart', hookState, logger, true);
+    warnGuestHooks(spec.hooks, logger);
     Object.assign(state, { status: 'created', carrier: carrier.id });
     await store.write(state);
     if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);

@@ -6,6 +6,8 @@ import { isKataError, KataError, messageOf } from '../util/errors.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
 import { detachContainerVolumes } from './block-volumes.js';
 import { loadContainer } from './container-record.js';
+import { ociVersion } from './describe-container.js';
+import { runHooks } from './oci-hooks.js';
 import { unshareContainerFiles } from './container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
@@ -45,6 +47,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     }
   });
   await store.remove(id);
+  await runHooks(state.hooks, 'poststop', { ociVersion, id, status: 'stopped', bundle: state.bundle, annotations: state.annotations }, logger, false);
 }
 
 async function removeFromGuest(agent: SandboxAgent, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {

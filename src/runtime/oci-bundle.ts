@@ -49,7 +49,23 @@ function checkSpec(dir: string, value: unknown): OciRuntimeSpec {
   for (const m of spec.mounts ?? []) {
     if (typeof m?.destination !== 'string' || !m.destination.startsWith('/')) throw bad(`bundle ${dir}: a mount has no absolute destination`);
   }
+  checkHooks(dir, spec.hooks);
   return spec;
+}
+
+function checkHooks(dir: string, hooks: unknown): void {
+  if (hooks === undefined) return;
+  if (typeof hooks !== 'object' || hooks === null || Array.isArray(hooks)) throw bad(`bundle ${dir}: config.json hooks is not an object`);
+  for (const [kind, list] of Object.entries(hooks)) {
+    if (!Array.isArray(list)) throw bad(`bundle ${dir}: config.json hooks.${kind} is not an array`);
+    for (const hook of list as unknown[]) {
+      const h = hook as { path?: unknown; args?: unknown; env?: unknown; timeout?: unknown };
+      if (typeof h?.path !== 'string' || !h.path.startsWith('/')) throw bad(`bundle ${dir}: a hooks.${kind} entry has no absolute path`);
+      if (h.args !== undefined && (!Array.isArray(h.args) || h.args.some((a) => typeof a !== 'string'))) throw bad(`bundle ${dir}: hooks.${kind} ${h.path}: args must be a list of strings`);
+      if (h.env !== undefined && (!Array.isArray(h.env) || h.env.some((e) => typeof e !== 'string'))) throw bad(`bundle ${dir}: hooks.${kind} ${h.path}: env must be a list of strings`);
+      if (h.timeout !== undefined && (!Number.isInteger(h.timeout) || (h.timeout as number) <= 0)) throw bad(`bundle ${dir}: hooks.${kind} ${h.path}: timeout must be a positive integer`);
+    }
+  }
 }
 
 /** Checks a process object (config.json's, or an exec --process file). */

@@ -7,7 +7,19 @@ export interface OciRuntimeSpec {
   mounts?: OciMountSpec[];
   annotations?: Record<string, string>;
   linux?: OciLinuxSpec;
+  hooks?: OciHooks;
 }
+
+/** runtime-spec's lifecycle hooks (config.json `hooks`). */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export type OciHookKind = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+export type OciHooks = Partial<Record<OciHookKind, OciHook[]>>;
 
 export interface OciProcessSpec {
   terminal?: boolean;

@@ -1,4 +1,6 @@
 import { loadContainer, requireStatus } from './container-record.js';
+import { ociVersion } from './describe-container.js';
+import { runHooks } from './oci-hooks.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord } from './sandbox-record.js';
@@ -11,5 +13,7 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
     const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
     await withSandboxAgent(record, (agent) => agent.startContainer(id));
     await ctx.store.write({ ...state, status: 'running' });
+    const pid = state.carrier?.pid ?? 0;
+    await runHooks(state.hooks, 'poststart', { ociVersion, id, status: 'running', pid, bundle: state.bundle, annotations: state.annotations }, ctx.logger, false);
   });
 }

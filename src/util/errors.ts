@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'VM'
   | 'BAD_BUNDLE'
-  | 'NOT_RUNNING';
+  | 'NOT_RUNNING'
+  | 'HOOK';
 
 /** The one base class every layer below cli throws. */
 export class KataError extends Error {

@@ -51,6 +51,13 @@ describe('OCI commands: bad bundle, bad config, bad id', () => {
     await assertFails(['create', 'c1', '--bundle', broken], /config.json is not valid JSON/);
     await writeFile(path.join(broken, 'config.json'), JSON.stringify({ root: { path: 'rootfs' }, process: { args: [] } }));
     await assertFails(['create', 'c1', '--bundle', broken], /config.json process has no args/);
+    const withHooks = (hooks: unknown): string => JSON.stringify({ root: { path: 'rootfs' }, process: { args: ['true'] }, hooks });
+    await writeFile(path.join(broken, 'config.json'), withHooks({ prestart: [{ path: 'relative/hook' }] }));
+    await assertFails(['create', 'c1', '--bundle', broken], /a hooks.prestart entry has no absolute path/);
+    await writeFile(path.join(broken, 'config.json'), withHooks({ poststop: [{ path: '/bin/true', timeout: -1 }] }));
+    await assertFails(['create', 'c1', '--bundle', broken], /hooks.poststop \/bin\/true: timeout must be a positive integer/);
+    await writeFile(path.join(broken, 'config.json'), withHooks({ createRuntime: {} }));
+    await assertFails(['create', 'c1', '--bundle', broken], /hooks.createRuntime is not an array/);
     await writeFile(path.join(broken, 'config.json'), JSON.stringify({ root: { path: 'nowhere' }, process: { args: ['true'] } }));
     await assertFails(['create', 'c1', '--bundle', broken], /root.path .*nowhere is not a directory/);
     await writeFile(path.join(broken, 'config.json'), JSON.stringify({ root: { path: 'rootfs' }, process: { args: ['true'] }, mounts: [{ destination: '/x', type: 'bind', source: path.join(dir, 'no-such-source'), options: ['rbind'] }] }));

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defaultSpec } from '../../src/runtime/default-spec.js';
-import type { OciMountSpec } from '../../src/runtime/oci-spec-types.js';
+import type { OciHooks, OciMountSpec } from '../../src/runtime/oci-spec-types.js';
 import { makeBusyboxRootfs } from './busybox-rootfs.js';
 
 export interface BundleOptions {
@@ -11,6 +11,7 @@ export interface BundleOptions {
   mounts?: OciMountSpec[];
   /** Extra capabilities (e.g. CAP_SYS_ADMIN to mount a file system). */
   capabilities?: string[];
+  hooks?: OciHooks;
 }
 
 /** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
@@ -26,6 +27,7 @@ export async function makeBundle(dir: string, options: BundleOptions): Promise<s
   }
   if (options.annotations) spec.annotations = options.annotations;
   if (options.mounts) spec.mounts = [...(spec.mounts ?? []), ...options.mounts];
+  if (options.hooks) (spec as { hooks?: OciHooks }).hooks = options.hooks;
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return dir;
 }

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { OciHook } from '../../src/runtime/oci-spec-types.js';
+import { sandboxDir } from '../../src/runtime/sandbox-record.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { kataTsProcesses } from '../helpers/leaks.js';
+import { makeBundle } from '../helpers/oci-bundle.js';
+import { kataTs, ociState, waitForStatus } from '../helpers/oci-e2e.js';
+
+/** A hook that appends its name and the state it got on stdin to a log: `<name> <state JSON>`. */
+function recorder(log: string, name: string, extra = ''): OciHook {
+  return { path: '/bin/sh', args: ['sh', '-c', `printf '%s %s\\n' "${name}" "$(cat)" >> ${log}${extra}`] };
+}
+
+interface Recorded {
+  name: string;
+  state: { id: string; status: string; pid?: number; bundle: string };
+}
+
+async function recorded(log: string): Promise<Recorded[]> {
+  const text = await readFile(log, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean).map((line) => {
+    const space = line.indexOf(' ');
+    return { name: line.slice(0, space), state: JSON.parse(line.slice(space + 1)) as Recorded['state'] };
+  });
+}
+
+/** runtime-spec's lifecycle hooks, run on the host with the state on stdin. */
+describe('OCI hooks', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let root: string;
+  let kata: ReturnType<typeof kataTs>;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-hooks-'));
+    root = path.join(dir, 'root');
+    kata = kataTs(root);
+  });
+  after(async () => {
+    for (const id of ['ok', 'badpre', 'slowpre']) await kata(['delete', '--force', id]);
+    await cleanup();
+  });
+
+  it('createRuntime, prestart, poststart and poststop run in order with the state; a failing poststart only warns', { timeout: 120_000 }, async () => {
+    const log = path.join(dir, 'ok.log');
+    const bundle = await makeBundle(path.join(dir, 'ok'), {
+      args: ['sh', '-c', 'sleep 1; exit 0'],
+      hooks: {
+        createRuntime: [recorder(log, 'createRuntime')],
+        prestart: [recorder(log, 'prestart')],
+        poststart: [recorder(log, 'poststart', '; exit 7'), recorder(log, 'poststart2')],
+        poststop: [recorder(log, 'poststop')],
+        createContainer: [recorder(log, 'createContainer')],
+      },
+    });
+    // The carrier keeps create's stdout and stderr: a file, not a pipe the test would wait on.
+    const output = path.join(dir, 'ok.out');
+    const created = await kata(['create', 'ok', '--bundle', bundle], { outputFile: output });
+    assert.equal(created.exitCode, 0, await readFile(output, 'utf8'));
+    assert.match(await readFile(output, 'utf8'), /createContainer hooks run in the container's namespaces, which are inside the VM; kata-ts does not run them/);
+    const pid = (await ociState(kata, 'ok')).pid;
+    const started = await kata(['start', 'ok']);
+    assert.equal(started.exitCode, 0, started.stderr);
+    assert.match(started.stderr, /warning: poststart hook failed: \/bin\/sh exited with 7/);
+    await waitForStatus(kata, 'ok', 'stopped');
+    assert.equal((await kata(['delete', 'ok'])).exitCode, 0);
+    const hooks = await recorded(log);
+    assert.deepEqual(hooks.map((h) => h.name), ['createRuntime', 'prestart', 'poststart', 'poststart2', 'poststop'], 'in order; the failed poststart did not stop the next');
+    for (const h of hooks) {
+      assert.equal(h.state.id, 'ok');
+      assert.equal(h.state.bundle, bundle);
+    }
+    assert.deepEqual(hooks.map((h) => h.state.status), ['creating', 'creating', 'running', 'running', 'stopped']);
+    assert.equal(hooks[0]?.state.pid, pid, 'the container\'s pid');
+  });
+
+  it('a failing prestart hook fails create with its reason, and nothing is left', { timeout: 120_000 }, async () => {
+    const bundle = await makeBundle(path.join(dir, 'badpre'), { args: ['true'], hooks: { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo no network for you >&2; exit 3'] }] } });
+    const created = await kata(['create', 'badpre', '--bundle', bundle]);
+    assert.equal(created.exitCode, 1);
+    assert.equal(created.stderr, 'kata-ts: prestart hook failed: /bin/sh exited with 3: no network for you');
+    assert.equal((await kata(['state', 'badpre'])).exitCode, 1, 'no state');
+    assert.equal(existsSync(sandboxDir(root, 'badpre')), false, 'no VM dir');
+    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier');
+  });
+
+  it('a createRuntime hook past its timeout fails create, and nothing is left', { timeout: 120_000 }, async () => {
+    const bundle = await makeBundle(path.join(dir, 'slowpre'), { args: ['true'], hooks: { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] } });
+    const started = Date.now();
+    const created = await kata(['create', 'slowpre', '--bundle', bundle]);
+    assert.equal(created.exitCode, 1);
+    assert.equal(created.stderr, 'kata-ts: createRuntime hook failed: /bin/sleep timed out after 1 s');
+    assert.ok(Date.now() - started < 25_000, 'the hook was not waited for');
+    assert.equal(existsSync(sandboxDir(root, 'slowpre')), false, 'no VM dir');
+    assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier');
+  });
+});
