@@ -24,8 +24,9 @@ const isBind = (m: OciMountSpec): boolean => m.type === 'bind' || (m.options ?? 
  * Puts a container's files into the sandbox's shared dir, which the guest
  * sees through 9p: the rootfs at <cid>/rootfs and each bind mount source at
  * <cid>/mounts/<n>. Other mounts (proc, tmpfs, ...) are made by crun in the guest.
+ * A relative bind source is the bundle's, as with runc.
  */
-export async function shareContainerFiles(sharedDir: string, containerId: string, rootfs: string, specMounts: OciMountSpec[], logger: Logger): Promise<SharedFiles> {
+export async function shareContainerFiles(sharedDir: string, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
   const hostDir = path.join(sharedDir, containerId);
   const hostMounts: string[] = [];
   try {
@@ -40,17 +41,18 @@ export async function shareContainerFiles(sharedDir: string, containerId: string
         mounts.push({ destination: m.destination, source: m.source ?? '', type: m.type ?? '', options });
         continue;
       }
-      const source = await stat(m.source).catch(() => undefined);
+      const sourcePath = path.resolve(bundleDir, m.source);
+      const source = await stat(sourcePath).catch(() => undefined);
       if (!source || !(source.isDirectory() || source.isFile())) {
-        if (!source) throw new KataError('BAD_BUNDLE', `mount source ${m.source} (for ${m.destination}) does not exist`);
-        logger.warn(`mount ${m.destination}: source ${m.source} is neither a file nor a directory; skipped`);
+        if (!source) throw new KataError('BAD_BUNDLE', `mount source ${sourcePath} (for ${m.destination}) does not exist`);
+        logger.warn(`mount ${m.destination}: source ${sourcePath} is neither a file nor a directory; skipped`);
         continue;
       }
       const target = path.join(hostDir, 'mounts', String(index));
       await mkdir(path.dirname(target), { recursive: true });
       if (source.isDirectory()) await mkdir(target);
       else await writeFile(target, '');
-      await bindMount(m.source, target, options.includes('ro'));
+      await bindMount(sourcePath, target, options.includes('ro'));
       hostMounts.push(target);
       mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
     }

@@ -109,7 +109,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
       }
       logger.debug('sharing the container files');
-      const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], logger);
+      const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
       state.hostMounts = shared.hostMounts;
       undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
       logger.debug('CreateContainer');
