@@ -67,6 +67,14 @@ export interface OciLinux {
   MaskedPaths: string[];
   ReadonlyPaths: string[];
   RootfsPropagation: string;
+  Seccomp?: OciSeccomp | null;
+}
+
+/** Kata's LinuxSeccomp: the OCI profile without errnoRet, flags or listener (the 1.x protocol has none). */
+export interface OciSeccomp {
+  DefaultAction: string;
+  Architectures: string[];
+  Syscalls: Array<{ Names: string[]; Action: string; Args: Array<{ Index: number; Value: number; ValueTwo: number; Op: string }> }>;
 }
 
 export interface OciResources {

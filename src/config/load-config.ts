@@ -91,6 +91,7 @@ function readRuntime(r: TableReader): RuntimeSection {
     internetworkingModel: r.oneOf('internetworking_model', internetworkingModels, 'tcfilter'),
     disableNewNetns: r.boolean('disable_new_netns', false),
     sandboxCgroupOnly: r.boolean('sandbox_cgroup_only', false),
+    disableGuestSeccomp: r.boolean('disable_guest_seccomp', false),
     experimental: r.strings('experimental', []),
   };
 }

@@ -68,6 +68,8 @@ export interface RuntimeSection {
   internetworkingModel: InternetworkingModel;
   disableNewNetns: boolean;
   sandboxCgroupOnly: boolean;
+  /** Kata's key: true leaves the spec's seccomp profile out of the guest (create warns that it does). */
+  disableGuestSeccomp: boolean;
   experimental: string[];
 }
 

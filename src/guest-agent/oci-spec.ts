@@ -1,4 +1,4 @@
-import type { OciMount, OciProcess, OciResources, OciSpec } from '../agent-protocol/messages.js';
+import type { OciMount, OciProcess, OciResources, OciSeccomp, OciSpec } from '../agent-protocol/messages.js';
 import { invalid } from './agent-error.js';
 
 /** The OCI runtime spec JSON (config.json) that crun reads. */
@@ -96,5 +96,19 @@ export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: stri
     },
   };
   if (linux?.RootfsPropagation) (config.linux as Record<string, unknown>).rootfsPropagation = linux.RootfsPropagation;
+  if (linux?.Seccomp?.DefaultAction) (config.linux as Record<string, unknown>).seccomp = seccompToOci(linux.Seccomp);
   return config;
+}
+
+/** The profile for crun, which applies it with libseccomp when the container starts. */
+function seccompToOci(seccomp: OciSeccomp): Record<string, unknown> {
+  return {
+    defaultAction: seccomp.DefaultAction,
+    architectures: seccomp.Architectures ?? [],
+    syscalls: (seccomp.Syscalls ?? []).map((s) => ({
+      names: s.Names,
+      action: s.Action,
+      args: (s.Args ?? []).map((a) => ({ index: Number(a.Index), value: Number(a.Value), valueTwo: Number(a.ValueTwo), op: a.Op })),
+    })),
+  };
 }

@@ -1,5 +1,5 @@
-import type { OciMount, OciProcess, OciResources, OciSpec } from '../agent-protocol/messages.js';
-import type { OciLinuxResources, OciProcessSpec, OciRuntimeSpec } from './oci-spec-types.js';
+import type { OciMount, OciProcess, OciResources, OciSeccomp, OciSpec } from '../agent-protocol/messages.js';
+import type { OciLinuxResources, OciProcessSpec, OciRuntimeSpec, OciSeccompSpec } from './oci-spec-types.js';
 
 /** config.json's process as the agent's protobuf Process (Kata's oci.proto field names). */
 export function processToAgent(p: OciProcessSpec): OciProcess {
@@ -45,7 +45,20 @@ export function resourcesToAgent(resources: OciLinuxResources): OciResources {
   };
 }
 
-export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: OciMount[]): OciSpec {
+/** The spec's seccomp profile as Kata's protocol carries it (no errnoRet: the guest then answers EPERM). */
+export function seccompToAgent(seccomp: OciSeccompSpec): OciSeccomp {
+  return {
+    DefaultAction: seccomp.defaultAction,
+    Architectures: seccomp.architectures ?? [],
+    Syscalls: (seccomp.syscalls ?? []).map((s) => ({
+      Names: s.names,
+      Action: s.action,
+      Args: (s.args ?? []).map((a) => ({ Index: a.index, Value: a.value, ValueTwo: a.valueTwo ?? 0, Op: a.op })),
+    })),
+  };
+}
+
+export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: OciMount[], options: { seccomp: boolean } = { seccomp: true }): OciSpec {
   const linux = spec.linux;
   const resources = linux?.resources;
   return {
@@ -66,6 +79,7 @@ export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: O
       MaskedPaths: linux?.maskedPaths ?? [],
       ReadonlyPaths: linux?.readonlyPaths ?? [],
       RootfsPropagation: linux?.rootfsPropagation ?? '',
+      Seccomp: options.seccomp && linux?.seccomp ? seccompToAgent(linux.seccomp) : null,
     },
   };
 }

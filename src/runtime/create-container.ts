@@ -1,6 +1,8 @@
 import path from 'node:path';
 import type { Storage } from '../agent-protocol/messages.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
+import type { Logger } from '../util/logger.js';
+import type { OciRuntimeSpec } from './oci-spec-types.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
@@ -66,6 +68,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     throw new KataError('USAGE', 'process.terminal is true: --console-socket is required (the container would have no one to own its terminal)');
   }
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
+  warnSeccomp(spec, config, logger);
   const membership = sandboxMembership(id, spec.annotations);
   const sandboxId = membership.sandboxId;
   // Decided before any state exists: accelerator = "kvm" on a host without KVM leaves nothing behind.
@@ -114,7 +117,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
       logger.debug('CreateContainer');
       await withSandboxAgent(record, async (agent) => {
-        await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts) });
+        await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });
         undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
       });
       logger.debug('starting the carrier');
@@ -163,5 +166,16 @@ export async function writePidFile(file: string, pid: number): Promise<void> {
     await writeFileAtomic(target, String(pid), 0o644);
   } catch (err) {
     throw new KataError('IO', `cannot write pid file ${target}: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** What of the spec's seccomp profile does not reach the guest: said, never silent. */
+function warnSeccomp(spec: OciRuntimeSpec, config: RuntimeConfig, logger: Logger): void {
+  const seccomp = spec.linux?.seccomp;
+  if (!seccomp) return;
+  if (config.runtime.disableGuestSeccomp) {
+    logger.warn('config.json has a seccomp profile, and disable_guest_seccomp = true leaves it out of the guest');
+  } else if (seccomp.syscalls?.some((s) => s.errnoRet !== undefined)) {
+    logger.warn('seccomp: errnoRet is not carried by the agent protocol; those syscalls fail with EPERM in the guest');
   }
 }

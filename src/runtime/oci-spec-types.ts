@@ -59,4 +59,11 @@ export interface OciLinuxSpec {
   readonlyPaths?: string[];
   sysctl?: Record<string, string>;
   rootfsPropagation?: string;
+  seccomp?: OciSeccompSpec;
+}
+
+export interface OciSeccompSpec {
+  defaultAction: string;
+  architectures?: string[];
+  syscalls?: Array<{ names: string[]; action: string; errnoRet?: number; args?: Array<{ index: number; value: number; valueTwo?: number; op: string }> }>;
 }

@@ -69,6 +69,7 @@ enable_debug = true
 internetworking_model = "macvtap"
 disable_new_netns = true
 sandbox_cgroup_only = true
+disable_guest_seccomp = true
 experimental = ["newstore"]
 `, 'flag');
     // Kata's proxy path is read but has no use here: the one warning says so.
@@ -92,7 +93,7 @@ experimental = ["newstore"]
     assert.deepEqual(config.shim, { path: '', enableDebug: true });
     assert.deepEqual(config.agent, { enableDebug: true, kernelModules: ['e1000e InterruptThrottleRate=3000'], dialTimeoutSeconds: 10 });
     assert.deepEqual(config.runtime, {
-      enableDebug: true, internetworkingModel: 'macvtap', disableNewNetns: true, sandboxCgroupOnly: true, experimental: ['newstore'],
+      enableDebug: true, internetworkingModel: 'macvtap', disableNewNetns: true, sandboxCgroupOnly: true, disableGuestSeccomp: true, experimental: ['newstore'],
     });
   });
 
