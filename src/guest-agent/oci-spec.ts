@@ -72,8 +72,10 @@ export function splitNetworkSysctls(sysctl: Record<string, string>): { container
 export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: string): OciConfig {
   if (!spec.Process || spec.Process.Args.length === 0) throw invalid('OCI spec has no process args');
   const linux = spec.Linux;
+  // The pod's containers share the VM's network; a user namespace needs the spec's id mappings.
+  const mapped = (linux?.UIDMappings?.length ?? 0) > 0 && (linux?.GIDMappings?.length ?? 0) > 0;
   const namespaces = (linux?.Namespaces ?? [])
-    .filter((ns) => ns.Type !== 'network' && ns.Type !== 'user')
+    .filter((ns) => ns.Type !== 'network' && (ns.Type !== 'user' || mapped))
     .map((ns) => ({ type: ns.Type }));
   const resources = linux?.Resources;
   const config: OciConfig = {
@@ -96,6 +98,10 @@ export function specToOciConfig(spec: OciSpec, containerId: string, rootfs: stri
     },
   };
   if (linux?.RootfsPropagation) (config.linux as Record<string, unknown>).rootfsPropagation = linux.RootfsPropagation;
+  if (mapped && namespaces.some((ns) => ns.type === 'user')) {
+    const toOci = (m: { HostID: number; ContainerID: number; Size: number }): Record<string, number> => ({ containerID: m.ContainerID, hostID: m.HostID, size: m.Size });
+    Object.assign(config.linux as Record<string, unknown>, { uidMappings: linux!.UIDMappings.map(toOci), gidMappings: linux!.GIDMappings.map(toOci) });
+  }
   if (linux?.Seccomp?.DefaultAction) (config.linux as Record<string, unknown>).seccomp = seccompToOci(linux.Seccomp);
   return config;
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
@@ -20,7 +20,11 @@ export interface VmHandle {
 /** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */
 export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const { layout } = spec;
-  await mkdir(layout.sharedDir, { recursive: true, mode: 0o700 });
+  // The VM dir stays root-only; the share inside it may be traversed (0711), so that a
+  // container whose root is a mapped id (a user namespace) reaches its rootfs in the guest.
+  await mkdir(layout.dir, { recursive: true, mode: 0o700 });
+  await mkdir(layout.sharedDir, { recursive: true });
+  await chmod(layout.sharedDir, 0o711);
   const args = qemuArgs(spec);
   logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
   try {

@@ -1,5 +1,5 @@
 import type { OciMount, OciProcess, OciResources, OciSeccomp, OciSpec } from '../agent-protocol/messages.js';
-import type { OciLinuxResources, OciProcessSpec, OciRuntimeSpec, OciSeccompSpec } from './oci-spec-types.js';
+import type { OciIdMapping, OciLinuxResources, OciProcessSpec, OciRuntimeSpec, OciSeccompSpec } from './oci-spec-types.js';
 
 /** config.json's process as the agent's protobuf Process (Kata's oci.proto field names). */
 export function processToAgent(p: OciProcessSpec): OciProcess {
@@ -58,6 +58,10 @@ export function seccompToAgent(seccomp: OciSeccompSpec): OciSeccomp {
   };
 }
 
+function idMappingToAgent(m: OciIdMapping): { HostID: number; ContainerID: number; Size: number } {
+  return { HostID: m.hostID, ContainerID: m.containerID, Size: m.size };
+}
+
 export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: OciMount[], options: { seccomp: boolean } = { seccomp: true }): OciSpec {
   const linux = spec.linux;
   const resources = linux?.resources;
@@ -69,8 +73,9 @@ export function specToAgent(spec: OciRuntimeSpec, guestRootfs: string, mounts: O
     Mounts: mounts,
     Annotations: spec.annotations ?? {},
     Linux: {
-      UIDMappings: [],
-      GIDMappings: [],
+      // In the guest, "host" ids are the VM's: crun maps them in the container's user namespace.
+      UIDMappings: (linux?.uidMappings ?? []).map(idMappingToAgent),
+      GIDMappings: (linux?.gidMappings ?? []).map(idMappingToAgent),
       Sysctl: linux?.sysctl ?? {},
       Resources: resources ? resourcesToAgent(resources) : null,
       CgroupsPath: linux?.cgroupsPath ?? '',

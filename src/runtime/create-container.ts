@@ -69,6 +69,10 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   }
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
   warnSeccomp(spec, config, logger);
+  for (const ns of spec.linux?.namespaces ?? []) {
+    // Documented (README, Namespaces): logged so that the choice is never silent.
+    if (ns.path) logger.info(`${ns.type} namespace ${ns.path} is the host's: the container gets ${ns.type === 'network' ? 'the VM\'s network' : `a ${ns.type} namespace of its own`} in the VM`);
+  }
   const membership = sandboxMembership(id, spec.annotations);
   const sandboxId = membership.sandboxId;
   // Decided before any state exists: accelerator = "kvm" on a host without KVM leaves nothing behind.

@@ -60,6 +60,14 @@ export interface OciLinuxSpec {
   sysctl?: Record<string, string>;
   rootfsPropagation?: string;
   seccomp?: OciSeccompSpec;
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
+}
+
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 export interface OciSeccompSpec {
