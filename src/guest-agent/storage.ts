@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Storage } from '../agent-protocol/messages.js';
 import { failed, invalid } from './agent-error.js';
 
@@ -11,17 +12,20 @@ function run(cmd: string, args: string[]): Promise<void> {
 
 export async function isMountPoint(dir: string): Promise<boolean> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
+  const normal = path.posix.resolve(dir);
+  return mounts.split('\n').some((line) => line.split(' ')[1] === normal);
 }
 
 /** Mounts one Storage (9p share, tmpfs, local dir...) at its mount point in the VM, once. */
 export async function mountStorage(storage: Storage): Promise<void> {
   if (!storage.mount_point.startsWith('/')) throw invalid(`storage mount point ${JSON.stringify(storage.mount_point)} is not absolute`);
-  await mkdir(storage.mount_point, { recursive: true });
-  if (await isMountPoint(storage.mount_point)) return;
+  // Kata 1.x runtimes send the 9p share's mount point with a trailing slash.
+  const mountPoint = path.posix.resolve(storage.mount_point);
+  await mkdir(mountPoint, { recursive: true });
+  if (await isMountPoint(mountPoint)) return;
   const fstype = storage.fstype || storage.driver;
   const options = storage.options.filter(Boolean).join(',');
-  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), storage.source, storage.mount_point]);
+  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), storage.source, mountPoint]);
 }
 
 export async function unmount(dir: string): Promise<void> {

@@ -48,7 +48,8 @@ function sharedStorage(msize: number): Storage {
     source: 'kataShared',
     fstype: '9p',
     options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', `msize=${msize}`],
-    mount_point: guestSharedDir,
+    // With the trailing slash, as Kata 1.x sends it: its 1.x agent creates only the parent of a path without one.
+    mount_point: `${guestSharedDir}/`,
   };
 }
 
