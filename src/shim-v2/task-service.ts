@@ -284,6 +284,12 @@ export class TaskService {
 
   private async shutdownRequest(req: Request): Promise<object> {
     if (this.containerCount > 0 && !req.now) return {};
+    // Shutdown now with containers left: they go too, so that no VM outlives its shim.
+    for (const proc of [...this.processes.values()].filter((p) => p.execId === '')) {
+      await deleteContainer(this.options.ctx, proc.containerId, true).catch((err: unknown) => this.options.logger.warn(`shutdown: ${messageOf(err)}`));
+      await unmountRootfs(proc.bundle);
+      this.processes.delete(key(proc.containerId, ''));
+    }
     this.options.shutdown();
     return {};
   }
