@@ -8,6 +8,7 @@ import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { identify } from '../util/process-identity.js';
 import { unixSocketAnswers } from '../util/unix-socket.js';
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventPublisher } from './event-publisher.js';
 import { shimStateRoot, type ShimArgs } from './shim-args.js';
@@ -43,6 +44,7 @@ export async function serveShim(args: ShimArgs, logger: Logger): Promise<void> {
     void events.flush().then(async () => {
       events.close();
       await server.close();
+      await rm(args.socket!, { force: true });
       process.exit(0);
     });
   };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
+import { shimSocketDir } from '../../src/shim-v2/shim-args.js';
 import { criPluginConfig, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
@@ -45,11 +46,13 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
   let cri: CriClient;
   let work: { dir: string; cleanup: () => Promise<void> };
   let vmDirsBefore: string[];
+  let socketsBefore: string[];
 
   before(async () => {
     await buildImage();
     work = await tempDir('kata-ts-shimv2-');
     vmDirsBefore = await vmDirs();
+    socketsBefore = await readdir(shimSocketDir).catch(() => [] as string[]);
     const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
     await execa('bash', [script, path.join(work.dir, 'busybox.tar'), image]);
     await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
@@ -71,6 +74,7 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     const shimLog = async (): Promise<string> => (await ctd.log()).split('\n').filter((l) => l.startsWith('{') || /shim/.test(l)).slice(-30).join('\n');
     assert.deepEqual(await untilNoneLeft(shimDaemons, 15_000), [], `no shim daemon is left; the shim's log:\n${await shimLog()}`);
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
+    assert.deepEqual(await untilNoneLeft(async () => (await readdir(shimSocketDir).catch(() => [] as string[])).filter((f) => !socketsBefore.includes(f)).map(() => 0), 15_000), [], 'no shim socket is left');
     assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier runs');
     assert.deepEqual((await ctd.ctr(['task', 'ls', '-q'])).stdout, '', 'containerd has no task');
     assert.deepEqual((await ctd.ctr(['containers', 'ls', '-q'])).stdout, '', 'containerd has no container');
