@@ -1,9 +1,10 @@
-import { chmod, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { closeFds, readFirstMessage } from './pod-connection.js';
 import { encodeMessage } from './pod-protocol.js';
+import { listenOwnerOnly } from '../util/unix-socket.js';
 import { lostStatus } from './process-relay.js';
 
 /** How long the socket stays after its last connection: carriers retry within a second. */
@@ -30,12 +31,7 @@ export async function serveGoneVm(socketPath: string, sandboxId: string, logger:
       socket.destroy();
     });
   });
-  await rm(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, resolve);
-  });
-  await chmod(socketPath, 0o600);
+  await listenOwnerOnly(server, socketPath);
   logger.info(`the VM of sandbox ${sandboxId} is gone: its processes are reported lost (status ${lostStatus})`);
   rearm();
   await finished;

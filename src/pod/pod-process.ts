@@ -1,4 +1,4 @@
-import { chmod, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '../agent-client/agent-client.js';
@@ -16,6 +16,7 @@ import { serveGoneVm } from './gone-vm-server.js';
 import { closeFds, readFirstMessage } from './pod-connection.js';
 import { PodHypervisor } from './pod-hypervisor.js';
 import { encodeMessage, podAgentMethods, podHypervisorMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
+import { listenOwnerOnly } from '../util/unix-socket.js';
 import { lostStatus } from './process-relay.js';
 
 export interface PodOptions {
@@ -76,12 +77,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   });
   const socketPath = podSocketPath(vmDir);
   // Whatever is at the path is stale: this process holds the lock.
-  await rm(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, resolve);
-  });
-  await chmod(socketPath, 0o600);
+  await listenOwnerOnly(server, socketPath);
   logger.info(`pod process of sandbox ${record.sandboxId} serves ${socketPath}${takeover ? ' (taking over a live VM)' : ''}`);
 
   let stopping = false;

@@ -1,7 +1,7 @@
-import { chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { encodeFrame, FrameReader, FrameType, type Frame } from './ttrpc-frame.js';
 import { TtrpcError } from './ttrpc-error.js';
+import { listenOwnerOnly } from '../util/unix-socket.js';
 import { decodeRequest, encodeResponse, StatusCode, type KeyValue, type RpcStatus } from './ttrpc-messages.js';
 
 /** What a method gets: the request's payload (protobuf bytes) and metadata; it returns the response's payload. */
@@ -35,12 +35,7 @@ export class TtrpcServer {
   /** Serves on a unix socket (0600: only its owner may call). */
   async listen(socketPath: string): Promise<void> {
     const server = net.createServer((socket) => this.serveConnection(socket));
-    await rm(socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, resolve);
-    });
-    await chmod(socketPath, 0o600);
+    await listenOwnerOnly(server, socketPath);
     this.server = server;
   }
 
