@@ -8,6 +8,9 @@ import type {
   GuestDetailsResponse,
   OciProcess,
   OciResources,
+  ArpNeighbor,
+  NetworkInterface,
+  NetworkRoute,
 } from '../agent-protocol/messages.js';
 import { KataError } from '../util/errors.js';
 import { parseVsockUrl, VsockBridge } from './vsock-bridge.js';
@@ -168,6 +171,22 @@ export class AgentClient {
   }
   statsContainer(containerId: string): Promise<Record<string, unknown>> {
     return this.agentCall('StatsContainer', { container_id: containerId });
+  }
+
+  updateInterface(iface: NetworkInterface): Promise<NetworkInterface> {
+    return this.agentCall('UpdateInterface', { interface: iface });
+  }
+  async updateRoutes(routes: NetworkRoute[]): Promise<NetworkRoute[]> {
+    return (await this.agentCall<{ Routes: NetworkRoute[] }>('UpdateRoutes', { routes: { Routes: routes } })).Routes;
+  }
+  async listInterfaces(): Promise<NetworkInterface[]> {
+    return (await this.agentCall<{ Interfaces: NetworkInterface[] }>('ListInterfaces', {})).Interfaces;
+  }
+  async listRoutes(): Promise<NetworkRoute[]> {
+    return (await this.agentCall<{ Routes: NetworkRoute[] }>('ListRoutes', {})).Routes;
+  }
+  addArpNeighbors(neighbors: ArpNeighbor[]): Promise<void> {
+    return this.agentCall('AddARPNeighbors', { neighbors: { ARPNeighbors: neighbors } });
   }
 
   close(): void {

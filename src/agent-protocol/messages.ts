@@ -171,3 +171,51 @@ export interface GuestDetailsResponse {
 }
 
 export const agentVersion = '0.1.0';
+
+/** Kata 1.x types.IPAddress: mask is the prefix length in decimal. */
+export interface IpAddress {
+  family: 'v4' | 'v6';
+  address: string;
+  mask: string;
+}
+
+/** Kata 1.x types.Interface: the guest finds the link by hwAddr. */
+export interface NetworkInterface {
+  device: string;
+  name: string;
+  IPAddresses: IpAddress[];
+  mtu: number;
+  hwAddr: string;
+  pciAddr: string;
+  type: string;
+  raw_flags: number;
+}
+
+/** Kata 1.x types.Route: dest "" is the default route; scope as netlink numbers it (0 universe, 253 link, 254 host). */
+export interface NetworkRoute {
+  dest: string;
+  gateway: string;
+  device: string;
+  source: string;
+  scope: number;
+}
+
+export interface ArpNeighbor {
+  toIPAddress: IpAddress | null;
+  device: string;
+  lladdr: string;
+  state: number;
+  flags: number;
+}
+
+export interface UpdateInterfaceRequest {
+  interface: NetworkInterface | null;
+}
+
+export interface UpdateRoutesRequest {
+  routes: { Routes: NetworkRoute[] } | null;
+}
+
+export interface AddArpNeighborsRequest {
+  neighbors: { ARPNeighbors: ArpNeighbor[] } | null;
+}

@@ -57,6 +57,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     sharedFs: r.oneOf('shared_fs', sharedFileSystems, 'virtio-9p'),
     msize9p: r.integer('msize_9p', 8192, { min: 4096, max: 1048576 }),
     useVsock: r.boolean('use_vsock', false),
+    disableVhostNet: r.boolean('disable_vhost_net', false),
     enableDebug: r.boolean('enable_debug', false),
     entropySource: r.string('entropy_source', '/dev/urandom'),
     accelerator: r.oneOf('accelerator', acceleratorChoices, 'auto'),
@@ -135,6 +136,10 @@ export function parseRuntimeConfig(file: string, text: string, origin: ConfigOri
     runtime: readRuntime(readers.runtime),
     warnings: sectionWarnings(doc),
   };
+  if (config.runtime.disableNewNetns && config.runtime.internetworkingModel !== 'none') {
+    // As in Kata: without the pod's namespace there is no veth to connect a tap to.
+    throw new KataError('CONFIG_INVALID', `${file}: runtime.disable_new_netns = true works only with internetworking_model = "none" (got "${config.runtime.internetworkingModel}")`);
+  }
   for (const [section, component] of [['proxy.kata', config.proxy], ['shim.kata', config.shim]] as const) {
     if (component.path) config.warnings.push(`${file}: [${section}] path ${component.path} is ignored (kata-ts runs its pod process and carriers instead)`);
   }

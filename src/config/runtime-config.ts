@@ -46,6 +46,8 @@ export interface HypervisorConfig {
   sharedFs: SharedFileSystem;
   msize9p: number;
   useVsock: boolean;
+  /** Kata's key: true gives network devices no vhost-net (used only under KVM with /dev/vhost-net). */
+  disableVhostNet: boolean;
   enableDebug: boolean;
   entropySource: string;
   accelerator: AcceleratorChoice;

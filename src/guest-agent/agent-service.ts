@@ -19,7 +19,11 @@ import {
   type SignalProcessRequest,
   type TtyWinResizeRequest,
   type WriteStreamRequest,
+  type UpdateInterfaceRequest,
+  type UpdateRoutesRequest,
+  type AddArpNeighborsRequest,
 } from '../agent-protocol/messages.js';
+import { addArpNeighbors, listInterfaces, listRoutes, updateInterface, updateRoutes } from './network.js';
 import { AgentError, failed, invalid } from './agent-error.js';
 import { formatTable } from '../util/text-table.js';
 import type { AgentLog } from './agent-log.js';
@@ -146,6 +150,11 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: P
       await sandbox.addDevice(req.container_id, req.device, options.hotplugTimeoutMs);
     },
     RemoveContainerDevice: (req: RemoveContainerDeviceRequest) => sandbox.removeDevice(req.container_id, req.container_path),
+    UpdateInterface: (req: UpdateInterfaceRequest) => updateInterface(req.interface),
+    UpdateRoutes: async (req: UpdateRoutesRequest) => ({ Routes: await updateRoutes(req.routes?.Routes ?? []) }),
+    ListInterfaces: async () => ({ Interfaces: await listInterfaces() }),
+    ListRoutes: async () => ({ Routes: await listRoutes() }),
+    AddARPNeighbors: (req: AddArpNeighborsRequest) => addArpNeighbors(req.neighbors?.ARPNeighbors ?? []),
     TtyWinResize: async (req: TtyWinResizeRequest) => {
       const proc = sandbox.process(req.container_id, req.exec_id);
       if (!proc.hasTerminal) throw new AgentError(grpc.status.FAILED_PRECONDITION, `process ${req.exec_id} has no terminal`);

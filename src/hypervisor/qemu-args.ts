@@ -14,6 +14,24 @@ export interface VmSpec {
   /** Size of the guest image file in bytes, when one is configured (an nvdimm is sized by it). */
   imageBytes?: number;
   agentDebug: boolean;
+  /** The pod's network devices and the namespace QEMU runs in (tap devices belong to one). */
+  network?: VmNetwork;
+}
+
+/** A virtio-net device backed by a tap device of the namespace QEMU runs in. */
+export interface VmNic {
+  tap: string;
+  mac: string;
+  /** vhost-net: only under KVM, with /dev/vhost-net, unless disable_vhost_net. */
+  vhost: boolean;
+}
+
+export interface VmNetwork {
+  /** A network namespace to start QEMU in, by path. */
+  netns?: string;
+  /** Start QEMU in a new, empty network namespace. */
+  fresh?: boolean;
+  nics: VmNic[];
 }
 
 export const sharedFsMountTag = 'kataShared';
@@ -211,10 +229,28 @@ export function imageArgs(spec: VmSpec): string[] {
   }
 }
 
+/** Where network device `index` sits: bridge slots 1.., before any hot-plugged disk takes one. */
+export function nicSlot(index: number): { bridge: number; slot: number } {
+  return { bridge: Math.floor(index / 31), slot: 1 + (index % 31) };
+}
+
+/** One tap-backed virtio-net device per pod interface, with the caller's MAC. */
+export function networkArgs(spec: VmSpec): string[] {
+  const nics = spec.network?.nics ?? [];
+  if (nics.length > 31 * spec.hypervisor.defaultBridges) throw new Error(`${nics.length} network devices do not fit on ${spec.hypervisor.defaultBridges} pci-bridges`);
+  return nics.flatMap((nic, index) => {
+    const { bridge, slot } = nicSlot(index);
+    return [
+      '-netdev', `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no${nic.vhost ? ',vhost=on' : ''}`,
+      '-device', `virtio-net-pci,netdev=net${index},id=nic${index},mac=${nic.mac},bus=${bridgeId(bridge)},addr=0x${slot.toString(16)}`,
+    ];
+  });
+}
+
 /** The composable pieces, in command-line order. */
 export const qemuArgPieces: ReadonlyArray<(spec: VmSpec) => string[]> = [
   identityArgs, machineArgs, cpuArgs, memoryArgs, firmwareArgs, qmpArgs, consoleArgs,
-  bridgeArgs, agentChannelArgs, sharedFsArgs, scsiArgs, rngArgs, balloonArgs, imageArgs, bootArgs,
+  bridgeArgs, networkArgs, agentChannelArgs, sharedFsArgs, scsiArgs, rngArgs, balloonArgs, imageArgs, bootArgs,
 ];
 
 export function qemuArgs(spec: VmSpec): string[] {

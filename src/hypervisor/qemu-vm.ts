@@ -28,7 +28,8 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const args = qemuArgs(spec);
   logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
   try {
-    await runCommand(spec.hypervisor.path, args, { timeoutMs: 30_000 });
+    const [file, argv] = launchInNetns(spec, spec.hypervisor.path, args);
+    await runCommand(file, argv, { timeoutMs: 30_000 });
   } catch (err) {
     const stderr = err instanceof CommandError ? err.result.stderr : '';
     const reason = stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
@@ -47,6 +48,14 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
       ? { kind: 'vsock', cid: spec.vsockCid, port: 1024 }
       : { kind: 'serial', socket: layout.agentChannelSocket };
   return { layout, qemu, agentChannel };
+}
+
+/** QEMU opens its taps in the namespace it runs in: the pod's (nsenter), or a new empty one (unshare). */
+function launchInNetns(spec: VmSpec, file: string, args: string[]): [string, string[]] {
+  const network = spec.network;
+  if (network?.netns) return ['nsenter', [`--net=${network.netns}`, '--', file, ...args]];
+  if (network?.fresh) return ['unshare', ['--net', '--', file, ...args]];
+  return [file, args];
 }
 
 async function killFromPidFile(pidFile: string): Promise<void> {

@@ -10,7 +10,7 @@
 export const podAgentMethods = [
   'check', 'createSandbox', 'destroySandbox', 'createContainer', 'startContainer', 'removeContainer', 'execProcess',
   'signalProcess', 'updateContainer', 'addContainerDevice', 'removeContainerDevice', 'listProcesses', 'pauseContainer', 'resumeContainer',
-  'statsContainer',
+  'statsContainer', 'updateInterface', 'updateRoutes', 'listInterfaces', 'listRoutes', 'addArpNeighbors',
 ] as const;
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
+import { nicSlot } from '../hypervisor/qemu-args.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -62,6 +63,8 @@ function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
     for (let scsiId = 0; scsiId < scsiTargets; scsiId++) if (!taken.has(scsiId)) return { driver: 'virtio-scsi', scsiId, lun: 0 };
   } else {
     const taken = new Set(used.map((s) => (s.driver === 'virtio-blk' ? `${s.bridge}/${s.slot}` : '')));
+    // The pod's network devices sit on the first bridge slots.
+    for (let i = 0; i < (record.network?.plan.endpoints.length ?? 0); i++) taken.add(`${nicSlot(i).bridge}/${nicSlot(i).slot}`);
     for (let bridge = 0; bridge < record.bridges; bridge++) {
       for (let slot = 1; slot <= bridgeSlots; slot++) if (!taken.has(`${bridge}/${slot}`)) return { driver: 'virtio-blk', bridge, slot };
     }

@@ -21,6 +21,7 @@ import { runHooks, warnGuestHooks } from './oci-hooks.js';
 import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-process.js';
 import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
+import { configureGuestNetwork } from './guest-network.js';
 
 export interface CreateOptions {
   id: string;
@@ -72,7 +73,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   warnSeccomp(spec, config, logger);
   for (const ns of spec.linux?.namespaces ?? []) {
     // Documented (README, Namespaces): logged so that the choice is never silent.
-    if (ns.path) logger.info(`${ns.type} namespace ${ns.path} is the host's: the container gets ${ns.type === 'network' ? 'the VM\'s network' : `a ${ns.type} namespace of its own`} in the VM`);
+    if (ns.path && ns.type === 'network') logger.info(`network namespace ${ns.path}: the VM gets its interfaces (internetworking_model = "${config.runtime.internetworkingModel}"), and the container the VM's network`);
+    else if (ns.path) logger.info(`${ns.type} namespace ${ns.path} is the host's: the container gets a ${ns.type} namespace of its own in the VM`);
   }
   const membership = sandboxMembership(id, spec.annotations);
   const sandboxId = membership.sandboxId;
@@ -106,14 +108,26 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
           throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
         }
-        const vm = await bootSandboxVm({ config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod });
+        const networkNs = spec.linux?.namespaces?.find((ns) => ns.type === 'network');
+        const vm = await bootSandboxVm({
+          config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod,
+          network: {
+            wantsNetns: networkNs !== undefined, ...(networkNs?.path ? { netnsPath: networkNs.path } : {}),
+            model: config.runtime.internetworkingModel, disableNewNetns: config.runtime.disableNewNetns,
+          },
+        });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));
         record = {
           ...vm, schemaVersion: 1, root: store.root, containers: [],
           blockDeviceDriver: config.hypervisor.blockDeviceDriver, bridges: config.hypervisor.defaultBridges,
         };
-        logger.debug('the agent answers: CreateSandbox', { vmBootMs: bootMs });
+        if (vm.network?.plan.endpoints.length) {
+          const plan = vm.network.plan;
+          logger.debug('the agent answers: UpdateInterface, UpdateRoutes', { interfaces: plan.endpoints.length, routes: plan.routes.length });
+          await withSandboxAgent(record, (agent) => configureGuestNetwork(agent, plan));
+        }
+        logger.debug('CreateSandbox', { vmBootMs: bootMs });
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
       }
       logger.debug('sharing the container files');

@@ -15,6 +15,8 @@ import { isSameProcessAlive, type ProcessIdentity } from '../util/process-identi
 import { spawnPod } from './pod-spawn.js';
 import type { PodStarter, RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
+import { setupPodNetwork, teardownPodNetwork, type PodNetwork, type PodNetworkRequest } from '../network/pod-network.js';
+import type { VmNetwork } from '../hypervisor/qemu-args.js';
 import { writeVmFile } from './vm-file.js';
 
 /** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
@@ -27,6 +29,8 @@ export interface SandboxVm {
   accelerator: 'kvm' | 'tcg';
   /** Milliseconds from QEMU start to the agent's first Health.Check answer. */
   bootMs: number;
+  /** The host side of the pod's network (taps and filters in the caller's namespace). */
+  network?: PodNetwork;
 }
 
 export interface BootOptions {
@@ -40,6 +44,8 @@ export interface BootOptions {
   log?: Partial<RuntimeContext['log']>;
   /** How the pod process starts (RuntimeContext.startPod); a `kata-ts pod` process by default. */
   startPod?: PodStarter;
+  /** The spec's network namespace; without it the VM has no network device. */
+  network?: PodNetworkRequest;
 }
 
 /**
@@ -55,11 +61,16 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const { accelerator } = options;
   const imageBytes = h.image ? await imageSize(h.image) : undefined;
   const layout = vmLayout(options.vmDir);
+  const network = options.network ? await setupPodNetwork(options.network, logger) : undefined;
+  const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
   const started = Date.now();
   const vm = await startVmWithFreeCid(
-    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid, imageBytes }),
+    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork }),
     logger,
-  );
+  ).catch(async (err: unknown) => {
+    if (network) await teardownPodNetwork(network, logger);
+    throw err;
+  });
   let pod: ProcessIdentity | undefined;
   try {
     const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
@@ -84,10 +95,10 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
-    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs: Date.now() - started };
+    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs: Date.now() - started, ...(network ? { network } : {}) };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.
-    await shutdownSandboxVm({ vm, pod }, logger);
+    await shutdownSandboxVm({ vm, pod, network }, logger);
     throw err;
   }
 }
@@ -138,9 +149,21 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
  * Stops the VM (the pod process ends with it) and removes the VM dir; safe to
  * call on a dead VM. The pod process first recorded is stopped by pid too.
  */
-export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod'>, logger: Logger): Promise<void> {
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network'>, logger: Logger): Promise<void> {
   const current = await readFile(podIdentityPath(sandbox.vm.layout.dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
   await stopVm(sandbox.vm, logger);
   // A pod served inside this very process (the containerd shim) ends with the VM on its own.
   for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);
+  // The taps go once QEMU has let go of them.
+  if (sandbox.network) await teardownPodNetwork(sandbox.network, logger);
+}
+
+/** QEMU's side of the pod network: where it runs and one NIC per tap, vhost-net where it can work. */
+async function vmNetworkOf(network: PodNetwork, config: RuntimeConfig, accelerator: 'kvm' | 'tcg'): Promise<VmNetwork> {
+  const vhost = accelerator === 'kvm' && !config.hypervisor.disableVhostNet && (await stat('/dev/vhost-net').then(() => true, () => false));
+  return {
+    ...(network.netns ? { netns: network.netns } : {}),
+    ...(network.fresh ? { fresh: true } : {}),
+    nics: network.plan.endpoints.map((e) => ({ tap: e.tap, mac: e.interface.hwAddr, vhost })),
+  };
 }

@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'VM'
   | 'BAD_BUNDLE'
   | 'NOT_RUNNING'
-  | 'HOOK';
+  | 'HOOK'
+  | 'NETWORK';
 
 /** The one base class every layer below cli throws. */
 export class KataError extends Error {

@@ -12,6 +12,8 @@ export interface BundleOptions {
   /** Extra capabilities (e.g. CAP_SYS_ADMIN to mount a file system). */
   capabilities?: string[];
   hooks?: OciHooks;
+  /** The network namespace to name in linux.namespaces (a path), or null for none (the host's network). */
+  networkNamespace?: string | null;
 }
 
 /** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
@@ -27,6 +29,10 @@ export async function makeBundle(dir: string, options: BundleOptions): Promise<s
   }
   if (options.annotations) spec.annotations = options.annotations;
   if (options.mounts) spec.mounts = [...(spec.mounts ?? []), ...options.mounts];
+  if (options.networkNamespace !== undefined && spec.linux) {
+    const others = (spec.linux.namespaces ?? []).filter((ns) => ns.type !== 'network');
+    spec.linux.namespaces = options.networkNamespace === null ? others : [...others, { type: 'network', path: options.networkNamespace }];
+  }
   if (options.hooks) (spec as { hooks?: OciHooks }).hooks = options.hooks;
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return dir;

@@ -1,0 +1,19 @@
+import type { SandboxAgent } from '../pod/pod-agent.js';
+import type { PodNetworkPlan } from '../network/netns-scan.js';
+import { nicSlot, firstBridgeSlot } from '../hypervisor/qemu-args.js';
+
+const hex = (n: number): string => n.toString(16).padStart(2, '0');
+
+/**
+ * Kata 1.x's order, before CreateSandbox: each interface (found by MAC in the
+ * guest, given its name, MTU and addresses), then the routes, then static
+ * neighbours. The containers share the VM's network namespace.
+ */
+export async function configureGuestNetwork(agent: SandboxAgent, plan: PodNetworkPlan): Promise<void> {
+  for (const [index, endpoint] of plan.endpoints.entries()) {
+    const { bridge, slot } = nicSlot(index);
+    await agent.updateInterface({ ...endpoint.interface, pciAddr: `${hex(firstBridgeSlot + bridge)}/${hex(slot)}` });
+  }
+  if (plan.routes.length > 0) await agent.updateRoutes(plan.routes);
+  if (plan.neighbors.length > 0) await agent.addArpNeighbors(plan.neighbors);
+}

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/image/build-image.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { kataTsProcesses, vmDirs } from '../helpers/leaks.js';
+import { makePodNetns, netnsSnapshot, sh, type PodNetns } from '../helpers/netns.js';
+import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
+import { assertSandboxGone, kataTs, sandboxProcesses, type SandboxLeftovers } from '../helpers/oci-e2e.js';
+
+/** Retries `probe` until it returns text containing `expected` (a server may still be starting). */
+async function eventually(probe: () => Promise<string>, expected: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = await probe().catch((err: unknown) => String(err));
+    if (last.includes(expected)) return last;
+    await sleep(500);
+  }
+  assert.fail(`expected ${JSON.stringify(expected)}, last got ${JSON.stringify(last.slice(-500))}`);
+}
+
+/**
+ * The pod network as CNI leaves it (a namespace with a veth whose other end is
+ * in a peer namespace that plays the outside world), one VM for the file:
+ * traffic both ways, two containers on localhost, and the namespace as it was
+ * once the pod is deleted.
+ */
+describe('pod networking (tcfilter): the VM gets the pod namespace\'s interface', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let root: string;
+  let kata: ReturnType<typeof kataTs>;
+  let net: PodNetns;
+  let pristine: string;
+  let pod: SandboxLeftovers;
+  const bundle = (name: string): string => path.join(dir, 'bundles', name);
+  let etcMounts: Array<{ destination: string; source: string; type: string; options: string[] }>;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-net-'));
+    root = path.join(dir, 'root');
+    kata = kataTs(root);
+    await buildImage();
+    net = await makePodNetns(`n${process.pid}`, 41);
+    pristine = await netnsSnapshot(net.pod);
+    // What podman and CRI bind into a container: the pod's resolv.conf and hosts.
+    await writeFile(path.join(dir, 'resolv.conf'), `nameserver ${net.peerAddress}\nsearch pod.test\n`);
+    await writeFile(path.join(dir, 'hosts'), `127.0.0.1 localhost\n${net.podAddress} web.pod.test\n`);
+    etcMounts = ['resolv.conf', 'hosts'].map((f) => ({ destination: `/etc/${f}`, source: path.join(dir, f), type: 'bind', options: ['rbind', 'ro'] }));
+    await makeBundle(bundle('web'), {
+      args: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-from-the-vm > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www'],
+      annotations: { 'io.kubernetes.cri.container-type': 'sandbox' },
+      networkNamespace: net.podPath,
+      mounts: etcMounts,
+    });
+    const created = await kata(['create', 'web', '--bundle', bundle('web')], { outputFile: path.join(dir, 'web.out') });
+    assert.equal(created.exitCode, 0, await readFile(path.join(dir, 'web.out'), 'utf8'));
+    assert.equal((await kata(['start', 'web'])).exitCode, 0);
+    pod = await sandboxProcesses(root, 'web');
+  });
+
+  after(async () => {
+    await kata(['delete', '--force', 'web']);
+    await net?.remove();
+    await cleanup();
+  });
+
+  it('QEMU runs in the pod namespace, with a tap joined to the veth by tc filters both ways', async () => {
+    assert.ok(pod.qemu);
+    const qemuNs = await readlink(`/proc/${pod.qemu.pid}/ns/net`);
+    assert.equal(qemuNs, `net:[${(await stat(net.podPath)).ino}]`);
+    const filters = await sh(`ip netns exec ${net.pod} tc filter show dev eth0 ingress; ip netns exec ${net.pod} tc filter show dev tap0_kata ingress`);
+    assert.match(filters, /mirred \(Egress Redirect to device tap0_kata\)/);
+    assert.match(filters, /mirred \(Egress Redirect to device eth0\)/);
+  });
+
+  it('the guest has the interface with the veth\'s MAC, address and MTU, and its routes', { timeout: 60_000 }, async () => {
+    const mac = (await net.inPod('cat /sys/class/net/eth0/address')).trim();
+    const r = await kata(['exec', 'web', 'sh', '-c', 'cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu; ip -o -4 addr show dev eth0; ip route']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [guestMac, mtu] = r.stdout.split('\n');
+    assert.equal(guestMac, mac);
+    assert.equal(mtu, '1400');
+    assert.match(r.stdout, new RegExp(`inet ${net.podAddress.replaceAll('.', '\\.')}/24`));
+    assert.match(r.stdout, new RegExp(`default via ${net.peerAddress.replaceAll('.', '\\.')} dev eth0`));
+  });
+
+  it('a server in the container answers a client in the peer namespace', { timeout: 90_000 }, async () => {
+    const page = await eventually(() => net.inPeer(`timeout 10 wget -qO- http://${net.podAddress}:8080/`), 'hello-from-the-vm');
+    assert.equal(page.trim(), 'hello-from-the-vm');
+  });
+
+  it('the container reaches a server in the peer namespace', { timeout: 90_000 }, async () => {
+    const www = path.join(dir, 'peer-www');
+    await mkdir(www, { recursive: true });
+    await writeFile(path.join(www, 'index.html'), 'hello-from-the-peer\n');
+    net.spawnInPeer(['busybox', 'httpd', '-f', '-p', `${net.peerAddress}:8081`, '-h', www]);
+    const page = await eventually(async () => (await kata(['exec', 'web', 'timeout', '10', 'wget', '-qO-', `http://${net.peerAddress}:8081/`])).stdout, 'hello-from-the-peer');
+    assert.equal(page.trim(), 'hello-from-the-peer');
+  });
+
+  it('two containers of the pod reach each other on localhost, and get the spec\'s resolv.conf and hosts', { timeout: 90_000 }, async () => {
+    await eventually(() => net.inPeer(`timeout 10 wget -qO- http://${net.podAddress}:8080/`), 'hello-from-the-vm');
+    await makeBundle(bundle('client'), {
+      args: ['sh', '-c', 'timeout 10 wget -qO- http://127.0.0.1:8080/ && cat /etc/resolv.conf /etc/hosts'],
+      annotations: joinSandbox('web'),
+      networkNamespace: net.podPath,
+      mounts: etcMounts,
+    });
+    const r = await kata(['run', 'client', '--bundle', bundle('client')]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, `hello-from-the-vm\nnameserver ${net.peerAddress}\nsearch pod.test\n127.0.0.1 localhost\n${net.podAddress} web.pod.test`);
+  });
+
+  it('delete removes the tap and the filters and leaves the namespace as it was', { timeout: 90_000 }, async () => {
+    assert.equal((await kata(['delete', '--force', 'web'])).exitCode, 0);
+    await assertSandboxGone(pod);
+    assert.equal(await netnsSnapshot(net.pod), pristine);
+    assert.deepEqual(await kataTsProcesses(), []);
+  });
+});
+
+describe('pod networking: bad namespaces fail at once and leave nothing', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let net: PodNetns;
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-net-bad-'));
+    net = await makePodNetns(`b${process.pid}`, 42);
+  });
+  after(async () => {
+    await net?.remove();
+    await cleanup();
+  });
+
+  it('a network namespace path that does not exist: one line naming it, no state, no VM', { timeout: 60_000 }, async () => {
+    const kata = kataTs(path.join(dir, 'root'));
+    const vmDirsBefore = await vmDirs();
+    await makeBundle(path.join(dir, 'missing'), { args: ['true'], networkNamespace: '/var/run/netns/kata-ts-no-such-ns' });
+    const r = await kata(['create', 'missing', '--bundle', path.join(dir, 'missing')]);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /^kata-ts: .*network namespace \/var\/run\/netns\/kata-ts-no-such-ns .*does not exist$/m);
+    assert.equal(r.stderr.trim().split('\n').filter((l) => !l.includes(': info:')).length, 1);
+    assert.equal((await kata(['list', '-q'])).stdout, '');
+    assert.deepEqual(await vmDirs(), vmDirsBefore);
+  });
+
+  it('a namespace another sandbox uses (it has tap0_kata): refused, and its tap is left alone', { timeout: 60_000 }, async () => {
+    const kata = kataTs(path.join(dir, 'root'));
+    await net.inPod('ip tuntap add dev tap0_kata mode tap');
+    const before = await netnsSnapshot(net.pod);
+    await makeBundle(path.join(dir, 'busy'), { args: ['true'], networkNamespace: net.podPath });
+    const r = await kata(['create', 'busy', '--bundle', path.join(dir, 'busy')]);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /already has tap0_kata: another sandbox uses it/);
+    assert.equal(await netnsSnapshot(net.pod), before);
+    assert.equal((await kata(['list', '-q'])).stdout, '');
+  });
+});
