@@ -21,6 +21,9 @@ apt_packages=(
   containerd        # caller tests: containerd 1.6 (ctr, CRI plugin) runs kata-ts through its runc shim
   podman            # caller tests: podman 4.3 ...
   conmon            # ... and its monitor
+  iproute2          # ip and tc: the pod network's taps and filters
+  containernetworking-plugins # CNI bridge networks for the podman and CRI network tests
+  iptables          # used by the CNI plugins (portmap, firewall)
   ca-certificates
 )
 missing=()

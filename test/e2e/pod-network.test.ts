@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
+import { podAgent } from '../../src/pod/pod-agent.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, vmDirs } from '../helpers/leaks.js';
 import { makePodNetns, netnsSnapshot, sh, type PodNetns } from '../helpers/netns.js';
@@ -86,6 +87,15 @@ describe('pod networking (tcfilter): the VM gets the pod namespace\'s interface'
     assert.equal(mtu, '1400');
     assert.match(r.stdout, new RegExp(`inet ${net.podAddress.replaceAll('.', '\\.')}/24`));
     assert.match(r.stdout, new RegExp(`default via ${net.peerAddress.replaceAll('.', '\\.')} dev eth0`));
+    // The same through the agent's Kata 1.x RPCs, asked through the pod process.
+    const agent = podAgent(pod.dir, async () => assert.fail('the pod process is gone'));
+    const eth0 = (await agent.listInterfaces()).find((i) => i.name === 'eth0');
+    assert.equal(eth0?.hwAddr, mac);
+    assert.equal(eth0?.mtu, 1400);
+    assert.deepEqual(eth0?.IPAddresses.filter((a) => a.family === 'v4'), [{ family: 'v4', address: net.podAddress, mask: '24' }]);
+    const routes = await agent.listRoutes();
+    assert.ok(routes.some((rt) => rt.dest === '' && rt.gateway === net.peerAddress && rt.device === 'eth0'), JSON.stringify(routes));
+    assert.ok(routes.some((rt) => rt.dest === '10.213.41.0/24' && rt.device === 'eth0' && rt.scope === 253), JSON.stringify(routes));
   });
 
   it('a server in the container answers a client in the peer namespace', { timeout: 90_000 }, async () => {

@@ -18,7 +18,7 @@ export interface PodmanEnv {
  * config and events of its own in a temp dir. `containersConf` becomes its
  * CONTAINERS_CONF (no system config is read).
  */
-export async function makePodmanEnv(containersConf = ''): Promise<PodmanEnv> {
+export async function makePodmanEnv(containersConf = '', options: { netns?: string } = {}): Promise<PodmanEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-podman-'));
   const confFile = path.join(dir, 'containers.conf');
   await writeFile(confFile, containersConf);
@@ -34,7 +34,11 @@ export async function makePodmanEnv(containersConf = ''): Promise<PodmanEnv> {
     // would then delete in the wrong root. kata-ts keeps its state in its default root.
   ];
   const env = { CONTAINERS_CONF: confFile };
-  const podman: PodmanEnv['podman'] = (args, { timeoutMs = 180_000 } = {}) => runTool('podman', [...globalFlags, ...args], { timeoutMs, env });
+  // In a network namespace the test made (its CNI bridge and addresses live there); the mount namespace stays the host's.
+  const podman: PodmanEnv['podman'] = (args, { timeoutMs = 180_000 } = {}) =>
+    options.netns
+      ? runTool('nsenter', [`--net=${options.netns}`, '--', 'podman', ...globalFlags, ...args], { timeoutMs, env })
+      : runTool('podman', [...globalFlags, ...args], { timeoutMs, env });
   const remove = async (): Promise<void> => {
     await podman(['rm', '--all', '--force', '--time', '0'], { timeoutMs: 120_000 });
     // podman's overlay storage mounts image layers under storage/: never rm -r through a mount.
