@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +30,7 @@ export function criPluginConfig(dir: string, pauseImage: string, runtimes: strin
     `  sandbox_image = "${pauseImage}"`,
     '[plugins."io.containerd.grpc.v1.cri".cni]',
     `  conf_dir = "${dir}/cni"`,
+    '  bin_dir = "/usr/lib/cni"',
     '[plugins."io.containerd.grpc.v1.cri".containerd]',
     '  default_runtime_name = "runc"',
     '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
@@ -43,6 +44,10 @@ export interface ContainerdOptions {
   criConfig?: (dir: string) => string;
   /** Directories put before PATH, where containerd looks for shim binaries (containerd-shim-kata-ts-v2). */
   pathPrefix?: string[];
+  /** A network namespace (path) to run containerd in: its CNI bridge and pod veths then live there. */
+  netns?: string;
+  /** Files to write into the daemon's dir before it starts (name relative to the dir, given the dir). */
+  files?: (dir: string) => Record<string, string>;
 }
 
 /**
@@ -67,11 +72,17 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
     options.criConfig?.(dir) ?? '',
   ].join('\n');
   await writeFile(path.join(dir, 'config.toml'), `${config}\n`);
+  for (const [name, text] of Object.entries(options.files?.(dir) ?? {})) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), text);
+  }
   const logFile = path.join(dir, 'containerd.log');
   const env = options.pathPrefix ? { ...process.env, PATH: [...options.pathPrefix, process.env.PATH ?? ''].join(':') } : process.env;
   const launch = (): { child: ChildProcess; exited: Promise<void> } => {
     const fd = openSync(logFile, 'a');
-    const started: ChildProcess = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', fd, fd], env });
+    const argv = ['containerd', '--config', path.join(dir, 'config.toml')];
+    const [file, ...args] = options.netns ? ['nsenter', `--net=${options.netns}`, '--', ...argv] : argv;
+    const started: ChildProcess = spawn(file ?? 'containerd', args, { stdio: ['ignore', fd, fd], env });
     closeSync(fd);
     return { child: started, exited: new Promise<void>((resolve) => started.once('exit', () => resolve())) };
   };
