@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { podAgent } from '../../src/pod/pod-agent.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/run-cli.js';
 import { kataTsProcesses, vmDirs } from '../helpers/leaks.js';
 import { makePodNetns, netnsSnapshot, sh, type PodNetns } from '../helpers/netns.js';
 import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
@@ -155,6 +156,18 @@ describe('pod networking: bad namespaces fail at once and leave nothing', () => 
     assert.match(r.stderr, /^kata-ts: .*network namespace \/var\/run\/netns\/kata-ts-no-such-ns .*does not exist$/m);
     assert.equal(r.stderr.trim().split('\n').filter((l) => !l.includes(': info:')).length, 1);
     assert.equal((await kata(['list', '-q'])).stdout, '');
+    assert.deepEqual(await vmDirs(), vmDirsBefore);
+  });
+
+  it('a VM that fails to start: the taps and filters made for it are removed', { timeout: 60_000 }, async () => {
+    const config = await writeConfig(dir, await bundledConfigText({ path: '"/bin/false"', accelerator: '"tcg"' }), 'false-qemu.toml');
+    const vmDirsBefore = await vmDirs();
+    const before = await netnsSnapshot(net.pod);
+    await makeBundle(path.join(dir, 'noqemu'), { args: ['true'], networkNamespace: net.podPath });
+    const r = await runCli(['--root', path.join(dir, 'root-noqemu'), '--kata-config', config, 'create', 'noqemu', '--bundle', path.join(dir, 'noqemu')], { timeoutMs: 60_000 });
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /QEMU failed to start/);
+    assert.equal(await netnsSnapshot(net.pod), before);
     assert.deepEqual(await vmDirs(), vmDirsBefore);
   });
 
