@@ -25,9 +25,9 @@ export async function mountStorage(storage: Storage): Promise<void> {
   if (await isMountPoint(mountPoint)) return;
   const fstype = storage.fstype || storage.driver;
   const options = storage.options.filter(Boolean).join(',');
-  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), storage.source, mountPoint]);
+  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), '--', storage.source, mountPoint]);
 }
 
 export async function unmount(dir: string): Promise<void> {
-  if (await isMountPoint(dir)) await run('umount', ['-l', dir]);
+  if (await isMountPoint(dir)) await run('umount', ['-l', '--', dir]);
 }

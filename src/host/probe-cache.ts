@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { preparePrivateDir } from '../util/private-dir.js';
 import path from 'node:path';
 import type { HypervisorConfig } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
@@ -74,17 +75,8 @@ export class ProbeCache {
   }
 
   /** Creates the directory if needed; returns why it cannot be trusted, or undefined. */
-  async prepare(): Promise<string | undefined> {
-    try {
-      await mkdir(this.dir, { mode: 0o700 });
-    } catch (err) {
-      if (errnoCode(err) !== 'EEXIST') return `cannot create ${this.dir}: ${messageOf(err)}`;
-    }
-    const st = await lstat(this.dir).catch(() => undefined);
-    if (!st?.isDirectory()) return `${this.dir} is not a directory`;
-    if (st.uid !== process.geteuid?.()) return `${this.dir} belongs to uid ${st.uid}, not to this user`;
-    if ((st.mode & 0o022) !== 0) return `${this.dir} is writable by others (mode ${(st.mode & 0o777).toString(8)})`;
-    return undefined;
+  prepare(): Promise<string | undefined> {
+    return preparePrivateDir(this.dir);
   }
 
   async read(key: string): Promise<CachedEvidence | undefined> {

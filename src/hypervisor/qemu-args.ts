@@ -35,6 +35,11 @@ export interface VmNetwork {
 }
 
 export const sharedFsMountTag = 'kataShared';
+
+/** A value inside a QEMU option string (key=value,key=value): QEMU reads ",," as a literal comma. */
+export function qemuOptValue(value: string): string {
+  return value.replaceAll(',', ',,');
+}
 export const agentChannelName = 'agent.channel.0';
 export const agentVsockPort = 1024;
 
@@ -139,12 +144,12 @@ export function firmwareArgs(spec: Pick<VmSpec, 'hypervisor'>): string[] {
 }
 
 export function qmpArgs(spec: VmSpec): string[] {
-  return ['-qmp', `unix:${spec.layout.qmpSocket},server=on,wait=off`];
+  return ['-qmp', `unix:${qemuOptValue(spec.layout.qmpSocket)},server=on,wait=off`];
 }
 
 /** The guest's ttyS0 goes to console.log in the VM dir: the first place to look when a boot fails. */
 export function consoleArgs(spec: VmSpec): string[] {
-  return ['-chardev', `file,id=console,path=${spec.layout.consoleLog}`, '-serial', 'chardev:console'];
+  return ['-chardev', `file,id=console,path=${qemuOptValue(spec.layout.consoleLog)}`, '-serial', 'chardev:console'];
 }
 
 export function agentChannelArgs(spec: VmSpec): string[] {
@@ -154,14 +159,14 @@ export function agentChannelArgs(spec: VmSpec): string[] {
   }
   return [
     '-device', 'virtio-serial-pci,id=serial0',
-    '-chardev', `socket,id=agent-channel,path=${spec.layout.agentChannelSocket},server=on,wait=off`,
+    '-chardev', `socket,id=agent-channel,path=${qemuOptValue(spec.layout.agentChannelSocket)},server=on,wait=off`,
     '-device', `virtserialport,bus=serial0.0,chardev=agent-channel,name=${agentChannelName}`,
   ];
 }
 
 export function sharedFsArgs(spec: VmSpec): string[] {
   return [
-    '-fsdev', `local,id=fsdev-${sharedFsMountTag},path=${spec.layout.sharedDir},security_model=none,multidevs=remap`,
+    '-fsdev', `local,id=fsdev-${sharedFsMountTag},path=${qemuOptValue(spec.layout.sharedDir)},security_model=none,multidevs=remap`,
     '-device', `virtio-9p-pci,fsdev=fsdev-${sharedFsMountTag},mount_tag=${sharedFsMountTag}`,
   ];
 }
@@ -199,7 +204,7 @@ export function balloonArgs(spec: VmSpec): string[] {
 }
 
 export function rngArgs(spec: VmSpec): string[] {
-  return ['-object', `rng-random,id=rng0,filename=${spec.hypervisor.entropySource}`, '-device', 'virtio-rng-pci,rng=rng0'];
+  return ['-object', `rng-random,id=rng0,filename=${qemuOptValue(spec.hypervisor.entropySource)}`, '-device', 'virtio-rng-pci,rng=rng0'];
 }
 
 export function bootArgs(spec: VmSpec): string[] {
@@ -221,11 +226,11 @@ export function imageArgs(spec: VmSpec): string[] {
       return [];
     case 'nvdimm':
       return [
-        '-object', `memory-backend-file,id=image-mem,mem-path=${h.image},size=${nvdimmMiB(spec)}M,share=on,readonly=on`,
+        '-object', `memory-backend-file,id=image-mem,mem-path=${qemuOptValue(h.image)},size=${nvdimmMiB(spec)}M,share=on,readonly=on`,
         '-device', 'nvdimm,id=image,memdev=image-mem,unarmed=on',
       ];
     case 'virtio-blk':
-      return ['-drive', `file=${h.image},if=none,id=image,format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=image'];
+      return ['-drive', `file=${qemuOptValue(h.image)},if=none,id=image,format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=image'];
   }
 }
 

@@ -53,7 +53,8 @@ export async function startAgentProxy(
   options: { resetPeer?: boolean } = {},
 ): Promise<AgentProxy> {
   const channel = await connect(channelSocket, connectTimeoutMs);
-  const session = new YamuxSession(channel, { role: 'client' });
+  // Keepalive: a guest that stops answering is noticed (a ping every minute; generous for TCG).
+  const session = new YamuxSession(channel, { role: 'client', keepaliveMs: 60_000 });
   session.on('error', (err: Error) => logger.warn(`proxy: ${err.message}`));
   // A host process that takes over a live VM's channel (a restarted pod process) tells the
   // agent to drop the previous session: a go-away makes it reopen its port and start afresh.

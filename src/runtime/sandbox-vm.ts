@@ -1,4 +1,6 @@
-import { copyFile, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { preparePrivateDir } from '../util/private-dir.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,9 +90,8 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
         (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
       );
     })().catch(async (err: unknown) => {
-      // The VM dir goes away with the VM, so the console log is kept in the temp dir for the user.
-      const kept = path.join(os.tmpdir(), `kata-ts-${sandboxId}-console.log`);
-      await copyFile(layout.consoleLog, kept).catch(() => undefined);
+      // The VM dir goes away with the VM, so the console log is kept for the user.
+      const kept = await keepConsoleLog(layout.consoleLog, sandboxId);
       // A KVM the probe passed can still fail a real guest: say which accelerator ran, and the way out.
       const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
@@ -101,6 +102,19 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     await shutdownSandboxVm({ vm, pod, network }, logger);
     throw err;
   }
+}
+
+/** Where failed boots' console logs are kept: root's own directory, never a predictable name in /tmp. */
+export const keptConsoleLogDir = '/run/kata-ts-logs';
+
+/** Copies the console log out of the VM dir (written atomically: a planted symlink is replaced, not followed). */
+export async function keepConsoleLog(consoleLog: string, sandboxId: string, dir = keptConsoleLogDir): Promise<string> {
+  const kept = path.join(dir, `${sandboxId}-console.log`);
+  const untrusted = await preparePrivateDir(dir);
+  if (untrusted) return `(not kept: ${untrusted})`;
+  const text = await readFile(consoleLog, 'utf8').catch(() => '');
+  await writeFileAtomic(kept, text, 0o600).catch(() => undefined);
+  return kept;
 }
 
 /** Polls Health.Check (through the pod process) until the agent answers SERVING or the time is up. */

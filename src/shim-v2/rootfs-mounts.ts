@@ -10,7 +10,7 @@ export async function mountRootfs(bundle: string, mounts: MountMessage[]): Promi
   try {
     for (const mount of mounts) {
       const options = mount.options.filter(Boolean);
-      await runCommand('mount', ['-t', mount.type, ...(options.length ? ['-o', options.join(',')] : []), mount.source, target]);
+      await runCommand('mount', ['-t', mount.type, ...(options.length ? ['-o', options.join(',')] : []), '--', mount.source, target]);
     }
   } catch (err) {
     await unmount(target);

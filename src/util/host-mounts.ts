@@ -6,10 +6,10 @@ import { KataError, messageOf } from './errors.js';
 /** Bind-mounts a host file or directory (recursively), read-only on request. */
 export async function bindMount(source: string, target: string, readonly = false): Promise<void> {
   try {
-    await runCommand('mount', ['--rbind', source, target]);
+    await runCommand('mount', ['--rbind', '--', source, target]);
     // Make it private: the mount must not propagate back into the source's peers.
-    await runCommand('mount', ['--make-rprivate', target]);
-    if (readonly) await runCommand('mount', ['-o', 'remount,bind,ro', target]);
+    await runCommand('mount', ['--make-rprivate', '--', target]);
+    if (readonly) await runCommand('mount', ['-o', 'remount,bind,ro', '--', target]);
   } catch (err) {
     await unmount(target).catch(() => undefined);
     throw new KataError('IO', `cannot bind-mount ${source} on ${target}: ${stderrOf(err)}`, { cause: err });
@@ -19,8 +19,8 @@ export async function bindMount(source: string, target: string, readonly = false
 /** Unmounts a mount point and everything under it; a busy one is detached lazily. */
 export async function unmount(target: string): Promise<void> {
   for (const point of await mountPointsUnder(target)) {
-    const result = await runCommand('umount', [point], { reject: false });
-    if (result.exitCode !== 0) await runCommand('umount', ['-l', point], { reject: false });
+    const result = await runCommand('umount', ['--', point], { reject: false });
+    if (result.exitCode !== 0) await runCommand('umount', ['-l', '--', point], { reject: false });
   }
 }
 

@@ -119,3 +119,16 @@ describe('QEMU command line', () => {
     assert.ok(valuesOf(args, '-object').includes('rng-random,id=rng0,filename=/dev/urandom'));
   });
 });
+
+describe('QEMU option strings', () => {
+  it('doubles commas in paths, so a path cannot add options', () => {
+    const layout = vmLayout('/run/x,y/sb1');
+    const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText('image = "/img/a,readonly=off.img"\nentropy_source = "/dev/u,random"'), 'flag');
+    const args = qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout, hostCpus: 2, agentDebug: false, imageBytes: 4 << 20 });
+    const joined = args.join(' ');
+    assert.match(joined, /mem-path=\/img\/a,,readonly=off\.img,size=/);
+    assert.match(joined, /filename=\/dev\/u,,random /);
+    assert.match(joined, /path=\/run\/x,,y\/sb1\/shared,/);
+    assert.match(joined, /unix:\/run\/x,,y\/sb1\/qmp\.sock,server=on/);
+  });
+});

@@ -86,4 +86,33 @@ describe('yamux frames and sessions', () => {
       assert.deepEqual(decodeHeader(goAway), { version: 0, type: FrameType.GoAway, flags: 0, streamId: 0, length: 1 });
     }
   });
+
+  it('refuses a data frame larger than any window from its header, before buffering its payload', async () => {
+    const [a, b] = duplexPair();
+    const server = new YamuxSession(b, { role: 'server' });
+    const errors: Error[] = [];
+    server.on('error', (e: Error) => errors.push(e));
+    // A 4 GiB frame announced: only the header is sent.
+    a.write(encodeHeader({ type: FrameType.Data, flags: Flag.SYN, streamId: 1, length: 0xffffffff }));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.isClosed, true);
+    assert.match(errors[0]?.message ?? '', /4294967295 bytes exceeds any receive window/);
+  });
+
+  it('a client resets streams the peer opens (no one would read them), a server takes them', async () => {
+    const [a, b] = duplexPair();
+    const client = new YamuxSession(a, { role: 'client' });
+    const streams: YamuxStream[] = [];
+    client.on('stream', (s: YamuxStream) => streams.push(s));
+    const replies: Buffer[] = [];
+    b.on('data', (c: Buffer) => replies.push(c));
+    for (let id = 2; id <= 200; id += 2) b.write(Buffer.concat([encodeHeader({ type: FrameType.Data, flags: Flag.SYN, streamId: id, length: 4 }), Buffer.from('junk')]));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(streams.length, 0);
+    assert.equal(client.streamCount, 0, 'nothing is kept for them');
+    const first = decodeHeader(Buffer.concat(replies).subarray(0, 12));
+    assert.deepEqual(first, { version: 0, type: FrameType.WindowUpdate, flags: Flag.RST, streamId: 2, length: 0 });
+    assert.equal(client.isClosed, false);
+    client.close();
+  });
 });

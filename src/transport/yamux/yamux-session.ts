@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { KataError } from '../../util/errors.js';
-import { decodeHeader, encodeHeader, Flag, FrameType, GoAwayCode, headerSize, protocolVersion, type FrameHeader } from './frame.js';
+import { decodeHeader, encodeHeader, Flag, FrameType, GoAwayCode, headerSize, initialStreamWindow, protocolVersion, type FrameHeader } from './frame.js';
 import { YamuxStream, type StreamOwner } from './yamux-stream.js';
 
 export interface YamuxOptions {
@@ -9,6 +9,8 @@ export interface YamuxOptions {
   role: 'client' | 'server';
   /** Send a ping this often to notice a dead peer; 0 disables. */
   keepaliveMs?: number;
+  /** Take streams the peer opens (default: servers do, clients reset them: no one would read them). */
+  acceptStreams?: boolean;
 }
 
 /**
@@ -27,6 +29,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   private remoteGoAway = false;
   private closed = false;
   private keepalive: NodeJS.Timeout | undefined;
+  private readonly acceptStreams: boolean;
 
   constructor(
     private readonly conn: Duplex,
@@ -34,6 +37,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   ) {
     super();
     this.nextStreamId = options.role === 'client' ? 1 : 2;
+    this.acceptStreams = options.acceptStreams ?? options.role === 'server';
     conn.on('data', (chunk: Buffer) => this.onData(chunk));
     conn.on('end', () => this.shutdown(new KataError('IO', 'yamux connection ended')));
     conn.on('close', () => this.shutdown(new KataError('IO', 'yamux connection closed')));
@@ -114,6 +118,10 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
         this.header = decodeHeader(this.buffer.subarray(0, headerSize));
         this.buffer = this.buffer.subarray(headerSize);
         if (this.header.version !== protocolVersion) return this.protocolError(`unsupported yamux version ${this.header.version}`);
+        // No stream's window is larger: a bigger frame is refused before a byte of it is buffered.
+        if (this.header.type === FrameType.Data && this.header.length > initialStreamWindow) {
+          return this.protocolError(`a data frame of ${this.header.length} bytes exceeds any receive window`);
+        }
       }
       const header = this.header;
       const payloadSize = header.type === FrameType.Data ? header.length : 0;
@@ -151,7 +159,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   private handleStreamFrame(h: FrameHeader, payload: Buffer): void {
     let stream = this.streams.get(h.streamId);
     if (h.flags & Flag.SYN && !stream) {
-      if (this.localGoAway) {
+      if (this.localGoAway || !this.acceptStreams) {
         this.sendFrame(FrameType.WindowUpdate, Flag.RST, h.streamId, 0);
         return;
       }
