@@ -122,8 +122,19 @@ export class AgentClient {
   signalProcess(containerId: string, execId: string, signal: number): Promise<void> {
     return this.agentCall('SignalProcess', { container_id: containerId, exec_id: execId, signal });
   }
-  async waitProcess(containerId: string, execId: string): Promise<number> {
-    return (await this.agentCall<{ status: number }>('WaitProcess', { container_id: containerId, exec_id: execId }, 24 * 3600_000)).status;
+  /**
+   * Waits for the process's exit, however long it runs: each call has a
+   * deadline (gRPC needs one to notice a dead connection), and a deadline
+   * that passes only means "still running", so the wait is made again.
+   */
+  async waitProcess(containerId: string, execId: string, callMs = 3600_000): Promise<number> {
+    for (;;) {
+      try {
+        return (await this.agentCall<{ status: number }>('WaitProcess', { container_id: containerId, exec_id: execId }, callMs)).status;
+      } catch (err) {
+        if (!(err instanceof AgentCallError && err.grpcCode === grpc.status.DEADLINE_EXCEEDED)) throw err;
+      }
+    }
   }
   /** Undefined at EOF. */
   async readStdout(containerId: string, execId: string, len = 64 * 1024): Promise<Buffer | undefined> {

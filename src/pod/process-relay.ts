@@ -25,19 +25,29 @@ export interface RelayIo {
  * (128 + signal when it was killed). Output written just before the exit is
  * drained, but never waited for forever (a daemonized child may hold it open).
  */
-export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger): Promise<number> {
+export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger, quietMs = 2000): Promise<number> {
   const { containerId, execId } = target;
   void pumpInput(agent, target, io.input, logger);
-  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger);
-  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger);
+  const activity = { last: Date.now() };
+  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger, activity);
+  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger, activity);
+  let status: number;
   try {
-    const status = await agent.waitProcess(containerId, execId);
-    await Promise.race([Promise.all([stdout, stderr]), sleep(5000)]);
-    return status;
+    status = await agent.waitProcess(containerId, execId);
   } catch (err) {
     logger.error(`container ${containerId} process ${execId}: ${messageOf(err)}`);
     return lostStatus;
   }
+  // Output still flowing after the exit is all relayed; only a stream that stays
+  // silent (a daemonized child holding it open) is given up on.
+  const drained = Promise.all([stdout, stderr]).then(() => true);
+  while (!(await Promise.race([drained, sleep(100).then(() => false)]))) {
+    if (Date.now() - activity.last > quietMs) {
+      logger.debug(`container ${containerId} process ${execId}: output still open ${quietMs} ms after the exit, silent; not waiting for it`);
+      break;
+    }
+  }
+  return status;
 }
 
 async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readable, logger: Logger): Promise<void> {
@@ -49,16 +59,19 @@ async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readabl
     // A terminal has no EOF to pass on: closing it would hang up the process.
     if (!target.tty) await agent.closeStdin(containerId, execId);
   } catch (err) {
-    if (!(err instanceof AgentCallError)) logger.debug(`stdin: ${messageOf(err)}`);
+    // Input the process can no longer take (it exited, or closed its stdin) is expected; anything else is said.
+    const closed = err instanceof AgentCallError && /closed|not found|exited/i.test(err.details);
+    if (closed) logger.debug(`stdin of ${containerId} process ${execId}: ${messageOf(err)}`);
+    else logger.warn(`stdin of ${containerId} process ${execId} lost input: ${messageOf(err)}`);
   }
 }
 
 /**
  * Copies one output stream of the process until EOF. A failed read (a
- * connection not ready or broken) is not EOF: it is logged and retried for
- * a while instead of cutting the output short.
+ * connection not ready or broken) is not EOF: it is retried for a while, and
+ * giving up (output lost) is a warning, never silent.
  */
-async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger): Promise<void> {
+async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger, activity: { last: number }): Promise<void> {
   let failures = 0;
   for (;;) {
     let chunk: Buffer | undefined;
@@ -67,11 +80,15 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
       failures = 0;
     } catch (err) {
       logger.debug(`reading output: ${messageOf(err)}`);
-      if (++failures > 50) return;
+      if (++failures > 50) {
+        logger.warn(`output lost: ${failures} reads failed in a row, the last: ${messageOf(err)}`);
+        return;
+      }
       await sleep(100);
       continue;
     }
     if (!chunk) return;
+    activity.last = Date.now();
     if (!output.destroyed) await new Promise<void>((resolve) => output.write(chunk, () => resolve()));
   }
 }

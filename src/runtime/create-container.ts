@@ -96,6 +96,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   await store.create(state);
   const undo: Array<() => Promise<unknown>> = [];
   let bootMs = 0;
+  // Only a sandbox this create boots is removed on failure: another create's live one never is.
+  let ownsSandboxDir = false;
   try {
     const carrier = await withSandboxLock(store.root, sandboxId, async () => {
       let record: SandboxRecord;
@@ -108,6 +110,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
           throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
         }
+        ownsSandboxDir = true;
         const networkNs = spec.linux?.namespaces?.find((ns) => ns.type === 'network');
         const vm = await bootSandboxVm({
           config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod,
@@ -164,8 +167,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     for (const step of undo.reverse()) {
       await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));
     }
-    if (!membership.joins) await removeSandboxDir(store.root, sandboxId);
-    else await dropMember(store.root, sandboxId, id);
+    if (ownsSandboxDir) await removeSandboxDir(store.root, sandboxId);
+    else if (membership.joins) await dropMember(store.root, sandboxId, id);
     await store.remove(id);
     throw err;
   }

@@ -32,7 +32,7 @@ try {
   await writeFile(path.join(www, 'index.html'), 'up\n');
   for (const net of [plain, pod]) net.spawnInPeer(['busybox', 'httpd', '-f', '-p', `${net.peerAddress}:8090`, '-h', www]);
   // The plain baseline's "pod" side serves too, from its own namespace.
-  const plainServer = await import('node:child_process').then(({ spawn }) => spawn('ip', ['netns', 'exec', plain.pod, 'busybox', 'httpd', '-f', '-p', `${plain.podAddress}:8091`, '-h', www], { stdio: 'ignore' }));
+  const plainServer = await import('node:child_process').then(({ spawn }) => spawn('nsenter', [`--net=/var/run/netns/${plain.pod}`, '--', 'busybox', 'httpd', '-f', '-p', `${plain.podAddress}:8091`, '-h', www], { stdio: 'ignore' }));
 
   await makeBundle(path.join(dir, 'b'), {
     args: ['sh', '-c', `mkdir -p /tmp/www && dd if=/dev/urandom of=/tmp/www/blob bs=1M count=${mib} 2>/dev/null && echo up > /tmp/www/index.html && exec httpd -f -p 8091 -h /tmp/www`],

@@ -38,7 +38,12 @@ export async function makePodNetns(tag: string, subnet: number): Promise<PodNetn
   const peerAddress = `10.213.${subnet}.1`;
   const children: ChildProcess[] = [];
   const remove = async (): Promise<void> => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    }
     await runTool('ip', ['netns', 'del', pod]);
     await runTool('ip', ['netns', 'del', peer]);
   };
@@ -58,7 +63,8 @@ export async function makePodNetns(tag: string, subnet: number): Promise<PodNetn
     inPeer: (command) => sh(`ip netns exec ${peer} sh -c '${command.replaceAll("'", "'\\''")}'`),
     inPod: (command) => sh(`ip netns exec ${pod} sh -c '${command.replaceAll("'", "'\\''")}'`),
     spawnInPeer: (args) => {
-      const child = spawn('ip', ['netns', 'exec', peer, ...args], { stdio: 'ignore' });
+      // nsenter execs the command itself (ip netns exec forks it): the pid is the server's, to stop it by.
+      const child = spawn('nsenter', [`--net=/var/run/netns/${peer}`, '--', ...args], { stdio: 'ignore' });
       children.push(child);
       return child;
     },
