@@ -125,6 +125,19 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
   return start_job(env, job, "kata_vsock.connect");
 }
 
+/* peerCid(fd) -> the CID of the other end of a connected vsock (the host is 2, this VM's own loopback 1). */
+static napi_value PeerCid(napi_env env, napi_callback_info info) {
+  uint32_t fd;
+  if (numeric_args(env, info, "peerCid(fd): fd must be a number", &fd, 1) != 0) return NULL;
+  struct sockaddr_vm addr;
+  socklen_t len = sizeof addr;
+  memset(&addr, 0, sizeof addr);
+  if (getpeername((int)fd, (struct sockaddr *)&addr, &len) < 0) return throw_errno(env, "getpeername(vsock)", errno);
+  napi_value result;
+  CHECK(napi_create_uint32(env, addr.svm_cid, &result));
+  return result;
+}
+
 /* shutdown(fd): wakes up a thread blocked in accept() on it. */
 static napi_value Shutdown(napi_env env, napi_callback_info info) {
   uint32_t fd;
@@ -139,6 +152,7 @@ void register_vsock(napi_env env, napi_value exports) {
     METHOD("accept", Accept),
     METHOD("connect", Connect),
     METHOD("shutdown", Shutdown),
+    METHOD("peerCid", PeerCid),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }

@@ -46,6 +46,8 @@ export interface HypervisorConfig {
   sharedFs: SharedFileSystem;
   msize9p: number;
   useVsock: boolean;
+  /** QEMU's -sandbox (its seccomp filter), as Kata 2.x's seccompsandbox key; "" leaves QEMU unconfined. */
+  seccompSandbox: string;
   /** Kata's key: true gives network devices no vhost-net (used only under KVM with /dev/vhost-net). */
   disableVhostNet: boolean;
   enableDebug: boolean;

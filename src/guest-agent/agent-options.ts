@@ -1,9 +1,15 @@
-/** Agent options from the kernel command line (agent.log, agent.debug_console, agent.hotplug_timeout, agent.use_vsock). */
+/** Agent options from the kernel command line (agent.log, agent.debug_console, agent.hotplug_timeout, agent.use_vsock, agent.vsock_local). */
 export interface AgentOptions {
   debug: boolean;
   debugConsole: boolean;
   hotplugTimeoutMs: number;
   useVsock: boolean;
+  /**
+   * agent.vsock_local=allow: take vsock connections from this VM itself (CID 1,
+   * vsock_loopback) too, for in-guest tests only. Otherwise only the host
+   * (CID 2) reaches the agent: a container must never drive it.
+   */
+  vsockAllowLocal: boolean;
 }
 
 export function parseAgentOptions(cmdline: string): AgentOptions {
@@ -18,5 +24,6 @@ export function parseAgentOptions(cmdline: string): AgentOptions {
     debugConsole: params.has('agent.debug_console'),
     hotplugTimeoutMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 3000,
     useVsock: params.get('agent.use_vsock') === 'true',
+    vsockAllowLocal: params.get('agent.vsock_local') === 'allow',
   };
 }

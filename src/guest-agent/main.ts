@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { loadAgentProtocol } from '../agent-protocol/load-protos.js';
-import { VsockListener } from '../transport/vsock/vsock.js';
+import { hostCid, VsockListener } from '../transport/vsock/vsock.js';
+import { vsockPeerAllowed } from './vsock-peers.js';
 import { YamuxSession } from '../transport/yamux/yamux-session.js';
 import type { YamuxStream } from '../transport/yamux/yamux-stream.js';
 import { AgentLog } from './agent-log.js';
@@ -55,14 +56,23 @@ function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): 
   log.info(`serving on ${port} (${channelName}), uptime ${readFileSync('/proc/uptime', 'utf8').split(' ')[0]}s`);
 }
 
-/** agent.use_vsock=true: every AF_VSOCK connection on port 1024 is a gRPC connection, no multiplexer needed. */
-function serveVsock(injector: Injector, log: AgentLog): void {
-  // vsock_loopback (CID 1) lets processes in the guest reach the listener too; it loads on demand, here.
-  loadModule('vsock_loopback').catch((err: Error) => log.debug(err.message));
+/**
+ * agent.use_vsock=true: every AF_VSOCK connection on port 1024 from the host
+ * is a gRPC connection, no multiplexer needed. Any other peer (a container
+ * through vsock_loopback) is hung up on.
+ */
+function serveVsock(injector: Injector, log: AgentLog, allowLocal: boolean): void {
+  // vsock_loopback (CID 1) lets processes in the guest reach the listener; only in-guest tests need it.
+  if (allowLocal) loadModule('vsock_loopback').catch((err: Error) => log.debug(err.message));
   try {
     const listener = VsockListener.listen(agentVsockPort);
-    listener.on('connection', (conn: Duplex) => {
+    listener.on('connection', (conn: Duplex, peerCid: number) => {
       conn.on('error', (err: Error) => log.debug(`vsock connection: ${err.message}`));
+      if (!vsockPeerAllowed(peerCid, allowLocal)) {
+        log.info(`refused a vsock connection from CID ${peerCid}: only the host (CID ${hostCid}) reaches the agent`);
+        conn.destroy();
+        return;
+      }
       injector.injectConnection(conn);
     });
     listener.on('error', (err: Error) => log.error(`vsock listener: ${err.message}`));
@@ -102,7 +112,7 @@ export async function main(args: string[]): Promise<number | undefined> {
   const injector = buildServer(options, log);
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`));
-  if (options.useVsock) serveVsock(injector, log);
+  if (options.useVsock) serveVsock(injector, log, options.vsockAllowLocal);
   // The serial port, when the VM has one, is served too: it costs nothing idle.
   serveSerial(injector, options, log);
   return undefined;

@@ -89,9 +89,13 @@ export function kernelCommandLine(spec: VmSpec): string {
   return params.join(' ');
 }
 
-/** -no-reboot: a guest that panics or reboots ends the VM, so a failed boot is seen at once. */
+/**
+ * -no-reboot: a guest that panics or reboots ends the VM, so a failed boot is
+ * seen at once. -sandbox: QEMU's own seccomp filter (seccompsandbox).
+ */
 export function identityArgs(spec: VmSpec): string[] {
-  return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-no-reboot', '-daemonize', '-pidfile', spec.layout.pidFile];
+  const sandbox = spec.hypervisor.seccompSandbox ? ['-sandbox', spec.hypervisor.seccompSandbox] : [];
+  return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-no-reboot', ...sandbox, '-daemonize', '-pidfile', spec.layout.pidFile];
 }
 
 /** `-machine`, `-accel` and `-cpu` as a sandbox VM gets them; the KVM probe boots with the same ones. */

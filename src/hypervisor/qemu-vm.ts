@@ -58,14 +58,20 @@ function launchInNetns(spec: VmSpec, file: string, args: string[]): [string, str
   return [file, args];
 }
 
-async function killFromPidFile(pidFile: string): Promise<void> {
-  try {
-    const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const id = await identify(pid);
-    if (id) process.kill(id.pid, 'SIGKILL');
-  } catch {
-    // no pid file: nothing started
-  }
+/**
+ * Kills the QEMU that wrote this pid file, if it still runs: a QEMU whose
+ * start was cut short (a killed create) is known by nothing else. The pid must
+ * still be that QEMU: its command line names this very pid file.
+ */
+export async function killFromPidFile(pidFile: string): Promise<boolean> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 1) return false;
+  const id = await identify(pid);
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  if (!id || !cmdline.includes(pidFile)) return false;
+  process.kill(id.pid, 'SIGKILL');
+  for (let i = 0; i < 100 && (await isSameProcessAlive(id)); i++) await sleep(20);
+  return true;
 }
 
 export async function vmIsRunning(vm: VmHandle): Promise<boolean> {

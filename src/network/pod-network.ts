@@ -31,7 +31,7 @@ const emptyPlan = (): PodNetworkPlan => ({ endpoints: [], routes: [], neighbors:
  * the VM later gets one virtio-net device per tap, with the link's MAC. Any
  * failure undoes what was done: the namespace is left as it was found.
  */
-export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger): Promise<PodNetwork> {
+export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger, beforeConnect?: (planned: PodNetwork) => Promise<void>): Promise<PodNetwork> {
   const { netnsPath, model } = request;
   if (!request.wantsNetns) return { plan: emptyPlan() };
   if (!netnsPath) return request.disableNewNetns ? { plan: emptyPlan() } : { fresh: true, plan: emptyPlan() };
@@ -52,6 +52,8 @@ export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger
   if (model === 'macvtap' && plan.endpoints.length > 0) {
     throw new KataError('CONFIG_INVALID', 'internetworking_model = "macvtap" is not supported by kata-ts; use "tcfilter" (the default)');
   }
+  // Recorded before anything changes: a create killed from here on leaves what delete needs to undo it.
+  await beforeConnect?.({ netns: netnsPath, plan });
   const network: PodNetwork = { netns: netnsPath, plan: { ...plan, endpoints: [] } };
   try {
     for (const endpoint of plan.endpoints) {

@@ -22,6 +22,7 @@ import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-
 import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
 import { configureGuestNetwork } from './guest-network.js';
+import { identify } from '../util/process-identity.js';
 
 export interface CreateOptions {
   id: string;
@@ -80,6 +81,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   const sandboxId = membership.sandboxId;
   // Decided before any state exists: accelerator = "kvm" on a host without KVM leaves nothing behind.
   const accelerator = membership.joins ? undefined : await sandboxAccelerator(config, logger);
+  const creator = await identify(process.pid);
   const state: RuntimeContainerState = {
     schemaVersion: 1,
     id,
@@ -92,6 +94,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     process: spec.process ?? {},
     hostMounts: [],
     ...(spec.hooks ? { hooks: spec.hooks } : {}),
+    ...(creator ? { creator } : {}),
   };
   await store.create(state);
   const undo: Array<() => Promise<unknown>> = [];
@@ -159,6 +162,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     await runHooks(spec.hooks, 'prestart', hookState, logger, true);
     warnGuestHooks(spec.hooks, logger);
     Object.assign(state, { status: 'created', carrier: carrier.id });
+    delete state.creator;
     await store.write(state);
     if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
     logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: carrier.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });

@@ -13,6 +13,7 @@ import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
+import { reapUnrecordedSandbox } from './unrecorded-sandbox.js';
 
 /**
  * delete: removes a stopped container (any container with force): its
@@ -43,6 +44,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
       else await writeSandboxRecord({ ...record, containers });
     } else {
+      // No record: a create was killed while booting; whatever it started goes too.
+      await reapUnrecordedSandbox(sandboxDir(store.root, state.sandboxId), logger);
       await removeSandboxDir(store.root, state.sandboxId);
     }
   });

@@ -23,10 +23,12 @@ export const ociVersion = '1.0.2';
  * is gone (or whose pid now belongs to another process) has stopped: the
  * carrier exits once its process has, and its pod process kills a process whose
  * carrier was killed. So has one whose VM is gone, even while its carrier is
- * still being told. A dead pod process alone stops nothing.
+ * still being told. A dead pod process alone stops nothing. A create that was
+ * killed leaves a stopped container, which delete --force cleans up.
  */
 export async function liveStatus(state: ContainerState): Promise<ContainerStatus> {
-  if (state.status === 'stopped' || state.status === 'creating') return state.status;
+  if (state.status === 'creating') return state.creator && !(await isSameProcessAlive(state.creator)) ? 'stopped' : 'creating';
+  if (state.status === 'stopped') return state.status;
   if (!state.carrier) return state.status;
   if (!(await isSameProcessAlive(state.carrier))) return 'stopped';
   if (state.vm && !(await isSameProcessAlive(state.vm))) return 'stopped';

@@ -19,7 +19,7 @@ import type { PodStarter, RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
 import { setupPodNetwork, teardownPodNetwork, type PodNetwork, type PodNetworkRequest } from '../network/pod-network.js';
 import type { VmNetwork } from '../hypervisor/qemu-args.js';
-import { writeVmFile } from './vm-file.js';
+import { writeNetworkFile, writeVmFile } from './vm-file.js';
 
 /** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
 export interface SandboxVm {
@@ -63,7 +63,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const { accelerator } = options;
   const imageBytes = h.image ? await imageSize(h.image) : undefined;
   const layout = vmLayout(options.vmDir);
-  const network = options.network ? await setupPodNetwork(options.network, logger) : undefined;
+  const network = options.network ? await setupPodNetwork(options.network, logger, (planned) => writeNetworkFile(options.vmDir, planned)) : undefined;
   const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
   const started = Date.now();
   const vm = await startVmWithFreeCid(

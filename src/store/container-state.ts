@@ -21,6 +21,8 @@ export interface ContainerState {
   carrier?: ProcessIdentity;
   /** The sandbox's QEMU: when it is gone, so are the container's processes. */
   vm?: ProcessIdentity;
+  /** The process running create, while status is creating: a create that died leaves a stopped container. */
+  creator?: ProcessIdentity;
   /** Free-form fields owned by later layers (VM addresses, devices...). */
   [extra: string]: unknown;
 }

@@ -9,6 +9,8 @@ export interface NativeAddon {
   accept(listenFd: number): Promise<number>;
   connect(cid: number, port: number): Promise<number>;
   shutdown(fd: number): void;
+  /** The CID at the other end of a connected vsock. */
+  peerCid(fd: number): number;
   openPty(): { master: number; slave: number; name: string };
   getWindowSize(fd: number): { rows: number; columns: number };
   setWindowSize(fd: number, rows: number, columns: number): void;

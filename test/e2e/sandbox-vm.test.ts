@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
@@ -44,6 +44,31 @@ async function readAll(client: AgentClient, cid: string, execId: string, which: 
   }
 }
 
+/**
+ * Runs the agent's own vsock Health.Check client (`--vsock-health 1 PORT`) in a
+ * container: the guest's node and agent bundle bind-mounted read-only.
+ */
+async function vsockHealthContainer(client: AgentClient, sandbox: SandboxVm, cid: string, port: number): Promise<{ status: number; stdout: string; stderr: string }> {
+  const rootfs = path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs');
+  await makeBusyboxRootfs(rootfs);
+  const binds = ['/opt/kata-ts', '/lib', '/lib64'];
+  for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(rootfs, dir), { recursive: true });
+  await writeFile(path.join(rootfs, 'usr/bin/node'), '');
+  const spec = containerSpec(cid, ['/usr/bin/node', ...agentNodeFlags, guestAgentLoader, '--vsock-health', '1', String(port)]);
+  spec.Mounts.push(
+    ...[...binds, '/usr/bin/node'].map((p) => ({ destination: p, source: p, type: 'bind', options: ['rbind', 'ro'] })),
+    { destination: '/tmp', source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev'] },
+  );
+  await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
+  const stdout = readAll(client, cid, cid, 'stdout');
+  const stderr = readAll(client, cid, cid, 'stderr');
+  await client.startContainer(cid);
+  const status = await client.waitProcess(cid, cid);
+  const result = { status, stdout: await stdout, stderr: await stderr };
+  await client.removeContainer(cid);
+  return result;
+}
+
 describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
@@ -57,7 +82,8 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
     // The host reaches the agent through the pod process's yamux (no vhost-vsock here); the agent also
     // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
-    config.hypervisor.kernelParams.push('agent.use_vsock=true');
+    // agent.vsock_local=allow: this test's container may reach the agent (only the host may, otherwise).
+    config.hypervisor.kernelParams.push('agent.use_vsock=true', 'agent.vsock_local=allow');
     sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
     client = new AgentClient(sandbox.agentUrl);
     process.stderr.write(`# boot to agent ready: ${sandbox.bootMs} ms (${sandbox.accelerator})\n`);
@@ -111,37 +137,11 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
 
   it("serves gRPC on vsock port 1024 in the guest: Health.Check through vsock_loopback (CID 1)", { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
-    const cid = 'c-vsock';
-    const rootfs = path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs');
-    await makeBusyboxRootfs(rootfs);
-    // The guest's node, libraries and agent bundle, bind-mounted read-only into the container.
-    const binds = ['/opt/kata-ts', '/lib', '/lib64'];
-    for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(rootfs, dir), { recursive: true });
-    await writeFile(path.join(rootfs, 'usr/bin/node'), '');
-    const spec = containerSpec(cid, ['/usr/bin/node', ...agentNodeFlags, guestAgentLoader, '--vsock-health', '1', '1024']);
-    spec.Mounts.push(
-      ...[...binds, '/usr/bin/node'].map((p) => ({ destination: p, source: p, type: 'bind', options: ['rbind', 'ro'] })),
-      { destination: '/tmp', source: 'tmpfs', type: 'tmpfs', options: ['nosuid', 'nodev'] },
-    );
-    await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
-    const stdout = readAll(client, cid, cid, 'stdout');
-    const stderr = readAll(client, cid, cid, 'stderr');
-    await client.startContainer(cid);
-    assert.equal(await client.waitProcess(cid, cid), 0, await stderr);
-    assert.equal(await stdout, 'SERVING\n');
-
+    const served = await vsockHealthContainer(client, sandbox, 'c-vsock', 1024);
+    assert.equal(served.status, 0, served.stderr);
+    assert.equal(served.stdout, 'SERVING\n');
     // Nothing listens on port 1025: the same client fails.
-    const refused = 'c-vsock-refused';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, refused, 'rootfs'));
-    const refusedRootfs = path.join(sandbox.vm.layout.sharedDir, refused, 'rootfs');
-    for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(refusedRootfs, dir), { recursive: true });
-    await writeFile(path.join(refusedRootfs, 'usr/bin/node'), '');
-    const refusedSpec = { ...spec, Process: { ...spec.Process, Args: ['/usr/bin/node', ...agentNodeFlags, guestAgentLoader, '--vsock-health', '1', '1025'] } };
-    await client.createContainer({ container_id: refused, exec_id: refused, OCI: refusedSpec as never });
-    await client.startContainer(refused);
-    assert.notEqual(await client.waitProcess(refused, refused), 0);
-    await client.removeContainer(cid);
-    await client.removeContainer(refused);
+    assert.notEqual((await vsockHealthContainer(client, sandbox, 'c-vsock-refused', 1025)).status, 0);
   });
 
   it('destroys the sandbox and leaves no QEMU, pod process, socket or dir behind', { timeout: 120_000 }, async () => {
@@ -157,5 +157,37 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     assert.equal(existsSync(vm.layout.dir), false, 'the VM dir is gone');
     assert.equal(existsSync(vm.layout.qmpSocket), false);
     assert.deepEqual(await processesMatching(vm.layout.dir), [], 'nothing runs with the VM dir on its command line');
+  });
+});
+
+describe('vsock: only the host reaches the agent', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let sandbox: SandboxVm | undefined;
+  let client: AgentClient;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-e2e-vsock-'));
+    await buildImage();
+    const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
+    config.hypervisor.kernelParams.push('agent.use_vsock=true', 'agent.log=debug');
+    sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-vsock', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
+    client = new AgentClient(sandbox.agentUrl);
+    await client.createSandbox({ hostname: 'e2e-vsock', storages: [sharedStorage], sandbox_id: 'e2e-vsock' });
+  });
+
+  after(async () => {
+    client?.close();
+    if (sandbox) await shutdownSandboxVm(sandbox, silentLogger);
+    await cleanup();
+  });
+
+  it('a container connecting to the agent through vsock_loopback (CID 1) is hung up on', { timeout: 120_000 }, async () => {
+    assert.ok(sandbox);
+    const tried = await vsockHealthContainer(client, sandbox, 'c-intruder', 1024);
+    assert.notEqual(tried.status, 0, 'no answer from the agent');
+    assert.doesNotMatch(tried.stdout, /SERVING/);
+    assert.match(await readFile(sandbox.vm.layout.consoleLog, 'utf8'), /refused a vsock connection from CID 1/);
+    assert.deepEqual(await client.check(), { status: 'SERVING' }, 'the host still is served');
   });
 });

@@ -66,7 +66,7 @@ kernel_modules = ["e1000e InterruptThrottleRate=3000"]
 dial_timeout = 10
 [runtime]
 enable_debug = true
-internetworking_model = "macvtap"
+internetworking_model = "none"
 disable_new_netns = true
 sandbox_cgroup_only = true
 disable_guest_seccomp = true
@@ -93,7 +93,7 @@ experimental = ["newstore"]
     assert.deepEqual(config.shim, { path: '', enableDebug: true });
     assert.deepEqual(config.agent, { enableDebug: true, kernelModules: ['e1000e InterruptThrottleRate=3000'], dialTimeoutSeconds: 10 });
     assert.deepEqual(config.runtime, {
-      enableDebug: true, internetworkingModel: 'macvtap', disableNewNetns: true, sandboxCgroupOnly: true, disableGuestSeccomp: true, experimental: ['newstore'],
+      enableDebug: true, internetworkingModel: 'none', disableNewNetns: true, sandboxCgroupOnly: true, disableGuestSeccomp: true, experimental: ['newstore'],
     });
   });
 

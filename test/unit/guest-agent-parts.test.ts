@@ -12,9 +12,9 @@ import { exitStatusFromWaitStatus } from '../../src/guest-agent/process-exit.js'
 describe('guest agent parts', () => {
   it('reads agent options from the kernel command line', () => {
     assert.deepEqual(parseAgentOptions('console=ttyS0 quiet agent.log=debug agent.hotplug_timeout=5 agent.use_vsock=true agent.debug_console'), {
-      debug: true, debugConsole: true, hotplugTimeoutMs: 5000, useVsock: true,
+      debug: true, debugConsole: true, hotplugTimeoutMs: 5000, useVsock: true, vsockAllowLocal: false,
     });
-    assert.deepEqual(parseAgentOptions('console=ttyS0'), { debug: false, debugConsole: false, hotplugTimeoutMs: 3000, useVsock: false });
+    assert.deepEqual(parseAgentOptions('console=ttyS0'), { debug: false, debugConsole: false, hotplugTimeoutMs: 3000, useVsock: false, vsockAllowLocal: false });
     assert.equal(parseAgentOptions('agent.hotplug_timeout=bogus').hotplugTimeoutMs, 3000);
   });
 
@@ -86,5 +86,17 @@ describe('vsock addresses', () => {
     assert.deepEqual(parseVsockUrl('vsock://3:1024'), { cid: 3, port: 1024 });
     assert.equal(parseVsockUrl('unix:///run/x.sock'), undefined);
     assert.equal(parseVsockUrl('vsock://x:1'), undefined);
+  });
+});
+
+describe('guest agent: vsock peers', () => {
+  it('only the host (CID 2) reaches the agent; this VM itself (CID 1) only with agent.vsock_local=allow', async () => {
+    const { vsockPeerAllowed } = await import('../../src/guest-agent/vsock-peers.js');
+    assert.equal(vsockPeerAllowed(2, false), true);
+    assert.equal(vsockPeerAllowed(1, false), false);
+    assert.equal(vsockPeerAllowed(3, false), false, 'another VM');
+    assert.equal(vsockPeerAllowed(-1, false), false, 'a peer that could not be named');
+    assert.equal(vsockPeerAllowed(1, true), true);
+    assert.equal(parseAgentOptions('agent.vsock_local=allow').vsockAllowLocal, true);
   });
 });

@@ -132,3 +132,16 @@ describe('QEMU option strings', () => {
     assert.match(joined, /unix:\/run\/x,,y\/sb1\/qmp\.sock,server=on/);
   });
 });
+
+describe('QEMU confinement', () => {
+  it('runs QEMU under its seccomp filter by default; seccompsandbox = "" turns it off; a bad value is refused', () => {
+    const args = (extra: string): string[] => {
+      const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText(extra), 'flag');
+      return qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/x/sb1'), hostCpus: 2, agentDebug: false });
+    };
+    assert.deepEqual(valuesOf(args(''), '-sandbox'), ['on,obsolete=deny']);
+    assert.deepEqual(valuesOf(args('seccompsandbox = "on,obsolete=deny,resourcecontrol=deny"'), '-sandbox'), ['on,obsolete=deny,resourcecontrol=deny']);
+    assert.deepEqual(valuesOf(args('seccompsandbox = ""'), '-sandbox'), []);
+    assert.throws(() => args('seccompsandbox = "on,spawn=deny -device evil"'), /seccompsandbox must be/);
+  });
+});

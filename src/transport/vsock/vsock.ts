@@ -4,7 +4,10 @@ import type { Duplex } from 'node:stream';
 import { loadNativeAddon, type NativeAddon } from '../../util/native-addon.js';
 import { fdDuplex } from '../fd-stream.js';
 
-/** Accepts AF_VSOCK connections and emits each as a Duplex ('connection'). */
+/** The host's CID, as every guest sees it (VMADDR_CID_HOST). */
+export const hostCid = 2;
+
+/** Accepts AF_VSOCK connections and emits each as a Duplex with its peer's CID ('connection', duplex, cid). */
 export class VsockListener extends EventEmitter {
   private closed = false;
 
@@ -25,7 +28,13 @@ export class VsockListener extends EventEmitter {
     while (!this.closed) {
       try {
         const fd = await this.vsock.accept(this.fd);
-        this.emit('connection', fdDuplex(fd, () => this.vsock.shutdown(fd)));
+        let peer = -1;
+        try {
+          peer = this.vsock.peerCid(fd);
+        } catch {
+          // a peer already gone: the connection ends at its first read
+        }
+        this.emit('connection', fdDuplex(fd, () => this.vsock.shutdown(fd)), peer);
       } catch (err) {
         if (!this.closed) this.emit('error', err);
         return;

@@ -1,0 +1,26 @@
+import { killFromPidFile, stopVm } from '../hypervisor/qemu-vm.js';
+import { vmLayout } from '../hypervisor/vm-layout.js';
+import { teardownPodNetwork } from '../network/pod-network.js';
+import { podIdentityPath } from '../pod/pod-layout.js';
+import type { Logger } from '../util/logger.js';
+import type { ProcessIdentity } from '../util/process-identity.js';
+import { readFile } from 'node:fs/promises';
+import { readNetworkFile, readVmFile } from './vm-file.js';
+import { stopProcess } from './stop-process.js';
+
+/**
+ * A sandbox dir without sandbox.json: a create killed while it booted. What
+ * it started is found from what it wrote first: QEMU by vm.json or, earlier,
+ * by QEMU's own pid file; the pod process by pod.json; the taps by
+ * network.json. All of it is stopped and undone (the dir itself is the caller's).
+ */
+export async function reapUnrecordedSandbox(dir: string, logger: Logger): Promise<void> {
+  const layout = vmLayout(dir);
+  const vmFile = await readVmFile(dir).catch(() => undefined);
+  const pod = await readFile(podIdentityPath(dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
+  if (vmFile) await stopVm(vmFile.vm, logger, 1000);
+  else if (await killFromPidFile(layout.pidFile)) logger.info(`stopped the QEMU of an interrupted create (${dir})`);
+  if (pod && pod.pid !== process.pid) await stopProcess(pod);
+  const network = await readNetworkFile(dir);
+  if (network) await teardownPodNetwork(network, logger);
+}
