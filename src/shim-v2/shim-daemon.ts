@@ -41,12 +41,15 @@ export async function serveShim(args: ShimArgs, logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shim: shutting down');
-    void events.flush().then(async () => {
+    // The socket goes first: containerd may kill a shim that takes long to exit, and must not
+    // find a dead socket later. Events still queued get a bounded time to reach containerd.
+    void (async () => {
+      await rm(args.socket!, { force: true }).catch(() => undefined);
+      await Promise.race([events.flush(), sleep(2000)]);
       events.close();
-      await server.close();
-      await rm(args.socket!, { force: true });
+      await Promise.race([server.close(), sleep(1000)]);
       process.exit(0);
-    });
+    })();
   };
   const tasks = new TaskService({
     ctx,

@@ -74,7 +74,7 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     const shimLog = async (): Promise<string> => (await ctd.log()).split('\n').filter((l) => l.startsWith('{') || /shim/.test(l)).slice(-30).join('\n');
     assert.deepEqual(await untilNoneLeft(shimDaemons, 15_000), [], `no shim daemon is left; the shim's log:\n${await shimLog()}`);
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
-    assert.deepEqual(await untilNoneLeft(async () => (await readdir(shimSocketDir).catch(() => [] as string[])).filter((f) => !socketsBefore.includes(f)).map(() => 0), 15_000), [], 'no shim socket is left');
+    assert.deepEqual(await untilNoneLeft(async () => (await readdir(shimSocketDir).catch(() => [] as string[])).filter((f) => !socketsBefore.includes(f)).map(() => 0), 15_000), [], `no shim socket is left; the shim's log:\n${await shimLog()}`);
     assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier runs');
     assert.deepEqual((await ctd.ctr(['task', 'ls', '-q'])).stdout, '', 'containerd has no task');
     assert.deepEqual((await ctd.ctr(['containers', 'ls', '-q'])).stdout, '', 'containerd has no container');
