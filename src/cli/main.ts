@@ -42,11 +42,11 @@ export function buildProgram(): Command {
     .version(versionText(), '-v, --version', 'print the version and exit')
     // Global flags go before the command (as with runc); exec passes what follows its command on.
     .enablePositionalOptions()
-    .showHelpAfterError()
+    // A usage error is one line, with where to look (callers parse stderr line by line).
     .configureOutput({
       writeOut: (text) => process.stdout.write(text),
       writeErr: (text) => process.stderr.write(text),
-      outputError: (text, write) => write(`kata-ts: ${text.replace(/^error: /, '').trim()}\n`),
+      outputError: (text, write) => write(`kata-ts: ${text.replace(/^error: /, '').trim().replaceAll('\n', ' ')} (see kata-ts --help)\n`),
     })
     .exitOverride();
 
@@ -83,7 +83,7 @@ export function buildProgram(): Command {
   // Subcommands inherit the error handling and output of the program.
   const withSubcommands = (commands: readonly Command[]): Command[] => commands.flatMap((c) => [c, ...withSubcommands(c.commands)]);
   for (const sub of withSubcommands(program.commands)) {
-    sub.exitOverride().showHelpAfterError().configureOutput(program.configureOutput());
+    sub.exitOverride().configureOutput(program.configureOutput());
   }
   return program;
 }

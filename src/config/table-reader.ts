@@ -47,6 +47,8 @@ export class TableReader {
     const value = this.take(key);
     if (value === undefined) return fallback;
     if (typeof value !== 'string') this.fail(key, 'a string', value);
+    // A NUL byte would cut the value short wherever it reaches C (a path, an argument).
+    if (value.includes('\0')) this.fail(key, 'a string without NUL bytes', value.replaceAll('\0', '\\0'));
     return value;
   }
 
@@ -85,8 +87,8 @@ export class TableReader {
   strings(key: string, fallback: string[]): string[] {
     const value = this.take(key);
     if (value === undefined) return fallback;
-    if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) {
-      this.fail(key, 'an array of strings', value);
+    if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string' && !item.includes('\0'))) {
+      this.fail(key, 'an array of strings without NUL bytes', value);
     }
     return value;
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
 import { nicSlot } from '../hypervisor/qemu-args.js';
@@ -29,13 +29,53 @@ function checkDevicePath(devicePath: string): string {
   return devicePath;
 }
 
-/** The host side of a volume: a block device or a regular (image) file. */
+/**
+ * The host side of a volume: a block device or a regular (image) file, named
+ * as itself. A symbolic link is refused (what it points at can change between
+ * this check and QEMU's open, or be a host disk the caller did not mean), and
+ * so is a device the host is using: mounted, or swap, or a partition of one.
+ */
 async function checkHostPath(hostPath: string): Promise<{ resolved: string; isBlockDevice: boolean }> {
+  const link = await lstat(hostPath).catch(() => undefined);
+  if (!link) throw new KataError('NOT_FOUND', `block volume ${hostPath} does not exist`);
+  if (link.isSymbolicLink()) {
+    const target = await realpath(hostPath).catch(() => 'nothing');
+    throw new KataError('USAGE', `block volume ${hostPath} is a symbolic link (to ${target}): name the device or file itself`);
+  }
   const resolved = await realpath(hostPath).catch(() => undefined);
   const info = resolved ? await stat(resolved).catch(() => undefined) : undefined;
   if (!resolved || !info) throw new KataError('NOT_FOUND', `block volume ${hostPath} does not exist`);
   if (!info.isBlockDevice() && !info.isFile()) throw new KataError('USAGE', `block volume ${hostPath} is neither a block device nor a regular file`);
+  if (info.isBlockDevice()) {
+    const use = await hostUseOf(info.rdev);
+    if (use) throw new KataError('USAGE', `block volume ${hostPath} is in use on the host (${use}): refusing to give it to a VM`);
+  }
   return { resolved, isBlockDevice: info.isBlockDevice() };
+}
+
+/** glibc's major:minor of a dev_t (as /proc/self/mountinfo prints it). */
+const devNumber = (rdev: number): string => `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | (Math.floor(rdev / 4096) & 0xfff00)}`;
+
+/** Whether the host mounts the device or one of its partitions, or swaps on it: what, or undefined. */
+async function hostUseOf(rdev: number): Promise<string | undefined> {
+  const wanted = new Set([devNumber(rdev)]);
+  // A whole disk's partitions are its subdirs in sysfs that have a "partition" file.
+  const sysDir = `/sys/dev/block/${devNumber(rdev)}`;
+  for (const entry of await readdir(sysDir).catch(() => [] as string[])) {
+    const dev = await readFile(path.join(sysDir, entry, 'dev'), 'utf8').catch(() => '');
+    if (dev && (await stat(path.join(sysDir, entry, 'partition')).then(() => true, () => false))) wanted.add(dev.trim());
+  }
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n')) {
+    const fields = line.split(' ');
+    if (fields[2] && wanted.has(fields[2])) return `mounted at ${fields[4] ?? '?'}`;
+  }
+  for (const line of (await readFile('/proc/swaps', 'utf8').catch(() => '')).split('\n').slice(1)) {
+    const device = line.split(/\s+/)[0];
+    if (!device) continue;
+    const st = await stat(device).catch(() => undefined);
+    if (st?.isBlockDevice() && wanted.has(devNumber(st.rdev))) return `swap on ${device}`;
+  }
+  return undefined;
 }
 
 /** Loads a container and checks that it lives in the sandbox the caller named (before any lock or side effect). */

@@ -22,6 +22,7 @@ import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-
 import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
 import { configureGuestNetwork } from './guest-network.js';
+import { checkConsoleSocket } from './console-socket-path.js';
 import { identify } from '../util/process-identity.js';
 
 export interface CreateOptions {
@@ -71,6 +72,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     throw new KataError('USAGE', 'process.terminal is true: --console-socket is required (the container would have no one to own its terminal)');
   }
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
+  if (options.consoleSocket) await checkConsoleSocket(options.consoleSocket);
   warnSeccomp(spec, config, logger);
   for (const ns of spec.linux?.namespaces ?? []) {
     // Documented (README, Namespaces): logged so that the choice is never silent.

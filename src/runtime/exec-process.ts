@@ -5,6 +5,8 @@ import { processToAgent } from './agent-spec.js';
 import { loadContainer, requireStatus } from './container-record.js';
 import { writePidFile } from './create-container.js';
 import { checkProcess } from './oci-bundle.js';
+import { processShapeProblem } from './spec-shape.js';
+import { checkConsoleSocket } from './console-socket-path.js';
 import type { OciProcessSpec } from './oci-spec-types.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
@@ -48,6 +50,8 @@ export async function execProcessSpec(base: OciProcessSpec, flags: ExecFlags): P
     } catch (err) {
       throw new KataError('USAGE', `cannot read process file ${flags.processFile}: ${messageOf(err)}`, { cause: err });
     }
+    const problem = processShapeProblem(parsed, `process file ${flags.processFile}`);
+    if (problem) throw new KataError('BAD_BUNDLE', problem);
     return checkProcess(parsed as OciProcessSpec, `process file ${flags.processFile}`);
   }
   if (flags.args.length === 0) throw new KataError('USAGE', 'exec needs a command, or --process FILE');
@@ -75,6 +79,9 @@ function parseUser(text: string): { uid: number; gid: number } {
 /** exec: starts a process in a running container and a carrier for it; the pid file gets the carrier's pid. */
 export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; carrier: SpawnedCarrier }> {
   const { id } = options;
+  // What the caller gave is checked before the container is looked at: bad input fails the same either way.
+  if (options.flags.processFile) await execProcessSpec({}, options.flags);
+  if (options.consoleSocket) await checkConsoleSocket(options.consoleSocket);
   const { state, status } = await loadContainer(ctx.store, id);
   const processSpec = await execProcessSpec(state.process, options.flags);
   const terminal = processSpec.terminal ?? false;

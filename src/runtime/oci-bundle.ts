@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import type { OciProcessSpec, OciRuntimeSpec } from './oci-spec-types.js';
+import { specLimits, specShapeProblem } from './spec-shape.js';
 
 /** An OCI bundle: its dir, its parsed config.json and the host path of its rootfs. */
 export interface OciBundle {
@@ -18,8 +19,11 @@ export async function loadBundle(bundleDir: string): Promise<OciBundle> {
   const configFile = path.join(dir, 'config.json');
   let text: string;
   try {
+    const size = (await stat(configFile)).size;
+    if (size > specLimits.bytes) throw bad(`bundle ${dir}: config.json is ${size} bytes (at most ${specLimits.bytes})`);
     text = await readFile(configFile, 'utf8');
   } catch (err) {
+    if (err instanceof KataError) throw err;
     const code = errnoCode(err);
     if (code === 'ENOENT') throw bad(`bundle ${dir}: config.json not found`, err);
     if (code === 'ENOTDIR') throw bad(`bundle ${dir} is not a directory`, err);
@@ -41,6 +45,8 @@ export async function loadBundle(bundleDir: string): Promise<OciBundle> {
 
 function checkSpec(dir: string, value: unknown): OciRuntimeSpec {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`bundle ${dir}: config.json is not a JSON object`);
+  const problem = specShapeProblem(value);
+  if (problem) throw bad(`bundle ${dir}: ${problem}`);
   const spec = value as OciRuntimeSpec;
   if (typeof spec.root?.path !== 'string' || spec.root.path === '') throw bad(`bundle ${dir}: config.json has no root.path`);
   if (!spec.process) throw bad(`bundle ${dir}: config.json has no process`);

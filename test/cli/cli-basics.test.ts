@@ -41,19 +41,17 @@ describe('kata-ts command line', () => {
     }
   });
 
-  it('an unknown command is a one-line error with usage and exit 1', async () => {
+  it('an unknown command is a one-line error pointing at --help, and exit 1', async () => {
     const r = await runCli(['frobnicate']);
     assert.equal(r.exitCode, 1);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr.split('\n')[0], "kata-ts: unknown command 'frobnicate'");
-    assert.match(r.stderr, /Usage: kata-ts/);
+    assert.equal(r.stderr, "kata-ts: unknown command 'frobnicate' (see kata-ts --help)");
   });
 
   it('a missing argument is a usage error', async () => {
     const r = await runCli(['state']);
     assert.equal(r.exitCode, 1);
-    assert.match(r.stderr.split('\n')[0] ?? '', /^kata-ts: missing required argument 'container-id'/);
-    assert.match(r.stderr, /Usage: kata-ts state/);
+    assert.equal(r.stderr, "kata-ts: missing required argument 'container-id' (see kata-ts --help)");
   });
 
   it('shows the configuration search order', async () => {
