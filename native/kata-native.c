@@ -46,6 +46,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   register_vsock(env, exports);
   register_terminal(env, exports);
   register_fd_message(env, exports);
+  register_reap(env, exports);
   return exports;
 }
 

@@ -26,4 +26,5 @@ int numeric_args(napi_env env, napi_callback_info info, const char *usage, uint3
 void register_vsock(napi_env env, napi_value exports);
 void register_terminal(napi_env env, napi_value exports);
 void register_fd_message(napi_env env, napi_value exports);
+void register_reap(napi_env env, napi_value exports);
 #endif

@@ -17,6 +17,8 @@ export class AgentProcess {
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
   exitStatus: number | undefined;
+  /** The host has been told the exit status (WaitProcess answered). */
+  waited = false;
   readonly exited: Promise<number>;
 
   constructor(

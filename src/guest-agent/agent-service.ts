@@ -56,8 +56,19 @@ async function readStream(sandbox: Sandbox, req: ReadStreamRequest, which: 'stdo
   const proc = sandbox.process(req.container_id, req.exec_id);
   const data = await proc[which].read(req.len > 0 ? req.len : 64 * 1024);
   // Kata's agent answers a drained, closed stream with an "EOF" error.
-  if (data.length === 0) throw new AgentError(grpc.status.UNKNOWN, 'EOF');
+  if (data.length === 0) {
+    await sandbox.settleExec(req.container_id, req.exec_id);
+    throw new AgentError(grpc.status.UNKNOWN, 'EOF');
+  }
   return { data };
+}
+
+async function waitProcess(sandbox: Sandbox, req: ProcessRequest): Promise<{ status: number }> {
+  const proc = sandbox.process(req.container_id, req.exec_id);
+  const status = await proc.exited;
+  proc.waited = true;
+  await sandbox.settleExec(req.container_id, req.exec_id);
+  return { status };
 }
 
 /** A ps-like table from /proc: the guest may have no ps, and a container's own ps sees only its pid namespace. */
@@ -124,7 +135,7 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: P
       await sandbox.exec(req.container_id, req.exec_id, req.process);
     },
     SignalProcess: (req: SignalProcessRequest) => sandbox.signal(req.container_id, req.exec_id, req.signal),
-    WaitProcess: async (req: ProcessRequest) => ({ status: await sandbox.process(req.container_id, req.exec_id).exited }),
+    WaitProcess: (req: ProcessRequest) => waitProcess(sandbox, req),
     ListProcesses: async (req: ListProcessesRequest) => {
       const pids = await sandbox.pids(req.container_id);
       const list = req.format === 'json' ? JSON.stringify(pids) : await psTable(pids);

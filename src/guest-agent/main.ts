@@ -4,6 +4,8 @@ import * as grpc from '@grpc/grpc-js';
 import { loadAgentProtocol } from '../agent-protocol/load-protos.js';
 import { hostCid, VsockListener } from '../transport/vsock/vsock.js';
 import { vsockPeerAllowed } from './vsock-peers.js';
+import { ZombieReaper, zombieChildrenFromProc } from './zombie-reaper.js';
+import { loadNativeAddon } from '../util/native-addon.js';
 import { YamuxSession } from '../transport/yamux/yamux-session.js';
 import type { YamuxStream } from '../transport/yamux/yamux-stream.js';
 import { AgentLog } from './agent-log.js';
@@ -113,6 +115,8 @@ export async function main(args: string[]): Promise<number | undefined> {
   process.on('uncaughtException', (err) => log.error(`uncaught: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${String(err)}`));
   if (options.useVsock) serveVsock(injector, log, options.vsockAllowLocal);
+  // As PID 1 the agent inherits every orphan of the guest: they are reaped here.
+  if (process.pid === 1) new ZombieReaper({ zombieChildren: () => zombieChildrenFromProc(), reap: (pid) => loadNativeAddon().reap(pid) }).start();
   // The serial port, when the VM has one, is served too: it costs nothing idle.
   serveSerial(injector, options, log);
   return undefined;

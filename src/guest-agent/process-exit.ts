@@ -9,12 +9,25 @@ export function exitStatusFromWaitStatus(status: number): number {
   return signal === 0 ? (status >> 8) & 0xff : 128 + signal;
 }
 
+/** Pids whose exit waitForeignExit is reading: the zombie reaper leaves them alone. */
+export const watchedPids = new Set<number>();
+
 /**
  * Waits for a process that is not our child (a container init reparented to
  * the agent, PID 1) to exit. Node cannot waitpid() it, but a zombie's
- * /proc/<pid>/stat keeps its wait status in field 52 (exit_code).
+ * /proc/<pid>/stat keeps its wait status in field 52 (exit_code); once read,
+ * the zombie is reaped (`reap`), so none is left per container.
  */
-export async function waitForeignExit(pid: number, pollMs = 50): Promise<number> {
+export async function waitForeignExit(pid: number, pollMs = 50, reap: (pid: number) => void = () => undefined): Promise<number> {
+  watchedPids.add(pid);
+  try {
+    return await readForeignExit(pid, pollMs, reap);
+  } finally {
+    watchedPids.delete(pid);
+  }
+}
+
+async function readForeignExit(pid: number, pollMs: number, reap: (pid: number) => void): Promise<number> {
   for (;;) {
     let stat: ProcStat | undefined;
     try {
@@ -30,6 +43,7 @@ export async function waitForeignExit(pid: number, pollMs = 50): Promise<number>
     }
     if (stat.state === 'Z' || stat.state === 'X') {
       const raw = Number(stat.field(52));
+      reap(pid);
       return Number.isFinite(raw) ? exitStatusFromWaitStatus(raw) : 255;
     }
     await sleep(pollMs);

@@ -16,6 +16,7 @@ import { limitsToOci, specToOciConfig, processToOci, splitNetworkSysctls } from 
 import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
+import { loadNativeAddon } from '../util/native-addon.js';
 import { mountStorage, unmount } from './storage.js';
 import * as grpc from '@grpc/grpc-js';
 
@@ -120,6 +121,24 @@ export class Sandbox {
     return p;
   }
 
+  /**
+   * Forgets an exec whose life is over for the host: exited, waited for, and
+   * its output read to the end. Its buffers and its files in the bundle go, so
+   * periodic exec probes (CRI health checks) do not grow the guest's memory.
+   */
+  async settleExec(containerId: string, execId: string): Promise<void> {
+    const c = this.containers.get(containerId);
+    const p = c?.execs.get(execId);
+    if (!c || !p || p.exitStatus === undefined || !p.waited || !p.stdout.drained || !p.stderr.drained) return;
+    c.execs.delete(execId);
+    for (const suffix of ['json', 'pid']) await rm(path.join(c.bundle, `exec-${execId}.${suffix}`), { force: true });
+  }
+
+  /** Number of exec records kept for a container (tests and debugging). */
+  execCount(containerId: string): number {
+    return this.container(containerId).execs.size;
+  }
+
   async create(req: CreateSandboxRequest): Promise<void> {
     this.id = req.sandbox_id;
     if (req.hostname) await writeFile('/proc/sys/kernel/hostname', req.hostname);
@@ -159,7 +178,7 @@ export class Sandbox {
     }
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     const io = await start.io();
-    const init = new AgentProcess(id, pid, io, waitForeignExit(pid));
+    const init = new AgentProcess(id, pid, io, waitForeignExit(pid, 50, (zombie) => loadNativeAddon().reap(zombie)));
     this.containers.set(id, { id, bundle, init, execs: new Map(), storages: req.storages, paused: false, devices: new Map() });
   }
 

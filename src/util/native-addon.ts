@@ -9,6 +9,8 @@ export interface NativeAddon {
   accept(listenFd: number): Promise<number>;
   connect(cid: number, port: number): Promise<number>;
   shutdown(fd: number): void;
+  /** waitpid(pid, WNOHANG): the wait status when a zombie child was reaped, else -1. */
+  reap(pid: number): number;
   /** The CID at the other end of a connected vsock. */
   peerCid(fd: number): number;
   openPty(): { master: number; slave: number; name: string };

@@ -144,6 +144,53 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     assert.notEqual((await vsockHealthContainer(client, sandbox, 'c-vsock-refused', 1025)).status, 0);
   });
 
+  it('forgets an exec once it exited, was waited for and read to the end: its id is free again', { timeout: 120_000 }, async () => {
+    assert.ok(sandbox);
+    const cid = 'c-execs';
+    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await client.createContainer({ container_id: cid, exec_id: cid, OCI: containerSpec(cid, ['sh', '-c', 'while :; do sleep 1; done']) as never });
+    await client.startContainer(cid);
+    for (let round = 0; round < 3; round++) {
+      // The same exec id each round: a record kept would make the second ExecProcess fail with ALREADY_EXISTS.
+      await client.execProcess(cid, 'probe', { Args: ['echo', `round ${round}`], Env: ['PATH=/bin'], Cwd: '/', User: { UID: 0, GID: 0, AdditionalGids: [], Username: '' }, Terminal: false } as never);
+      const out = readAll(client, cid, 'probe', 'stdout');
+      const err = readAll(client, cid, 'probe', 'stderr');
+      assert.equal(await client.waitProcess(cid, 'probe'), 0);
+      assert.equal(await out, `round ${round}\n`);
+      await err;
+    }
+    await client.signalProcess(cid, '', 9);
+    await client.waitProcess(cid, cid);
+    await client.removeContainer(cid);
+  });
+
+  it('reaps what it inherits as PID 1: no zombie stays in the guest after containers come and go', { timeout: 120_000 }, async () => {
+    assert.ok(sandbox);
+    // Containers whose init exits (each one reparented to the agent), one leaving an orphan behind.
+    for (const [i, args] of [['true'], ['sh', '-c', 'exit 3'], ['sh', '-c', 'sleep 2 & exit 0']].entries()) {
+      const cid = `c-orphan-${i}`;
+      await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+      const spec = containerSpec(cid, args);
+      // No pid namespace: the orphan outlives its container's init, as in a pod that shares one.
+      (spec.Linux as { Namespaces: Array<{ Type: string }> }).Namespaces = [{ Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }];
+      await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
+      await client.startContainer(cid);
+      await client.waitProcess(cid, cid);
+      await client.removeContainer(cid);
+    }
+    // The guest's whole /proc, seen from a container in the VM's pid namespace, once the reaper had its rounds.
+    const cid = 'c-zombies';
+    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    const spec = containerSpec(cid, ['sh', '-c', 'sleep 13; for s in /proc/[0-9]*/stat; do cut -d" " -f3 $s; done | grep -c Z']);
+    (spec.Linux as { Namespaces: Array<{ Type: string }> }).Namespaces = [{ Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }];
+    await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
+    const out = readAll(client, cid, cid, 'stdout');
+    await client.startContainer(cid);
+    await client.waitProcess(cid, cid);
+    assert.equal((await out).trim(), '0', 'no zombie in the guest');
+    await client.removeContainer(cid);
+  });
+
   it('destroys the sandbox and leaves no QEMU, pod process, socket or dir behind', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     await client.destroySandbox();

@@ -100,3 +100,37 @@ describe('guest agent: vsock peers', () => {
     assert.equal(parseAgentOptions('agent.vsock_local=allow').vsockAllowLocal, true);
   });
 });
+
+describe('guest agent: output backpressure and the zombie reaper', () => {
+  it('pauses a process\'s output past the high-water mark and resumes it as the host reads', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { OutputBuffer } = await import('../../src/guest-agent/output-buffer.js');
+    const source = new PassThrough();
+    const buffer = new OutputBuffer(source, 1000);
+    for (let i = 0; i < 5; i++) source.write(Buffer.alloc(400));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(source.isPaused(), true, 'paused once 1000 bytes wait');
+    assert.ok(buffer.bufferedBytes <= 1200, `${buffer.bufferedBytes} bytes held`);
+    await buffer.read(4096);
+    assert.equal(source.isPaused(), false, 'a read resumes it');
+  });
+
+  it('reaps a zombie child seen twice, never one whose exit is being read or one seen once', async () => {
+    const { ZombieReaper } = await import('../../src/guest-agent/zombie-reaper.js');
+    const { watchedPids } = await import('../../src/guest-agent/process-exit.js');
+    let zombies = [10, 11];
+    const reaped: number[] = [];
+    const reaper = new ZombieReaper({ zombieChildren: async () => zombies, reap: (pid) => void reaped.push(pid) });
+    watchedPids.add(11);
+    try {
+      assert.deepEqual(await reaper.round(), [], 'first sight: maybe libuv\'s, not yet');
+      zombies = [10, 11, 12];
+      assert.deepEqual(await reaper.round(), [10], '10 stayed a round; 11 is watched; 12 is new');
+      zombies = [11, 12];
+      assert.deepEqual(await reaper.round(), [12]);
+      assert.deepEqual(reaped, [10, 12]);
+    } finally {
+      watchedPids.delete(11);
+    }
+  });
+});
