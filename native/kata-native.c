@@ -47,6 +47,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   register_terminal(env, exports);
   register_fd_message(env, exports);
   register_reap(env, exports);
+  register_flock(env, exports);
   return exports;
 }
 

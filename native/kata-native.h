@@ -27,4 +27,5 @@ void register_vsock(napi_env env, napi_value exports);
 void register_terminal(napi_env env, napi_value exports);
 void register_fd_message(napi_env env, napi_value exports);
 void register_reap(napi_env env, napi_value exports);
+void register_flock(napi_env env, napi_value exports);
 #endif

@@ -101,6 +101,25 @@ function startCrun(args: string[], containerId: string, terminal: boolean): Crun
 }
 
 /** Everything the agent runs: sandbox storages and containers with their processes. */
+/**
+ * The host-side path of `containerPath` in a container, reached through
+ * /proc/<pid>/root. Every directory on the way must be a real directory: a
+ * symlink the container planted (/dev/x -> /etc) would resolve against the
+ * guest's root, not the container's, and mknod or rm would land outside it.
+ */
+async function nodeInContainer(pid: number, containerPath: string): Promise<string> {
+  const root = `/proc/${pid}/root`;
+  let dir = root;
+  for (const part of path.posix.dirname(containerPath).split('/').filter(Boolean)) {
+    dir = path.join(dir, part);
+    const info = await lstat(dir).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      throw new AgentError(grpc.status.FAILED_PRECONDITION, `${containerPath}: ${dir.slice(root.length)} is ${info?.isSymbolicLink() ? 'a symbolic link' : info ? 'not a directory' : 'missing'} in the container`);
+    }
+  }
+  return path.join(dir, path.posix.basename(containerPath));
+}
+
 export class Sandbox {
   private readonly containers = new Map<string, Container>();
   private storages: Storage[] = [];
@@ -225,9 +244,19 @@ export class Sandbox {
 
   async removeContainer(id: string, timeoutSeconds: number): Promise<void> {
     const c = this.container(id);
-    await crun(['delete', '--force', id]).catch(() => undefined);
+    const deleteFailure = await crun(['delete', '--force', id]).then(() => undefined, (err: Error) => err);
     const deadline = timeoutSeconds > 0 ? timeoutSeconds * 1000 : 60_000;
     await Promise.race([c.init.exited, sleep(deadline)]);
+    // A container whose processes may still run is not forgotten: its record stays, so the host can try again.
+    if (c.init.exitStatus === undefined) {
+      throw failed(`container ${id} did not stop within ${deadline} ms${deleteFailure ? ` (crun delete --force: ${deleteFailure.message})` : ''}`);
+    }
+    if (deleteFailure && !/does not exist|not found/i.test(deleteFailure.message)) {
+      // The init is gone; crun's own state may not be: once more, and a failure is said.
+      await crun(['delete', '--force', id]).catch((err: Error) => {
+        if (!/does not exist|not found/i.test(err.message)) throw failed(`crun delete --force ${id}: ${err.message}`);
+      });
+    }
     for (const p of [c.init, ...c.execs.values()]) {
       p.stdin?.destroy();
       p.stdout.finish();
@@ -247,13 +276,13 @@ export class Sandbox {
     const c = this.container(containerId);
     const containerPath = checkDevicePath(device.container_path);
     if (c.devices.has(containerPath)) throw new AgentError(grpc.status.ALREADY_EXISTS, `${containerPath} is already a hot-plugged device of container ${containerId}`);
-    const node = path.join(`/proc/${c.init.pid}/root`, containerPath);
+    const node = await nodeInContainer(c.init.pid, containerPath);
     if (await lstat(node).then(() => true, () => false)) throw new AgentError(grpc.status.ALREADY_EXISTS, `${containerPath} already exists in container ${containerId}`);
     const found = await findBlockDevice(device, timeoutMs);
     c.devices.set(containerPath, found);
     try {
       await this.updateDeviceCgroup(c);
-      await run('mknod', ['-m', '0660', node, 'b', String(found.major), String(found.minor)]);
+      await run('mknod', ['-m', '0660', '--', node, 'b', String(found.major), String(found.minor)]);
     } catch (err) {
       c.devices.delete(containerPath);
       await this.updateDeviceCgroup(c).catch(() => undefined);
@@ -266,7 +295,9 @@ export class Sandbox {
     const c = this.container(containerId);
     const checked = checkDevicePath(containerPath);
     if (!c.devices.has(checked)) throw notFound(`hot-plugged device ${checked} in container ${containerId}`);
-    await rm(path.join(`/proc/${c.init.pid}/root`, checked), { force: true });
+    const node = await nodeInContainer(c.init.pid, checked);
+    // Only the node we made goes: whatever the container put in its place stays.
+    if ((await lstat(node).catch(() => undefined))?.isBlockDevice()) await rm(node, { force: true });
     c.devices.delete(checked);
     await this.updateDeviceCgroup(c);
   }

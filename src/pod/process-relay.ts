@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentCallError, type AgentClient } from '../agent-client/agent-client.js';
-import { messageOf } from '../util/errors.js';
+import { errnoCode, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 /** Exit status when the VM went away under the process: its status is lost (Kata reports 255 too). */
@@ -60,7 +60,7 @@ async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readabl
     if (!target.tty) await agent.closeStdin(containerId, execId);
   } catch (err) {
     // Input the process can no longer take (it exited, or closed its stdin) is expected; anything else is said.
-    const closed = err instanceof AgentCallError && /closed|not found|exited/i.test(err.details);
+    const closed = (err instanceof AgentCallError && /closed|not found|exited/i.test(err.details)) || errnoCode(err) === 'ERR_STREAM_PREMATURE_CLOSE';
     if (closed) logger.debug(`stdin of ${containerId} process ${execId}: ${messageOf(err)}`);
     else logger.warn(`stdin of ${containerId} process ${execId} lost input: ${messageOf(err)}`);
   }

@@ -120,9 +120,11 @@ function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
 export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions): Promise<VolumeRecord> {
   const devicePath = checkDevicePath(options.devicePath);
   const host = await checkHostPath(options.hostPath);
-  const { status } = await containerInSandbox(ctx, options.sandboxId, options.containerId);
-  requireStatus(options.containerId, status, ['running'], 'hot-plug a volume into');
+  await containerInSandbox(ctx, options.sandboxId, options.containerId);
   return withSandboxLock(ctx.store.root, options.sandboxId, async () => {
+    // The status is read under the lock: a delete that got there first is seen.
+    const { status } = await containerInSandbox(ctx, options.sandboxId, options.containerId);
+    requireStatus(options.containerId, status, ['running'], 'hot-plug a volume into');
     const record = await readSandboxRecord(ctx.store.root, options.sandboxId);
     const volumes = await sandboxVolumes(ctx, record);
     const attached = volumes.find((v) => v.hostPath === host.resolved);

@@ -165,7 +165,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     warnGuestHooks(spec.hooks, logger);
     Object.assign(state, { status: 'created', carrier: carrier.id });
     delete state.creator;
-    await store.write(state);
+    // Under the container's lock: a delete --force racing this create sees either none of it or all.
+    await store.withLock(id, () => store.write(state));
     if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
     logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: carrier.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });
     return { state, carrier, bootMs };
@@ -174,17 +175,21 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));
     }
     if (ownsSandboxDir) await removeSandboxDir(store.root, sandboxId);
-    else if (membership.joins) await dropMember(store.root, sandboxId, id);
+    else if (membership.joins) await dropMember(store.root, sandboxId, id, logger);
     await store.remove(id);
     throw err;
   }
 }
 
-async function dropMember(root: string, sandboxId: string, id: string): Promise<void> {
+/** A failed join leaves the pod's record without it; a failure here is said, as a ghost member would keep the VM up. */
+async function dropMember(root: string, sandboxId: string, id: string, logger: Logger): Promise<void> {
   await withSandboxLock(root, sandboxId, async () => {
-    const record = await readSandboxRecord(root, sandboxId).catch(() => undefined);
+    const record = await readSandboxRecord(root, sandboxId).catch((err: unknown) => {
+      if (!isKataError(err, 'NOT_FOUND')) throw err;
+      return undefined;
+    });
     if (record?.containers.includes(id)) await writeSandboxRecord({ ...record, containers: record.containers.filter((c) => c !== id) });
-  }).catch(() => undefined);
+  }).catch((err: unknown) => logger.warn(`sandbox ${sandboxId} may still count container ${id}, which keeps its VM up until the pod is deleted: ${messageOf(err)}`));
 }
 
 /** Written last, atomically: callers take its appearance to mean that create finished. */

@@ -22,11 +22,16 @@ import { reapUnrecordedSandbox } from './unrecorded-sandbox.js';
  */
 export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
   const { store, logger } = ctx;
-  const { state, status } = await loadContainer(store, id);
-  if ((status === 'running' || status === 'paused') && !force) {
-    throw new KataError('USAGE', `cannot delete container ${id}: it is ${status} (stop it first, or use --force)`);
-  }
-  await withSandboxLock(store.root, state.sandboxId, async () => {
+  const { state: found } = await loadContainer(store, id);
+  // Lock order: the sandbox's, then the container's; the status is read under both.
+  let state = found;
+  await withSandboxLock(store.root, found.sandboxId, () => store.withLock(id, async () => {
+    const loaded = await loadContainer(store, id);
+    state = loaded.state;
+    const status = loaded.status;
+    if ((status === 'running' || status === 'paused') && !force) {
+      throw new KataError('USAGE', `cannot delete container ${id}: it is ${status} (stop it first, or use --force)`);
+    }
     const record = await readSandboxRecord(store.root, state.sandboxId).catch((err: unknown) => {
       if (isKataError(err, 'NOT_FOUND')) return undefined;
       throw err;
@@ -48,8 +53,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       await reapUnrecordedSandbox(sandboxDir(store.root, state.sandboxId), logger);
       await removeSandboxDir(store.root, state.sandboxId);
     }
-  });
-  await store.remove(id);
+    await store.remove(id);
+  }));
   await runHooks(state.hooks, 'poststop', { ociVersion, id, status: 'stopped', bundle: state.bundle, annotations: state.annotations }, logger, false);
 }
 

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { loadRuntimeConfig } from '../config/load-config.js';
 import { runPod } from '../pod/pod-process.js';
 import { podSocketPath } from '../pod/pod-layout.js';
@@ -60,8 +61,12 @@ export async function serveShim(args: ShimArgs, logger: Logger): Promise<void> {
       for (const warning of config.warnings) logger.warn(warning);
       return config;
     },
-    // After the Shutdown reply has gone out.
-    shutdown: () => setTimeout(stop, 100),
+    // The socket goes before the Shutdown reply does: containerd may kill the shim as soon as it
+    // has the reply, and a socket left would outlive it. The exit waits until the reply is out.
+    shutdown: () => {
+      rmSync(args.socket!, { force: true });
+      setTimeout(stop, 100);
+    },
   });
   server.register(taskService, tasks.methods());
   await server.listen(args.socket);

@@ -85,7 +85,11 @@ for (const driver of ['virtio-blk', 'virtio-scsi'] as const) {
       }
     }
 
-    it('refuses bad requests with one line: missing host path, device path in use, volume attached twice, unknown container, unplug of a path never plugged', { timeout: 120_000 }, async () => {
+    it('refuses bad requests with one line: missing host path, device path in use, volume attached twice, unknown container, unplug of a path never plugged, a /dev symlink the container planted', { timeout: 120_000 }, async () => {
+      // A hostile container points a dir of its /dev outside (resolved in the guest, /etc would be the guest's).
+      assert.equal((await shell('other', 'ln -sf /etc /dev/evil')).exitCode, 0);
+      const evil = path.join(dir, 'evil.img');
+      await writeFile(evil, Buffer.alloc(1024 * 1024));
       const before = await snapshot();
       assert.equal(before.nodes.length, 2);
       const cases: Array<[Promise<Awaited<ReturnType<typeof runCli>>>, RegExp]> = [
@@ -95,6 +99,7 @@ for (const driver of ['virtio-blk', 'virtio-scsi'] as const) {
         [plug('ghost', image, '/dev/xvdy'), /container ghost does not exist/],
         [plug('pod', image, 'relative'), /must be an absolute, normalized path under \/dev/],
         [unplug('pod', '/dev/xvdq'), /no volume is hot-plugged at \/dev\/xvdq in container pod/],
+        [plug('other', evil, '/dev/evil/xvdz'), /\/dev\/evil\/xvdz: \/dev\/evil is a symbolic link in the container/],
       ];
       for (const [result, pattern] of cases) {
         const r = await result;

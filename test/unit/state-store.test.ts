@@ -87,6 +87,24 @@ describe('state store', () => {
     assert.equal((await store.read('counter')).annotations.count, String(4 * 15));
   });
 
+  it('a lock dies with its holder: SIGKILL frees it at once; a live holder makes others wait, then fail', { timeout: 30_000 }, async () => {
+    const { withDirLock } = await import('../../src/store/state-lock.js');
+    const lockDir = path.join(root, 'lock-test');
+    await mkdir(lockDir, { recursive: true });
+    const lockPath = path.join(lockDir, '.lock');
+    const script = `
+      import { withDirLock } from ${JSON.stringify(path.join(repoRoot, 'src/store/state-lock.ts'))};
+      await withDirLock(process.argv[1], process.argv[2], async () => { process.stdout.write('held\\n'); await new Promise(() => setInterval(() => {}, 1000)); });`;
+    const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, lockDir, lockPath], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repoRoot });
+    await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+    await assert.rejects(withDirLock(lockDir, lockPath, async () => 'no', { waitMs: 300 }), { code: 'LOCKED', message: /locked by another kata-ts command/ });
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    const started = Date.now();
+    assert.equal(await withDirLock(lockDir, lockPath, async () => 'mine', { waitMs: 5000 }), 'mine');
+    assert.ok(Date.now() - started < 1000, 'no stale period to wait out');
+  });
+
   it('reports corrupt or foreign state clearly and lists it as an error', async () => {
     const store = new StateStore(root);
     await mkdir(path.join(root, 'broken'));

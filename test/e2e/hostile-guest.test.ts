@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/image/build-image.js';
+import { InitrdTree } from '../../src/image/initrd-builder.js';
+import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
+import { bundledConfigText, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
+import { makeBundle } from '../helpers/oci-bundle.js';
+import { assertSandboxGone, kataTs, sandboxProcesses } from '../helpers/oci-e2e.js';
+import { execa } from 'execa';
+
+async function rssKb(pid: number): Promise<number> {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0);
+}
+
+/** Every process whose command line mentions a VM dir: QEMU and the pod process. */
+async function podProcessesOf(vmDir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(vmDir) && cmdline.includes('pod')) found.push(Number(entry));
+  }
+  return found;
+}
+
+/**
+ * The agent replaced by a hostile /init: garbage on the agent's port, a yamux
+ * frame header announcing 4 GiB, or silence. create fails within its dial
+ * timeout with one line, the pod process's memory stays bounded, and nothing
+ * is left.
+ */
+describe('hostile guest: a replaced agent', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let initrd: string;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-fake-agent-'));
+    await buildImage();
+    const tree = new InitrdTree(path.join(dir, 'tree'));
+    await tree.reset();
+    await tree.addBusybox('/bin/busybox');
+    await tree.writeFile('/init', `#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mode=silent
+for p in $(cat /proc/cmdline); do case $p in fake.mode=*) mode=\${p#fake.mode=} ;; esac; done
+for d in /sys/class/virtio-ports/*; do [ "$(cat $d/name)" = agent.channel.0 ] && port=/dev/$(basename $d); done
+echo "fake agent: $mode on $port" > /dev/kmsg
+case $mode in
+  garbage) while :; do head -c 65536 /dev/urandom; done > $port ;;
+  bigframe) { printf '\\000\\000\\000\\001\\000\\000\\000\\001\\377\\377\\377\\377'; head -c 1048576 /dev/zero; sleep 3600; } > $port ;;
+  *) sleep 3600 ;;
+esac
+`, 0o755);
+    initrd = path.join(dir, 'fake-agent.img');
+    await tree.pack(initrd, '/bin/busybox');
+  });
+  after(() => cleanup());
+
+  for (const mode of ['garbage', 'bigframe', 'silent']) {
+    it(`${mode}: create fails in time with one line, the pod process stays small, nothing is left`, { timeout: 120_000 }, async () => {
+      const config = await writeConfig(dir, await bundledConfigText({
+        kernel: `"${path.join(repoRoot, 'guest', 'vmlinux')}"`, initrd: `"${initrd}"`, image: '""',
+        kernel_params: `"fake.mode=${mode}"`, dial_timeout: '8',
+      }), `${mode}.toml`);
+      const root = path.join(dir, `root-${mode}`);
+      const bundle = await makeBundle(path.join(dir, `b-${mode}`), { args: ['true'] });
+      const vmDirsBefore = await vmDirs();
+      const create = spawn(kataTsBin, ['--root', root, '--kata-config', config, 'create', 'victim', '--bundle', bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      create.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+      const exited = new Promise<number | null>((resolve) => create.once('exit', resolve));
+      const vmDir = sandboxDir(root, 'victim');
+      let maxRssKb = 0;
+      const started = Date.now();
+      while (create.exitCode === null && Date.now() - started < 60_000) {
+        for (const pid of await podProcessesOf(vmDir)) maxRssKb = Math.max(maxRssKb, await rssKb(pid));
+        await sleep(200);
+      }
+      const status = await exited;
+      const elapsed = Date.now() - started;
+      process.stderr.write(`# fake agent ${mode}: create failed after ${elapsed} ms, pod process RSS at most ${Math.round(maxRssKb / 1024)} MB\n`);
+      assert.equal(status, 1, stderr);
+      const lines = stderr.trim().split('\n').filter((l) => !l.includes(': info:'));
+      assert.equal(lines.length, 1, stderr);
+      assert.match(lines[0] ?? '', /sandbox victim: .*(did not answer|protocol error|closed|exited)/);
+      assert.ok(elapsed < 40_000, `failed within the dial timeout and cleanup (${elapsed} ms)`);
+      assert.ok(maxRssKb < 150 * 1024, `the pod process stayed under 150 MB (${maxRssKb} kB)`);
+      assert.deepEqual(await untilNoneLeft(kataTsProcesses, 10_000), []);
+      assert.deepEqual(await vmDirs(), vmDirsBefore);
+    });
+  }
+});
+
+/**
+ * A container that is root with CAP_SYS_ADMIN in its VM: links out of its
+ * rootfs and bind mount, FIFOs and device nodes in the share, a full rootfs,
+ * and a stdout flood nobody reads. The host's cleanup touches nothing outside
+ * the share, and the host's memory stays bounded.
+ */
+describe('hostile guest: a hostile container', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let kata: ReturnType<typeof kataTs>;
+  let root: string;
+  let vmDirsBefore: string[];
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-hostile-ctr-'));
+    vmDirsBefore = await vmDirs();
+    root = path.join(dir, 'root');
+    kata = kataTs(root);
+    await buildImage();
+  });
+  after(async () => {
+    for (const id of ['linker', 'flood', 'filler']) await kata(['delete', '--force', id]);
+    await cleanup();
+  });
+
+  it('links, FIFOs and device nodes it leaves in its rootfs and bind mount: delete touches nothing outside the share', { timeout: 120_000 }, async () => {
+    const outside = path.join(dir, 'outside');
+    await mkdir(outside);
+    await writeFile(path.join(outside, 'canary'), 'still here\n');
+    const data = path.join(dir, 'data');
+    await mkdir(data);
+    const bundle = await makeBundle(path.join(dir, 'linker'), {
+      args: ['sh', '-c', [
+        `ln -s ${outside} /to-outside`, `ln -s ${outside}/canary /canary-link`, `ln -s ${outside} /data/to-outside`,
+        'ln /bin/busybox /data/hardlink 2>/dev/null; mkfifo /fifo /data/fifo', 'mknod /data/null-dev c 1 3', 'mknod /sda b 8 0',
+        'echo done',
+      ].join('; ')],
+      capabilities: ['CAP_MKNOD', 'CAP_SYS_ADMIN'],
+      mounts: [{ destination: '/data', source: data, type: 'bind', options: ['rbind', 'rw'] }],
+    });
+    const r = await kata(['run', 'linker', '--bundle', bundle]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'done');
+    // What the guest made is on the host, in the bundle's rootfs and the bind source...
+    assert.ok(existsSync(path.join(bundle, 'rootfs', 'fifo')));
+    // ...and the host's cleanup (run deletes) followed none of it.
+    assert.equal(await readFile(path.join(outside, 'canary'), 'utf8'), 'still here\n');
+    assert.deepEqual((await readdir(outside)).sort(), ['canary']);
+    assert.deepEqual(await vmDirs(), vmDirsBefore);
+    assert.deepEqual(await kataTsProcesses(), []);
+  });
+
+  it('a stdout flood nobody reads: the pod process stays small; read later, every byte arrives', { timeout: 240_000 }, async () => {
+    const mib = 48;
+    const bundle = await makeBundle(path.join(dir, 'flood'), { args: ['sh', '-c', `head -c ${mib * 1024 * 1024} /dev/zero`] });
+    const run = spawn(kataTsBin, ['--root', root, '--kata-config', path.join(repoRoot, 'configuration.toml'), 'run', 'flood', '--bundle', bundle], { stdio: ['ignore', 'pipe', 'pipe'] });
+    run.stdout?.pause();
+    const exited = new Promise<number | null>((resolve) => run.once('exit', resolve));
+    let pod: Awaited<ReturnType<typeof sandboxProcesses>> | undefined;
+    for (let i = 0; i < 600 && !pod?.pod; i++) {
+      pod = await sandboxProcesses(root, 'flood').catch(() => undefined);
+      await sleep(100);
+    }
+    assert.ok(pod?.pod, 'the pod came up');
+    await sleep(3000);
+    const baseline = await rssKb(pod.pod.pid);
+    // Nobody reads for 15 s while the container writes as fast as it can.
+    let peak = baseline;
+    for (let i = 0; i < 30; i++) {
+      peak = Math.max(peak, await rssKb(pod.pod.pid));
+      await sleep(500);
+    }
+    let received = 0;
+    run.stdout?.on('data', (c: Buffer) => (received += c.length));
+    run.stdout?.resume();
+    assert.equal(await exited, 0);
+    process.stderr.write(`# stdout flood: pod process RSS ${Math.round(baseline / 1024)} MB, at most ${Math.round(peak / 1024)} MB while unread; ${received} bytes delivered\n`);
+    assert.ok(peak - baseline < 16 * 1024, `the pod process grew ${peak - baseline} kB while nobody read`);
+    assert.equal(received, mib * 1024 * 1024, 'every byte arrived once read');
+    await assertSandboxGone(pod);
+    assert.equal(existsSync(path.join(vmRoot, path.basename(pod.dir))), false);
+  });
+
+  it('a container that fills its rootfs: ENOSPC inside, and the host deletes it all the same', { timeout: 120_000 }, async () => {
+    // The rootfs on a small tmpfs of the test's own, so that only it fills.
+    const small = path.join(dir, 'small');
+    await mkdir(small);
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', small]);
+    try {
+      const bundle = await makeBundle(small, { args: ['sh', '-c', 'dd if=/dev/zero of=/fill bs=1M 2>&1 | tail -1; echo exit=$?'] });
+      const r = await kata(['run', 'filler', '--bundle', bundle]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /No space left on device/);
+      assert.deepEqual(await vmDirs(), vmDirsBefore);
+      assert.deepEqual(await kataTsProcesses(), []);
+    } finally {
+      await execa('umount', [small]);
+    }
+  });
+});
