@@ -84,6 +84,11 @@ export interface OciResources {
   Pids: { Limit: number } | null;
 }
 
+export interface KernelModule {
+  name: string;
+  parameters: string[];
+}
+
 export interface CreateSandboxRequest {
   hostname: string;
   dns: string[];
@@ -91,6 +96,7 @@ export interface CreateSandboxRequest {
   sandbox_pidns: boolean;
   sandbox_id: string;
   guest_hook_path: string;
+  kernel_modules: KernelModule[];
 }
 
 export interface CreateContainerRequest {

@@ -16,6 +16,7 @@ import { limitsToOci, specToOciConfig, processToOci, splitNetworkSysctls } from 
 import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
+import { loadRequestedModules } from './kernel-modules.js';
 import { loadNativeAddon } from '../util/native-addon.js';
 import { mountStorage, unmount } from './storage.js';
 import * as grpc from '@grpc/grpc-js';
@@ -160,6 +161,9 @@ export class Sandbox {
 
   async create(req: CreateSandboxRequest): Promise<void> {
     this.id = req.sandbox_id;
+    await loadRequestedModules(req.kernel_modules ?? []).catch((err: Error) => {
+      throw failed(err.message);
+    });
     if (req.hostname) await writeFile('/proc/sys/kernel/hostname', req.hostname);
     if (req.dns.length > 0) await writeFile('/etc/resolv.conf', req.dns.map((d) => (d.includes(' ') ? d : `nameserver ${d}`)).join('\n') + '\n');
     for (const storage of req.storages) await mountStorage(storage);

@@ -136,7 +136,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
           await withSandboxAgent(record, (agent) => configureGuestNetwork(agent, plan));
         }
         logger.debug('CreateSandbox', { vmBootMs: bootMs });
-        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId }));
+        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
       }
       logger.debug('sharing the container files');
       const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
@@ -190,6 +190,14 @@ async function dropMember(root: string, sandboxId: string, id: string, logger: L
     });
     if (record?.containers.includes(id)) await writeSandboxRecord({ ...record, containers: record.containers.filter((c) => c !== id) });
   }).catch((err: unknown) => logger.warn(`sandbox ${sandboxId} may still count container ${id}, which keeps its VM up until the pod is deleted: ${messageOf(err)}`));
+}
+
+/** configuration.toml's kernel_modules entries ("name key=value ...") as Kata 1.x sends them. */
+export function kernelModules(config: RuntimeConfig): Array<{ name: string; parameters: string[] }> {
+  return config.agent.kernelModules.map((entry) => {
+    const [name = '', ...parameters] = entry.trim().split(/\s+/);
+    return { name, parameters };
+  });
 }
 
 /** Written last, atomically: callers take its appearance to mean that create finished. */

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { InitrdTree } from '../../src/image/initrd-builder.js';
 import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
-import { bundledConfigText, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { bundledConfigText, debianKernelEdits, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
+import { runCli } from '../helpers/run-cli.js';
 import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, kataTs, sandboxProcesses } from '../helpers/oci-e2e.js';
@@ -200,5 +201,49 @@ describe('hostile guest: a hostile container', () => {
     } finally {
       await execa('umount', [small]);
     }
+  });
+});
+
+/** A guest kernel panic (here: sysrq from a privileged container) ends the VM: QEMU does not reboot into an empty agent. */
+describe('hostile guest: a guest panic', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let kata: ReturnType<typeof kataTs>;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-panic-'));
+    // The Debian kernel has sysrq (the kata-ts kernel leaves it out).
+    const config = await writeConfig(dir, await bundledConfigText(debianKernelEdits), 'debian.toml');
+    kata = (args, options = {}) => runCli(['--root', path.join(dir, 'root'), '--kata-config', config, ...args], { timeoutMs: 120_000, ...options });
+    await buildImage();
+  });
+  after(async () => {
+    for (const id of ['panic-pod', 'panicker']) await kata(['delete', '--force', id]);
+    await cleanup();
+  });
+
+  it('the VM ends, the pod\'s containers are stopped, and delete --force leaves nothing', { timeout: 120_000 }, async () => {
+    const { joinSandbox } = await import('../helpers/oci-bundle.js');
+    await makeBundle(path.join(dir, 'pod'), { args: ['sh', '-c', 'while :; do sleep 1; done'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
+    const created = await kata(['create', 'panic-pod', '--bundle', path.join(dir, 'pod')], { outputFile: path.join(dir, 'pod.out') });
+    assert.equal(created.exitCode, 0, await readFile(path.join(dir, 'pod.out'), 'utf8'));
+    assert.equal((await kata(['start', 'panic-pod'])).exitCode, 0);
+    const pod = await sandboxProcesses(path.join(dir, 'root'), 'panic-pod');
+    const bundle = await makeBundle(path.join(dir, 'panicker'), { args: ['sh', '-c', 'echo c > /proc/sysrq-trigger'], capabilities: ['CAP_SYS_ADMIN'], annotations: joinSandbox('panic-pod') });
+    // The default spec makes /proc/sysrq-trigger read-only: this container is given it.
+    const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux: { readonlyPaths?: string[] } };
+    spec.linux.readonlyPaths = [];
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+    const r = await kata(['run', 'panicker', '--bundle', bundle]);
+    assert.notEqual(r.exitCode, 0, 'the panicking container does not report success');
+    assert.ok(pod.qemu);
+    const { isSameProcessAlive } = await import('../../src/util/process-identity.js');
+    for (let i = 0; i < 100 && (await isSameProcessAlive(pod.qemu)); i++) await sleep(100);
+    assert.equal(await isSameProcessAlive(pod.qemu), false, 'QEMU exited instead of rebooting the guest');
+    const state = JSON.parse((await kata(['state', 'panic-pod'])).stdout) as { status: string };
+    assert.equal(state.status, 'stopped');
+    assert.equal((await kata(['delete', '--force', 'panic-pod'])).exitCode, 0);
+    await kata(['delete', '--force', 'panicker']);
+    await assertSandboxGone(pod);
   });
 });
