@@ -9,7 +9,10 @@ export async function bindMount(source: string, target: string, readonly = false
     await runCommand('mount', ['--rbind', '--', source, target]);
     // Make it private: the mount must not propagate back into the source's peers.
     await runCommand('mount', ['--make-rprivate', '--', target]);
-    if (readonly) await runCommand('mount', ['-o', 'remount,bind,ro', '--', target]);
+    // ro covers every submount an rbind brought along, not only the top: none stays writable through the share.
+    if (readonly) {
+      for (const point of (await mountPointsUnder(target)).reverse()) await runCommand('mount', ['-o', 'remount,bind,ro', '--', point]);
+    }
   } catch (err) {
     await unmount(target).catch(() => undefined);
     throw new KataError('IO', `cannot bind-mount ${source} on ${target}: ${stderrOf(err)}`, { cause: err });
