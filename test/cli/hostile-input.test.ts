@@ -7,6 +7,10 @@ import { kataTsProcesses, vmDirs } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli } from '../helpers/run-cli.js';
 
+/** config.json as the cases edit it: they put wrong types in on purpose, so no spec type can describe it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LooseJson = Record<string, any>;
+
 interface HostileCase {
   name: string;
   /** Sets up the input; returns kata-ts's arguments (after --root and --kata-config). */
@@ -42,16 +46,16 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   });
 
   /** A bundle whose config.json is the good one with `edit` applied (or raw text). */
-  const bundleWith = (name: string, edit: (spec: Record<string, any>) => unknown): (() => Promise<string[]>) => async () => {
+  const bundleWith = (name: string, edit: (spec: LooseJson) => unknown): (() => Promise<string[]>) => async () => {
     const bundle = path.join(dir, 'bundles', name);
     await mkdir(path.join(bundle, 'rootfs'), { recursive: true });
-    const spec = JSON.parse(await readFile(path.join(good, 'config.json'), 'utf8')) as Record<string, any>;
+    const spec = JSON.parse(await readFile(path.join(good, 'config.json'), 'utf8')) as LooseJson;
     spec.root = { path: path.join(good, 'rootfs') };
     const edited = edit(spec);
     await writeFile(path.join(bundle, 'config.json'), typeof edited === 'string' ? edited : JSON.stringify(edited ?? spec));
     return ['create', name.replace(/[^\w-]/g, '-').slice(0, 60), '--bundle', bundle];
   };
-  const spec = (name: string, expect: RegExp, edit: (s: Record<string, any>) => unknown): void => {
+  const spec = (name: string, expect: RegExp, edit: (s: LooseJson) => unknown): void => {
     cases.push({ name: `config.json: ${name}`, args: bundleWith(name, edit), expect });
   };
   const deep = (levels: number): unknown => {
