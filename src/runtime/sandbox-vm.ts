@@ -19,6 +19,7 @@ import type { PodStarter, RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
 import { setupPodNetwork, teardownPodNetwork, type PodNetwork, type PodNetworkRequest } from '../network/pod-network.js';
 import type { VmNetwork } from '../hypervisor/qemu-args.js';
+import { placeSandboxInCgroup, removeSandboxCgroup, type HostCgroup, type SandboxCpuLimits } from '../cgroups/host-cgroups.js';
 import { writeNetworkFile, writeVmFile } from './vm-file.js';
 
 /** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
@@ -33,6 +34,8 @@ export interface SandboxVm {
   bootMs: number;
   /** The host side of the pod's network (taps and filters in the caller's namespace). */
   network?: PodNetwork;
+  /** The host cgroup QEMU and the pod process were put in (the spec's cgroupsPath). */
+  hostCgroup?: HostCgroup;
 }
 
 export interface BootOptions {
@@ -48,6 +51,8 @@ export interface BootOptions {
   startPod?: PodStarter;
   /** The spec's network namespace; without it the VM has no network device. */
   network?: PodNetworkRequest;
+  /** The spec's cgroupsPath and CPU limits: where QEMU and the pod process go on the host. */
+  cgroup?: { path: string; cpu: SandboxCpuLimits };
 }
 
 /**
@@ -96,7 +101,11 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
-    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs: Date.now() - started, ...(network ? { network } : {}) };
+    const bootMs = Date.now() - started;
+    const hostCgroup = options.cgroup
+      ? await placeSandboxInCgroup(options.cgroup.path, [vm.qemu.pid, ...(pod && pod.pid !== process.pid ? [pod.pid] : [])], options.cgroup.cpu, logger)
+      : undefined;
+    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs, ...(network ? { network } : {}), ...(hostCgroup ? { hostCgroup } : {}) };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.
     await shutdownSandboxVm({ vm, pod, network }, logger);
@@ -163,13 +172,14 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
  * Stops the VM (the pod process ends with it) and removes the VM dir; safe to
  * call on a dead VM. The pod process first recorded is stopped by pid too.
  */
-export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network'>, logger: Logger): Promise<void> {
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger): Promise<void> {
   const current = await readFile(podIdentityPath(sandbox.vm.layout.dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
   await stopVm(sandbox.vm, logger);
   // A pod served inside this very process (the containerd shim) ends with the VM on its own.
   for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);
-  // The taps go once QEMU has let go of them.
+  // The taps go once QEMU has let go of them, and the host cgroup once it is empty.
   if (sandbox.network) await teardownPodNetwork(sandbox.network, logger);
+  if (sandbox.hostCgroup) await removeSandboxCgroup(sandbox.hostCgroup, logger);
 }
 
 /** QEMU's side of the pod network: where it runs and one NIC per tap, vhost-net where it can work. */

@@ -1,0 +1,133 @@
+import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+/** One mounted hierarchy: a v1 controller set (or named hierarchy), or the v2 unified one. */
+export interface CgroupHierarchy {
+  mountPoint: string;
+  version: 1 | 2;
+  /** v1: the controllers (and name=...) it carries; v2: empty. */
+  controllers: string[];
+}
+
+/** What a sandbox's host cgroup placement made: undone after QEMU exits. */
+export interface HostCgroup {
+  /** The spec's cgroupsPath, as a path below each hierarchy's root. */
+  path: string;
+  /** Directories created, in creation order (removed deepest first). */
+  created: string[];
+}
+
+/** The cgroup hierarchies mounted on this host, v1, v2 or both (hybrid), from mountinfo's text. */
+export function parseCgroupMounts(mountinfo: string): CgroupHierarchy[] {
+  const hierarchies: CgroupHierarchy[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const [before, after] = line.split(' - ');
+    if (!before || !after) continue;
+    const mountPoint = before.split(' ')[4];
+    const [fstype, , superOptions = ''] = after.split(' ');
+    if (!mountPoint) continue;
+    if (fstype === 'cgroup2') hierarchies.push({ mountPoint, version: 2, controllers: [] });
+    if (fstype === 'cgroup') hierarchies.push({ mountPoint, version: 1, controllers: superOptions.split(',').filter((o) => o !== 'rw' && o !== 'ro') });
+  }
+  return hierarchies;
+}
+
+/**
+ * runtime-spec's cgroupsPath as a path below a hierarchy's root: an absolute
+ * cgroupfs path as it is, and the systemd driver's "slice:prefix:name" the way
+ * runc expands it ("kubepods-burstable.slice" lives in "kubepods.slice").
+ */
+export function cgroupRelativePath(cgroupsPath: string): string {
+  if (!cgroupsPath.includes(':')) return path.posix.normalize(`/${cgroupsPath}`);
+  const [slice = '', prefix = '', name = ''] = cgroupsPath.split(':');
+  const sliceDirs: string[] = [];
+  if (slice && slice !== '-.slice') {
+    const base = slice.replace(/\.slice$/, '');
+    const parts = base.split('-');
+    for (let i = 1; i <= parts.length; i++) sliceDirs.push(`${parts.slice(0, i).join('-')}.slice`);
+  }
+  return path.posix.join('/', ...sliceDirs, `${prefix}-${name}.scope`);
+}
+
+function checkPath(relative: string): string {
+  if (relative.split('/').includes('..') || relative.includes('\0')) throw new Error(`bad cgroupsPath ${JSON.stringify(relative)}`);
+  return relative;
+}
+
+/** mkdir -p below a hierarchy, recording each directory made; v1 cpuset dirs get their parent's cpus and mems (they start empty). */
+async function makeCgroupDirs(hierarchy: CgroupHierarchy, relative: string, created: string[]): Promise<string> {
+  let dir = hierarchy.mountPoint;
+  for (const part of relative.split('/').filter(Boolean)) {
+    const parent = dir;
+    dir = path.join(dir, part);
+    if (await stat(dir).then(() => true, () => false)) continue;
+    await mkdir(dir);
+    created.push(dir);
+    if (hierarchy.version === 1 && hierarchy.controllers.includes('cpuset')) {
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) await writeFile(path.join(dir, file), await readFile(path.join(parent, file), 'utf8'));
+    }
+  }
+  return dir;
+}
+
+export interface SandboxCpuLimits {
+  quota?: number;
+  period?: number;
+  shares?: number;
+}
+
+/**
+ * Puts the sandbox's host processes (QEMU, the pod process) in the spec's
+ * cgroup, in every mounted hierarchy (v1, v2 or this host's hybrid of both),
+ * and sets the container's CPU limits there: the vCPUs are QEMU's threads, so
+ * the VM gets no more host CPU than the container was given. Memory is not
+ * limited on the host: the VM's size bounds it (a container limit below
+ * QEMU's own footprint would kill the VM). A failure is a warning: the pod runs.
+ */
+export async function placeSandboxInCgroup(cgroupsPath: string, pids: number[], cpu: SandboxCpuLimits, logger: Logger): Promise<HostCgroup | undefined> {
+  let relative: string;
+  try {
+    relative = checkPath(cgroupRelativePath(cgroupsPath));
+  } catch (err) {
+    logger.warn(`cgroupsPath ${cgroupsPath}: ${messageOf(err)}; the sandbox stays in the caller's cgroup`);
+    return undefined;
+  }
+  const hierarchies = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));
+  const placed: HostCgroup = { path: relative, created: [] };
+  for (const hierarchy of hierarchies) {
+    try {
+      const dir = await makeCgroupDirs(hierarchy, relative, placed.created);
+      if (hierarchy.version === 1 && hierarchy.controllers.includes('cpu')) await applyCpuV1(dir, cpu);
+      if (hierarchy.version === 2) await applyCpuV2(dir, cpu);
+      for (const pid of pids) await writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+    } catch (err) {
+      logger.warn(`host cgroup ${relative} in ${hierarchy.mountPoint}: ${messageOf(err)}`);
+    }
+  }
+  return placed;
+}
+
+async function applyCpuV1(dir: string, cpu: SandboxCpuLimits): Promise<void> {
+  if (cpu.shares) await writeFile(path.join(dir, 'cpu.shares'), String(cpu.shares));
+  if (cpu.period) await writeFile(path.join(dir, 'cpu.cfs_period_us'), String(cpu.period));
+  if (cpu.quota) await writeFile(path.join(dir, 'cpu.cfs_quota_us'), String(cpu.quota));
+}
+
+/** v2 only where the cpu controller is enabled for the cgroup (a hybrid host's unified tree may have none). */
+async function applyCpuV2(dir: string, cpu: SandboxCpuLimits): Promise<void> {
+  if (!(await readFile(path.join(dir, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/).includes('cpu')) return;
+  if (cpu.quota) await writeFile(path.join(dir, 'cpu.max'), `${cpu.quota} ${cpu.period ?? 100000}`);
+  // cgroup v2 weight from v1 shares, as runc converts it.
+  if (cpu.shares) await writeFile(path.join(dir, 'cpu.weight'), String(Math.round(1 + ((cpu.shares - 2) * 9999) / 262142)));
+}
+
+/** Removes the directories placeSandboxInCgroup made, deepest first; one still in use stays, said. */
+export async function removeSandboxCgroup(cgroup: HostCgroup, logger: Logger): Promise<void> {
+  for (const dir of [...cgroup.created].reverse()) {
+    await rmdir(dir).catch((err: unknown) => {
+      if (errnoCode(err) !== 'ENOENT') logger.warn(`host cgroup ${dir} stays: ${messageOf(err)}`);
+    });
+  }
+}
