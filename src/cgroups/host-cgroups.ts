@@ -1,5 +1,6 @@
 import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -126,8 +127,15 @@ async function applyCpuV2(dir: string, cpu: SandboxCpuLimits): Promise<void> {
 /** Removes the directories placeSandboxInCgroup made, deepest first; one still in use stays, said. */
 export async function removeSandboxCgroup(cgroup: HostCgroup, logger: Logger): Promise<void> {
   for (const dir of [...cgroup.created].reverse()) {
-    await rmdir(dir).catch((err: unknown) => {
-      if (errnoCode(err) !== 'ENOENT') logger.warn(`host cgroup ${dir} stays: ${messageOf(err)}`);
-    });
+    // A QEMU that just exited may still count until it is reaped (EBUSY for a moment).
+    for (let attempt = 0; ; attempt++) {
+      const failure = await rmdir(dir).then(() => undefined, (err: unknown) => err);
+      if (!failure || errnoCode(failure) === 'ENOENT') break;
+      if (errnoCode(failure) !== 'EBUSY' || attempt >= 50) {
+        logger.warn(`host cgroup ${dir} stays: ${messageOf(failure)}`);
+        break;
+      }
+      await sleep(100);
+    }
   }
 }

@@ -11,7 +11,7 @@ import { shimSocketDir } from '../../src/shim-v2/shim-args.js';
 import { criPluginConfig, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
-import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
+import { cgroupDirs, kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { assertInteractiveShell } from '../helpers/pty-session.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 
@@ -47,12 +47,14 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
   let work: { dir: string; cleanup: () => Promise<void> };
   let vmDirsBefore: string[];
   let socketsBefore: string[];
+  let cgroupsBefore: string[];
 
   before(async () => {
     await buildImage();
     work = await tempDir('kata-ts-shimv2-');
     vmDirsBefore = await vmDirs();
     socketsBefore = await readdir(shimSocketDir).catch(() => [] as string[]);
+    cgroupsBefore = await cgroupDirs('/default');
     const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
     await execa('bash', [script, path.join(work.dir, 'busybox.tar'), image]);
     await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
@@ -76,6 +78,7 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
     assert.deepEqual(await untilNoneLeft(async () => (await readdir(shimSocketDir).catch(() => [] as string[])).filter((f) => !socketsBefore.includes(f)).map(() => 0), 15_000), [], `no shim socket is left; the shim's log:\n${await shimLog()}`);
     assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier runs');
+    assert.deepEqual(await cgroupDirs('/default'), cgroupsBefore, 'no host cgroup of a sandbox is left (containerd\'s cgroupsPath is /default/<id>)');
     assert.deepEqual((await ctd.ctr(['task', 'ls', '-q'])).stdout, '', 'containerd has no task');
     assert.deepEqual((await ctd.ctr(['containers', 'ls', '-q'])).stdout, '', 'containerd has no container');
   });

@@ -35,3 +35,17 @@ export async function untilNoneLeft(find: () => Promise<number[]>, timeoutMs = 3
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Cgroup directories at or below `relative` in every mounted hierarchy (v1 and v2), for leak checks. */
+export async function cgroupDirs(relative: string): Promise<string[]> {
+  const { parseCgroupMounts } = await import('../../src/cgroups/host-cgroups.js');
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    if (entries.length === 0 && dir !== '') return;
+    found.push(dir);
+    for (const e of entries) if (e.isDirectory()) await walk(`${dir}/${e.name}`);
+  };
+  for (const h of parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'))) await walk(`${h.mountPoint}${relative}`);
+  return found.sort();
+}
