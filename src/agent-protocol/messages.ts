@@ -197,6 +197,9 @@ export interface NetworkInterface {
   raw_flags: number;
 }
 
+/** Route scopes by the names `ip` prints, as the netlink numbers types.Route carries. */
+export const routeScopes: Readonly<Record<string, number>> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
 /** Kata 1.x types.Route: dest "" is the default route; scope as netlink numbers it (0 universe, 253 link, 254 host). */
 export interface NetworkRoute {
   dest: string;

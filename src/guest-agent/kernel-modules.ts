@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { runGuestCommand } from './guest-command.js';
 
 /**
  * Loads a kernel module on demand (the guest has no udev to do it). A kernel
@@ -8,9 +8,7 @@ import { existsSync } from 'node:fs';
  */
 export function loadModule(name: string): Promise<void> {
   if (!existsSync('/proc/modules')) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    execFile('modprobe', [name], (err, _stdout, stderr) => (err ? reject(new Error(`modprobe ${name} failed: ${(stderr || err.message).trim()}`)) : resolve()));
-  });
+  return runGuestCommand('modprobe', [name], { what: `modprobe ${name} failed` }).then(() => undefined);
 }
 
 const moduleName = /^[A-Za-z0-9_-]{1,64}$/;
@@ -28,8 +26,6 @@ export async function loadRequestedModules(modules: Array<{ name: string; parame
     const bad = m.parameters.find((p) => !moduleParameter.test(p));
     if (bad !== undefined) throw new Error(`kernel module ${m.name}: bad parameter ${JSON.stringify(bad)} (key=value expected)`);
     if (!existsSync('/proc/modules')) throw new Error(`kernel module ${m.name}: this guest kernel has no loadable modules (its drivers are built in); remove it from kernel_modules`);
-    await new Promise<void>((resolve, reject) => {
-      execFile('modprobe', [m.name, ...m.parameters], (err, _stdout, stderr) => (err ? reject(new Error(`kernel module ${m.name} could not be loaded: ${(stderr || err.message).trim()}`)) : resolve()));
-    });
+    await runGuestCommand('modprobe', [m.name, ...m.parameters], { what: `kernel module ${m.name} could not be loaded` });
   }
 }

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ArpNeighbor, IpAddress, NetworkInterface, NetworkRoute } from '../agent-protocol/messages.js';
+import { routeScopes, type ArpNeighbor, type IpAddress, type NetworkInterface, type NetworkRoute } from '../agent-protocol/messages.js';
 import { failed, invalid, notFound } from './agent-error.js';
+import { runGuestCommand } from './guest-command.js';
 
 /**
  * The VM's network, as Kata 1.x's agent sets it up: the host names each
@@ -13,14 +13,7 @@ import { failed, invalid, notFound } from './agent-error.js';
 
 const sysNet = '/sys/class/net';
 
-function ip(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { timeout: 10_000 }, (err, stdout, stderr) => {
-      if (err) reject(failed(`ip ${args.join(' ')}: ${(stderr || err.message).trim()}`));
-      else resolve(stdout);
-    });
-  });
-}
+const ip = (args: string[]): Promise<string> => runGuestCommand('ip', args, { timeoutMs: 10_000 });
 
 const namePattern = /^[A-Za-z0-9_.:-]{1,15}$/;
 const macPattern = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
@@ -113,7 +106,6 @@ export async function updateInterface(iface: NetworkInterface | null): Promise<N
   return result;
 }
 
-const scopeNames: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
 
 /** One line of `ip route show`; undefined for routes the host never sends (multicast, local, link-local IPv6). */
 export function parseRouteLine(line: string): NetworkRoute | undefined {
@@ -128,7 +120,7 @@ export function parseRouteLine(line: string): NetworkRoute | undefined {
       case 'via': route.gateway = value; i++; break;
       case 'dev': route.device = value; i++; break;
       case 'src': route.source = value; i++; break;
-      case 'scope': route.scope = scopeNames[value] ?? (Number(value) || 0); i++; break;
+      case 'scope': route.scope = routeScopes[value] ?? (Number(value) || 0); i++; break;
       case 'metric': case 'proto': case 'table': case 'mtu': i++; break;
       default: break;
     }
@@ -172,10 +164,6 @@ export async function addArpNeighbors(neighbors: ArpNeighbor[]): Promise<void> {
     if (!to) throw invalid('ARP neighbour without an address');
     if (to.family === 'v6') throw invalid(`IPv6 neighbour ${to.address}: this guest sets IPv4 neighbours only`);
     if (!macPattern.test(n.lladdr.toLowerCase())) throw invalid(`bad link-layer address ${JSON.stringify(n.lladdr)}`);
-    await new Promise<void>((resolve, reject) => {
-      execFile('arp', ['-s', checkAddress(to.address, 'neighbour address'), n.lladdr, '-i', checkName(n.device)], { timeout: 10_000 }, (err, _o, stderr) =>
-        err ? reject(failed(`arp -s ${to.address}: ${(stderr || err.message).trim()}`)) : resolve(),
-      );
-    });
+    await runGuestCommand('arp', ['-s', checkAddress(to.address, 'neighbour address'), n.lladdr, '-i', checkName(n.device)], { what: `arp -s ${to.address}`, timeoutMs: 10_000 });
   }
 }

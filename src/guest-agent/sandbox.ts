@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CreateContainerRequest, CreateSandboxRequest, Device, OciProcess, OciResources, Storage } from '../agent-protocol/messages.js';
@@ -17,6 +17,7 @@ import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
 import { loadRequestedModules } from './kernel-modules.js';
+import { runGuestCommand } from './guest-command.js';
 import { loadNativeAddon } from '../util/native-addon.js';
 import { mountStorage, unmount } from './storage.js';
 import * as grpc from '@grpc/grpc-js';
@@ -286,7 +287,7 @@ export class Sandbox {
     c.devices.set(containerPath, found);
     try {
       await this.updateDeviceCgroup(c);
-      await run('mknod', ['-m', '0660', '--', node, 'b', String(found.major), String(found.minor)]);
+      await runGuestCommand('mknod', ['-m', '0660', '--', node, 'b', String(found.major), String(found.minor)], { what: 'mknod failed' });
     } catch (err) {
       c.devices.delete(containerPath);
       await this.updateDeviceCgroup(c).catch(() => undefined);
@@ -371,11 +372,6 @@ function checkDevicePath(p: string): string {
   return normalized;
 }
 
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, (err, _stdout, stderr) => (err ? reject(failed(`${command} failed: ${(stderr || err.message).trim()}`)) : resolve()));
-  });
-}
 
 async function waitForPidFile(pidFile: string, exit: Promise<number>, crunErrors: () => string): Promise<number> {
   let exited = false;

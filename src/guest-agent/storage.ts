@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Storage } from '../agent-protocol/messages.js';
-import { failed, invalid } from './agent-error.js';
+import { invalid } from './agent-error.js';
+import { runGuestCommand } from './guest-command.js';
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, (err, _stdout, stderr) => (err ? reject(failed(`${cmd} ${args.join(' ')}: ${(stderr || err.message).trim()}`)) : resolve()));
-  });
-}
+const run = (cmd: string, args: string[]): Promise<string> => runGuestCommand(cmd, args);
 
 export async function isMountPoint(dir: string): Promise<boolean> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');

@@ -5,7 +5,6 @@ import { preparePrivateDir } from '../util/private-dir.js';
 import path from 'node:path';
 import type { HypervisorConfig } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
-import { errnoCode, messageOf } from '../util/errors.js';
 import type { KvmEvidence } from './kvm-boot-probe.js';
 
 /** Root-owned, under /run: gone at the next boot, which is also part of the key. */

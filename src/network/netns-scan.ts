@@ -1,4 +1,4 @@
-import type { ArpNeighbor, IpAddress, NetworkInterface, NetworkRoute } from '../agent-protocol/messages.js';
+import { routeScopes, type ArpNeighbor, type IpAddress, type NetworkInterface, type NetworkRoute } from '../agent-protocol/messages.js';
 import { ipJson } from './netns-command.js';
 
 /** What `ip -j` says of a namespace, only the fields we use. */
@@ -64,7 +64,6 @@ export interface PodNetworkPlan {
 export const tapSuffix = '_kata';
 export const tapName = (index: number): string => `tap${index}${tapSuffix}`;
 
-const scopes: Record<string, number> = { global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255 };
 const isLinkLocal6 = (address: string): boolean => /^fe[89ab][0-9a-f]:/i.test(address);
 
 /**
@@ -96,7 +95,7 @@ export function planPodNetwork(scan: NetnsScan): PodNetworkPlan {
   const routes: NetworkRoute[] = scan.routes
     .filter((r) => r.dev !== undefined && ours.has(r.dev) && (r.type === undefined || r.type === 'unicast'))
     .filter((r) => !isLinkLocal6(r.dst) && !r.dst.startsWith('ff'))
-    .map((r) => ({ dest: r.dst === 'default' ? '' : r.dst, gateway: r.gateway ?? '', device: r.dev ?? '', source: r.prefsrc ?? '', scope: scopes[r.scope ?? 'global'] ?? 0 }));
+    .map((r) => ({ dest: r.dst === 'default' ? '' : r.dst, gateway: r.gateway ?? '', device: r.dev ?? '', source: r.prefsrc ?? '', scope: routeScopes[r.scope ?? 'global'] ?? 0 }));
   const neighbors: ArpNeighbor[] = scan.neighbors
     .filter((n) => ours.has(n.dev) && n.lladdr && !n.dst.includes(':'))
     .map((n) => ({ toIPAddress: { family: 'v4', address: n.dst, mask: '' }, device: n.dev, lladdr: n.lladdr ?? '', state: 0x80, flags: 0 }));

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ProcessIdentity } from '../util/process-identity.js';
 
 /** The pod process's control socket, in the sandbox's VM dir (root only). */
 export function podSocketPath(vmDir: string): string {
@@ -17,4 +19,9 @@ export function podLockName(vmDir: string): string {
 /** Who the pod process of a VM dir is now (the first one, or one started again since). */
 export function podIdentityPath(vmDir: string): string {
   return path.join(vmDir, 'pod.json');
+}
+
+/** The pod process pod.json names, or undefined when none has started (or the dir is gone). */
+export async function readPodIdentity(vmDir: string): Promise<ProcessIdentity | undefined> {
+  return readFile(podIdentityPath(vmDir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
 }

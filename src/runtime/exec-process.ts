@@ -80,10 +80,11 @@ function parseUser(text: string): { uid: number; gid: number } {
 export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Promise<{ execId: string; carrier: SpawnedCarrier }> {
   const { id } = options;
   // What the caller gave is checked before the container is looked at: bad input fails the same either way.
-  if (options.flags.processFile) await execProcessSpec({}, options.flags);
+  // A process file (or object) stands alone; only a command line needs the container's process as its base.
+  const given = options.flags.processFile || options.flags.process ? await execProcessSpec({}, options.flags) : undefined;
   if (options.consoleSocket) await checkConsoleSocket(options.consoleSocket);
   const { state, status } = await loadContainer(ctx.store, id);
-  const processSpec = await execProcessSpec(state.process, options.flags);
+  const processSpec = given ?? (await execProcessSpec(state.process, options.flags));
   const terminal = processSpec.terminal ?? false;
   if (terminal && options.detach && !options.consoleSocket) throw new KataError('USAGE', 'exec --tty --detach needs --console-socket');
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket needs a process with a terminal (--tty)');

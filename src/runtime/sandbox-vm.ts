@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
-import { podIdentityPath } from '../pod/pod-layout.js';
+import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomInt } from 'node:crypto';
 import type { VmSpec } from '../hypervisor/qemu-args.js';
@@ -173,7 +173,7 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
  * call on a dead VM. The pod process first recorded is stopped by pid too.
  */
 export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger): Promise<void> {
-  const current = await readFile(podIdentityPath(sandbox.vm.layout.dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
+  const current = await readPodIdentity(sandbox.vm.layout.dir);
   await stopVm(sandbox.vm, logger);
   // A pod served inside this very process (the containerd shim) ends with the VM on its own.
   for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);

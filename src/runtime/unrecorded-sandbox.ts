@@ -1,10 +1,8 @@
 import { killFromPidFile, stopVm } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { teardownPodNetwork } from '../network/pod-network.js';
-import { podIdentityPath } from '../pod/pod-layout.js';
+import { readPodIdentity } from '../pod/pod-layout.js';
 import type { Logger } from '../util/logger.js';
-import type { ProcessIdentity } from '../util/process-identity.js';
-import { readFile } from 'node:fs/promises';
 import { readNetworkFile, readVmFile } from './vm-file.js';
 import { stopProcess } from './stop-process.js';
 
@@ -17,7 +15,7 @@ import { stopProcess } from './stop-process.js';
 export async function reapUnrecordedSandbox(dir: string, logger: Logger): Promise<void> {
   const layout = vmLayout(dir);
   const vmFile = await readVmFile(dir).catch(() => undefined);
-  const pod = await readFile(podIdentityPath(dir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
+  const pod = await readPodIdentity(dir);
   if (vmFile) await stopVm(vmFile.vm, logger, 1000);
   else if (await killFromPidFile(layout.pidFile)) logger.info(`stopped the QEMU of an interrupted create (${dir})`);
   if (pod && pod.pid !== process.pid) await stopProcess(pod);

@@ -9,7 +9,6 @@ import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { identify } from '../util/process-identity.js';
 import { unixSocketAnswers } from '../util/unix-socket.js';
-import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventPublisher } from './event-publisher.js';
 import { shimStateRoot, type ShimArgs } from './shim-args.js';
@@ -42,10 +41,8 @@ export async function serveShim(args: ShimArgs, logger: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info('shim: shutting down');
-    // The socket goes first: containerd may kill a shim that takes long to exit, and must not
-    // find a dead socket later. Events still queued get a bounded time to reach containerd.
+    // The socket is already gone (shutdown removed it). Events still queued get a bounded time to reach containerd.
     void (async () => {
-      await rm(args.socket!, { force: true }).catch(() => undefined);
       await Promise.race([events.flush(), sleep(2000)]);
       events.close();
       await Promise.race([server.close(), sleep(1000)]);

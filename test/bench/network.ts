@@ -32,7 +32,7 @@ try {
   await writeFile(path.join(www, 'index.html'), 'up\n');
   for (const net of [plain, pod]) net.spawnInPeer(['busybox', 'httpd', '-f', '-p', `${net.peerAddress}:8090`, '-h', www]);
   // The plain baseline's "pod" side serves too, from its own namespace.
-  const plainServer = await import('node:child_process').then(({ spawn }) => spawn('nsenter', [`--net=/var/run/netns/${plain.pod}`, '--', 'busybox', 'httpd', '-f', '-p', `${plain.podAddress}:8091`, '-h', www], { stdio: 'ignore' }));
+  plain.spawnInPod(['busybox', 'httpd', '-f', '-p', `${plain.podAddress}:8091`, '-h', www]);
 
   await makeBundle(path.join(dir, 'b'), {
     args: ['sh', '-c', `mkdir -p /tmp/www && dd if=/dev/urandom of=/tmp/www/blob bs=1M count=${mib} 2>/dev/null && echo up > /tmp/www/index.html && exec httpd -f -p 8091 -h /tmp/www`],
@@ -61,7 +61,6 @@ try {
     results.plainUp.push(await timeIn(`ip netns exec ${plain.peer} wget -qO /dev/null http://${plain.podAddress}:8091/blob`));
     results.vmUp.push(await timeIn(`ip netns exec ${pod.peer} wget -qO /dev/null http://${pod.podAddress}:8091/blob`));
   }
-  plainServer.kill('SIGKILL');
   const row = (label: string, base: number[], vm: number[]): string =>
     `${label.padEnd(34)} plain ${rate(median(base)).toFixed(1).padStart(7)} MiB/s   kata-ts ${rate(median(vm)).toFixed(1).padStart(7)} MiB/s   ratio ${(median(base) / median(vm)).toFixed(3)}`;
   console.log(`pod network throughput: ${mib} MiB over HTTP (busybox httpd + wget), median of ${runs}`);

@@ -1,35 +1,17 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
-import { criPluginConfig, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
-import { connectCri, type CriClient } from '../helpers/cri-client.js';
+import { busyboxImage, criPluginConfig, importPodImages, pauseImage, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
+import { connectCri, type CriClient, type ExecSyncResponse } from '../helpers/cri-client.js';
+import { eventually } from '../helpers/eventually.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { sh } from '../helpers/netns.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 
-const busybox = 'docker.io/kata-ts/busybox:latest';
-const pause = 'docker.io/kata-ts/pause:latest';
-
-interface ExecSyncResponse {
-  stdout: Buffer;
-  stderr: Buffer;
-  exit_code: number;
-}
-
-async function eventually(probe: () => Promise<string>, expected: string, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = await probe().catch((err: unknown) => String(err));
-    if (last.includes(expected)) return last;
-    await sleep(500);
-  }
-  assert.fail(`expected ${JSON.stringify(expected)}, last got ${JSON.stringify(last.slice(-500))}`);
-}
+const busybox = busyboxImage;
+const pause = pauseImage;
 
 /** A CNI bridge network of the test's own: bridge, IPAM range and state all private. */
 function bridgeConflist(dir: string): string {
@@ -63,9 +45,6 @@ describe('containerd CRI plugin with a CNI bridge network: pods with their own I
     work = await tempDir('kata-ts-crinet-');
     vmDirsBefore = await vmDirs();
     await sh(`ip netns add ${ns} && ip -n ${ns} link set lo up`);
-    const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
-    await execa('bash', [script, path.join(work.dir, 'busybox.tar'), busybox]);
-    await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
     ctd = await startContainerd({
       netns: `/var/run/netns/${ns}`,
       pathPrefix: [path.join(repoRoot, 'bin')],
@@ -76,10 +55,7 @@ describe('containerd CRI plugin with a CNI bridge network: pods with their own I
         readmeSnippet('containerd-shim-v2-runtime'),
       ].join('\n')),
     });
-    for (const archive of ['busybox.tar', 'pause.tar']) {
-      const r = await ctd.ctr(['images', 'import', path.join(work.dir, archive)], { namespace: 'k8s.io' });
-      assert.equal(r.exitCode, 0, r.stderr);
-    }
+    await importPodImages(ctd, work.dir, ['k8s.io']);
     cri = connectCri(ctd.socket);
   });
 

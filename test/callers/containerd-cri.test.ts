@@ -2,24 +2,17 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
-import { criPluginConfig, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
-import { connectCri, type CriClient } from '../helpers/cri-client.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { busyboxImage, criPluginConfig, importPodImages, pauseImage, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
+import { connectCri, type CriClient, type ExecSyncResponse } from '../helpers/cri-client.js';
+import { tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, vmDirs } from '../helpers/leaks.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 import { runCli } from '../helpers/run-cli.js';
 
-const busybox = 'docker.io/kata-ts/busybox:latest';
-const pause = 'docker.io/kata-ts/pause:latest';
-
-interface ExecSyncResponse {
-  stdout: Buffer;
-  stderr: Buffer;
-  exit_code: number;
-}
+const busybox = busyboxImage;
+const pause = pauseImage;
 
 /**
  * The kubelet's path: containerd's CRI plugin, a runtime entry (README's snippet)
@@ -45,9 +38,6 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
     await buildImage();
     work = await tempDir('kata-ts-cri-');
     vmDirsBefore = await vmDirs();
-    const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
-    await execa('bash', [script, path.join(work.dir, 'busybox.tar'), busybox]);
-    await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
     ctd = await startContainerd({
       criConfig: (dir) => criPluginConfig(dir, pause, [
         readmeSnippet('containerd-cri-runtime'),
@@ -55,10 +45,7 @@ describe('containerd CRI plugin: a pod with the runtime handler kata', () => {
         `  Root = "${dir}/runc"`,
       ].join('\n')),
     });
-    for (const archive of ['busybox.tar', 'pause.tar']) {
-      const r = await ctd.ctr(['images', 'import', path.join(work.dir, archive)], { namespace: 'k8s.io' });
-      assert.equal(r.exitCode, 0, r.stderr);
-    }
+    await importPodImages(ctd, work.dir, ['k8s.io']);
     cri = connectCri(ctd.socket);
   });
 

@@ -8,15 +8,15 @@ import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
 import { shimSocketDir } from '../../src/shim-v2/shim-args.js';
-import { criPluginConfig, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
+import { busyboxImage, criPluginConfig, importPodImages, pauseImage, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { cgroupDirs, kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { assertInteractiveShell } from '../helpers/pty-session.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 
-const image = 'docker.io/kata-ts/busybox:latest';
-const pause = 'docker.io/kata-ts/pause:latest';
+const image = busyboxImage;
+const pause = pauseImage;
 const runtime = ['--runtime', 'io.containerd.kata-ts.v2'];
 const shimName = 'containerd-shim-kata-ts-v2';
 
@@ -55,19 +55,11 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     vmDirsBefore = await vmDirs();
     socketsBefore = await readdir(shimSocketDir).catch(() => [] as string[]);
     cgroupsBefore = await cgroupDirs('/default');
-    const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
-    await execa('bash', [script, path.join(work.dir, 'busybox.tar'), image]);
-    await execa('bash', [script, path.join(work.dir, 'pause.tar'), pause, '["sleep","2147483647"]']);
     ctd = await startContainerd({
       pathPrefix: [path.join(repoRoot, 'bin')],
       criConfig: (dir) => criPluginConfig(dir, pause, readmeSnippet('containerd-shim-v2-runtime')),
     });
-    for (const namespace of ['default', 'k8s.io']) {
-      for (const archive of ['busybox.tar', 'pause.tar']) {
-        const r = await ctd.ctr(['images', 'import', path.join(work.dir, archive)], { namespace });
-        assert.equal(r.exitCode, 0, r.stderr);
-      }
-    }
+    await importPodImages(ctd, work.dir, ['default', 'k8s.io']);
     cri = connectCri(ctd.socket);
   });
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import os from 'node:os';
+import { eventually } from '../helpers/eventually.js';
 import { kataTsBin, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { sh } from '../helpers/netns.js';
@@ -12,17 +12,6 @@ import { makePodmanEnv, type PodmanEnv } from '../helpers/podman-env.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 
 const image = 'docker.io/kata-ts/busybox:latest';
-
-async function eventually(probe: () => Promise<string>, expected: string, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = await probe().catch((err: unknown) => String(err));
-    if (last.includes(expected)) return last;
-    await sleep(500);
-  }
-  assert.fail(`expected ${JSON.stringify(expected)}, last got ${JSON.stringify(last.slice(-500))}`);
-}
 
 /**
  * podman's default CNI bridge network (Debian's containernetworking-plugins),

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { InitrdTree } from '../../src/image/initrd-builder.js';
+import { readPodIdentity } from '../../src/pod/pod-layout.js';
 import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
 import { bundledConfigText, debianKernelEdits, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -17,17 +18,6 @@ import { execa } from 'execa';
 
 async function rssKb(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0);
-}
-
-/** Every process whose command line mentions a VM dir: QEMU and the pod process. */
-async function podProcessesOf(vmDir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.includes(vmDir) && cmdline.includes('pod')) found.push(Number(entry));
-  }
-  return found;
 }
 
 /**
@@ -81,7 +71,8 @@ esac
       let maxRssKb = 0;
       const started = Date.now();
       while (create.exitCode === null && Date.now() - started < 60_000) {
-        for (const pid of await podProcessesOf(vmDir)) maxRssKb = Math.max(maxRssKb, await rssKb(pid));
+        const pod = await readPodIdentity(vmDir);
+        if (pod) maxRssKb = Math.max(maxRssKb, await rssKb(pod.pid));
         await sleep(200);
       }
       const status = await exited;

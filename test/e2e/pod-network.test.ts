@@ -1,28 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { podAgent } from '../../src/pod/pod-agent.js';
+import { eventually } from '../helpers/eventually.js';
 import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/run-cli.js';
 import { kataTsProcesses, vmDirs } from '../helpers/leaks.js';
 import { makePodNetns, netnsSnapshot, sh, type PodNetns } from '../helpers/netns.js';
 import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, kataTs, sandboxProcesses, type SandboxLeftovers } from '../helpers/oci-e2e.js';
-
-/** Retries `probe` until it returns text containing `expected` (a server may still be starting). */
-async function eventually(probe: () => Promise<string>, expected: string, timeoutMs = 60_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    last = await probe().catch((err: unknown) => String(err));
-    if (last.includes(expected)) return last;
-    await sleep(500);
-  }
-  assert.fail(`expected ${JSON.stringify(expected)}, last got ${JSON.stringify(last.slice(-500))}`);
-}
 
 /**
  * The pod network as CNI leaves it (a namespace with a veth whose other end is

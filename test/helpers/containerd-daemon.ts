@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unmountAllUnder } from '../../src/util/host-mounts.js';
+import { execa } from 'execa';
+import { repoRoot } from './fixtures.js';
 import { runTool, type CliResult } from './run-cli.js';
 
 export interface ContainerdDaemon {
@@ -143,5 +145,22 @@ export async function removeAllContainers(ctd: ContainerdDaemon, namespace = 'de
   for (const id of ids) {
     await ctd.ctr(['task', 'delete', '--force', id], { namespace });
     await ctd.ctr(['containers', 'rm', id], { namespace });
+  }
+}
+
+/** The images the CRI tests run: Debian's busybox-static, and the same as a pod sandbox ("pause") image. */
+export const busyboxImage = 'docker.io/kata-ts/busybox:latest';
+export const pauseImage = 'docker.io/kata-ts/pause:latest';
+
+/** Writes both images as OCI archives in `dir` (scripts/make-busybox-image.sh) and imports them into each namespace. */
+export async function importPodImages(ctd: ContainerdDaemon, dir: string, namespaces: string[]): Promise<void> {
+  const script = path.join(repoRoot, 'scripts', 'make-busybox-image.sh');
+  await execa('bash', [script, path.join(dir, 'busybox.tar'), busyboxImage]);
+  await execa('bash', [script, path.join(dir, 'pause.tar'), pauseImage, '["sleep","2147483647"]']);
+  for (const namespace of namespaces) {
+    for (const archive of ['busybox.tar', 'pause.tar']) {
+      const r = await ctd.ctr(['images', 'import', path.join(dir, archive)], { namespace });
+      if (r.exitCode !== 0) throw new Error(`ctr images import ${archive} (${namespace}): ${r.stderr}`);
+    }
   }
 }

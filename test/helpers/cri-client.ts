@@ -8,6 +8,13 @@ type UnaryMethod<T> = (request: unknown, metadata: grpc.Metadata, options: grpc.
 const protoFile = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'cri', 'runtime-v1-subset.proto');
 
 /** A CRI RuntimeService client, as the kubelet talks to containerd (crictl is not packaged in Debian 12). */
+/** ExecSync's answer, as the CRI client decodes it. */
+export interface ExecSyncResponse {
+  stdout: Buffer;
+  stderr: Buffer;
+  exit_code: number;
+}
+
 export interface CriClient {
   /** Calls one RuntimeService method; rejects with the gRPC error. */
   call<T = Record<string, unknown>>(method: string, request: Record<string, unknown>, timeoutMs?: number): Promise<T>;

@@ -21,8 +21,9 @@ export interface PodNetns {
   /** Runs a command in the peer namespace. */
   inPeer(command: string): Promise<string>;
   inPod(command: string): Promise<string>;
-  /** Starts a long-running process in the peer namespace; stopped by pid in remove(). */
+  /** Starts a long-running process in the peer (or pod) namespace; stopped by pid in remove(). */
   spawnInPeer(args: string[]): ChildProcess;
+  spawnInPod(args: string[]): ChildProcess;
   remove(): Promise<void>;
 }
 
@@ -47,6 +48,13 @@ export async function makePodNetns(tag: string, subnet: number): Promise<PodNetn
     await runTool('ip', ['netns', 'del', pod]);
     await runTool('ip', ['netns', 'del', peer]);
   };
+  const inNs = (ns: string, command: string): Promise<string> => sh(`ip netns exec ${ns} sh -c '${command.replaceAll("'", "'\\''")}'`);
+  // nsenter execs the command itself (ip netns exec forks it): the pid is the server's, to stop it by.
+  const spawnIn = (ns: string, args: string[]): ChildProcess => {
+    const child = spawn('nsenter', [`--net=/var/run/netns/${ns}`, '--', ...args], { stdio: 'ignore' });
+    children.push(child);
+    return child;
+  };
   await remove();
   try {
     await sh(`ip netns add ${pod} && ip netns add ${peer}`);
@@ -60,14 +68,10 @@ export async function makePodNetns(tag: string, subnet: number): Promise<PodNetn
   }
   return {
     pod, peer, podAddress, peerAddress, podLink: 'eth0', podPath: `/var/run/netns/${pod}`,
-    inPeer: (command) => sh(`ip netns exec ${peer} sh -c '${command.replaceAll("'", "'\\''")}'`),
-    inPod: (command) => sh(`ip netns exec ${pod} sh -c '${command.replaceAll("'", "'\\''")}'`),
-    spawnInPeer: (args) => {
-      // nsenter execs the command itself (ip netns exec forks it): the pid is the server's, to stop it by.
-      const child = spawn('nsenter', [`--net=/var/run/netns/${peer}`, '--', ...args], { stdio: 'ignore' });
-      children.push(child);
-      return child;
-    },
+    inPeer: (command) => inNs(peer, command),
+    inPod: (command) => inNs(pod, command),
+    spawnInPeer: (args) => spawnIn(peer, args),
+    spawnInPod: (args) => spawnIn(pod, args),
     remove,
   };
 }
