@@ -29,9 +29,14 @@ export function guestAddress(slot: BlockSlot): string {
   return `${hex(firstBridgeSlot + slot.bridge)}/${hex(slot.slot)}`;
 }
 
+/** The QEMU names a disk with this id gets: known before it is plugged, so that it can be recorded first. */
+export function blockAttachment(id: string, slot: BlockSlot): BlockAttachment {
+  return { deviceId: id, nodeName: `drive-${id}`, slot };
+}
+
 /** The QMP arguments of blockdev-add and device_add for one disk. */
 export function blockDeviceCommands(id: string, hostPath: string, isBlockDevice: boolean, slot: BlockSlot, readonly = false): { blockdev: Record<string, unknown>; device: Record<string, unknown> } {
-  const nodeName = `drive-${id}`;
+  const { nodeName } = blockAttachment(id, slot);
   const blockdev = {
     driver: 'raw',
     'node-name': nodeName,
@@ -57,7 +62,7 @@ export async function attachBlockDevice(qmp: QmpClient, id: string, hostPath: st
     await qmp.execute('blockdev-del', { 'node-name': nodeName }).catch(() => undefined);
     throw new KataError('QMP', `device_add ${String(device.driver)} for ${hostPath} failed: ${messageOf(err)}`, { cause: err });
   }
-  return { deviceId: id, nodeName, slot };
+  return blockAttachment(id, slot);
 }
 
 /** device_del, wait for DEVICE_DELETED of that id (the guest let go of it), then blockdev-del. */

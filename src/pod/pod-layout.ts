@@ -25,3 +25,12 @@ export function podIdentityPath(vmDir: string): string {
 export async function readPodIdentity(vmDir: string): Promise<ProcessIdentity | undefined> {
   return readFile(podIdentityPath(vmDir), 'utf8').then((t) => JSON.parse(t) as ProcessIdentity, () => undefined);
 }
+
+/**
+ * Written by the pod process the moment the agent has started a container:
+ * the fact outlives a `start` command killed before it could record it, so
+ * that `state` still tells the truth (running, not created).
+ */
+export function startedMarkerPath(vmDir: string, containerId: string): string {
+  return path.join(vmDir, 'started', containerId);
+}

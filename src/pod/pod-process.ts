@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '../agent-client/agent-client.js';
@@ -10,7 +11,7 @@ import { messageOf } from '../util/errors.js';
 import { identify } from '../util/process-identity.js';
 import type { Logger } from '../util/logger.js';
 import { serveCarrier, type CarrierLinkContext } from './carrier-link.js';
-import { podIdentityPath, podSocketPath } from './pod-layout.js';
+import { podIdentityPath, podSocketPath, startedMarkerPath } from './pod-layout.js';
 import { takePodLock } from './pod-lock.js';
 import { serveGoneVm } from './gone-vm-server.js';
 import { closeFds, readFirstMessage } from './pod-connection.js';
@@ -70,7 +71,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     links.add(socket);
     socket.once('close', () => links.delete(socket));
-    serveConnection(socket, ctx, hypervisor).catch((err: unknown) => {
+    serveConnection(socket, ctx, hypervisor, vmDir).catch((err: unknown) => {
       logger.debug(`pod socket: ${messageOf(err)}`);
       socket.destroy();
     });
@@ -114,7 +115,7 @@ function calleeOf(call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervi
   return undefined;
 }
 
-async function serveCall(socket: net.Socket, call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervisor): Promise<void> {
+async function serveCall(socket: net.Socket, call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervisor, vmDir: string): Promise<void> {
   let reply: PodCallReply;
   const callee = calleeOf(call, ctx, hypervisor);
   if (!callee) {
@@ -123,6 +124,7 @@ async function serveCall(socket: net.Socket, call: PodCall, ctx: CarrierLinkCont
     try {
       const method = (callee as Record<string, (...args: unknown[]) => Promise<unknown>>)[call.method];
       reply = { type: 'result', value: (await method!.apply(callee, call.args)) ?? null };
+      if (call.method === 'startContainer') await markStarted(vmDir, call.args[0]);
     } catch (err) {
       reply = { type: 'error', message: messageOf(err) };
     }
@@ -130,14 +132,22 @@ async function serveCall(socket: net.Socket, call: PodCall, ctx: CarrierLinkCont
   socket.end(encodeMessage(reply));
 }
 
+/** The agent started the container: recorded here, so a start command killed now leaves a true state. */
+async function markStarted(vmDir: string, containerId: unknown): Promise<void> {
+  if (typeof containerId !== 'string' || containerId !== path.basename(containerId) || containerId.startsWith('.')) return;
+  const marker = startedMarkerPath(vmDir, containerId);
+  await mkdir(path.dirname(marker), { recursive: true, mode: 0o700 });
+  await writeFile(marker, '');
+}
+
 /** A connection's first message says who it is: a carrier attaching (with its fds), or a command's call. */
-async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext, hypervisor: PodHypervisor): Promise<void> {
+async function serveConnection(socket: net.Socket, ctx: CarrierLinkContext, hypervisor: PodHypervisor, vmDir: string): Promise<void> {
   const { message, fds, rest, text } = await readFirstMessage(socket);
   if (message?.type === 'attach') return serveCarrier(socket, message, fds, rest, ctx);
   closeFds(fds);
   if (message?.type === 'call') {
     const started = Date.now();
-    await serveCall(socket, message, ctx, hypervisor);
+    await serveCall(socket, message, ctx, hypervisor, vmDir);
     ctx.logger.debug(`${message.method} for a command: ${Date.now() - started} ms`);
     return;
   }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
+import { blockAttachment, bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
 import { nicSlot } from '../hypervisor/qemu-args.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
+import { faultPoint } from '../util/fault-point.js';
 import type { Logger } from '../util/logger.js';
 import { loadContainer, requireStatus, type LoadedContainer, type RuntimeContainerState, type VolumeRecord } from './container-record.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -134,15 +135,24 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
     }
     const slot = freeSlot(record, volumes.map((v) => v.attachment.slot));
     const deviceId = `vol-${randomBytes(6).toString('hex')}`;
-    const attachment = await withSandboxHypervisor(record, (qemu) => qemu.attachBlockDevice(deviceId, host.resolved, host.isBlockDevice, slot), ctx.log);
+    const attachment = blockAttachment(deviceId, slot);
     const volume: VolumeRecord = { hostPath: host.resolved, devicePath, attachment, guestAddress: guestAddress(slot) };
+    const setVolumes = (change: (volumes: VolumeRecord[]) => VolumeRecord[]): Promise<unknown> =>
+      ctx.store.update(options.containerId, (s) => ({ ...s, volumes: change((s as RuntimeContainerState).volumes ?? []) }));
+    const isThis = (v: VolumeRecord): boolean => v.attachment.deviceId === deviceId;
+    // Recorded first: a hot-plug killed from here on leaves a disk that delete and hot-unplug still know.
+    await setVolumes((volumes) => [...volumes, { ...volume, attaching: true }]);
     try {
+      await withSandboxHypervisor(record, (qemu) => qemu.attachBlockDevice(deviceId, host.resolved, host.isBlockDevice, slot), ctx.log);
+      faultPoint('hot-plug:after-qmp');
       await withSandboxAgent(record, (agent) =>
         agent.addContainerDevice(options.containerId, { id: volume.guestAddress, type: slot.driver === 'virtio-blk' ? 'blk' : 'scsi', container_path: devicePath }),
       );
-      await ctx.store.update(options.containerId, (s) => ({ ...s, volumes: [...((s as RuntimeContainerState).volumes ?? []), volume] }));
+      faultPoint('hot-plug:after-agent');
+      await setVolumes((volumes) => volumes.map((v) => (isThis(v) ? volume : v)));
     } catch (err) {
       await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(attachment), ctx.log).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
+      await setVolumes((volumes) => volumes.filter((v) => !isThis(v)));
       throw err;
     }
     return volume;
@@ -158,7 +168,10 @@ export async function hotUnplugVolume(ctx: RuntimeContext, sandboxId: string, co
     const volume = (current.volumes ?? []).find((v) => v.devicePath === devicePath);
     if (!volume) throw new KataError('NOT_FOUND', `no volume is hot-plugged at ${devicePath} in container ${containerId}`);
     const record = await readSandboxRecord(ctx.store.root, sandboxId);
-    await withSandboxAgent(record, (agent) => agent.removeContainerDevice(containerId, devicePath));
+    await withSandboxAgent(record, (agent) => agent.removeContainerDevice(containerId, devicePath)).catch((err: unknown) => {
+      // A hot-plug that was killed may have stopped before the agent made the node.
+      if (!(volume.attaching && /not found/i.test(messageOf(err)))) throw err;
+    });
     await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(volume.attachment), ctx.log);
     await ctx.store.update(containerId, (s) => ({ ...s, volumes: ((s as RuntimeContainerState).volumes ?? []).filter((v) => v.devicePath !== devicePath) }));
   });

@@ -25,6 +25,8 @@ export interface VolumeRecord {
   attachment: BlockAttachment;
   /** Where the guest finds it: PCI path or SCSI address. */
   guestAddress: string;
+  /** Recorded before QMP and cleared once the agent made the node: a hot-plug killed half way is still known. */
+  attaching?: boolean;
 }
 
 export interface LoadedContainer {
@@ -35,7 +37,7 @@ export interface LoadedContainer {
 export async function loadContainer(store: StateStore, id: string): Promise<LoadedContainer> {
   const state = (await store.read(id)) as RuntimeContainerState;
   if (!Array.isArray(state.hostMounts)) state.hostMounts = [];
-  return { state, status: await liveStatus(state) };
+  return { state, status: await liveStatus(state, store.root) };
 }
 
 /** runc's wording: an operation that needs a live process on a container that has none. */

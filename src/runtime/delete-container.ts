@@ -1,4 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startedMarkerPath } from '../pod/pod-layout.js';
+import { faultPoint } from '../util/fault-point.js';
 import type { SandboxAgent } from '../pod/pod-agent.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
@@ -37,17 +40,20 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       throw err;
     });
     const vmAlive = record !== undefined && (await vmIsRunning(record.vm));
+    const containers = record?.containers.filter((c) => c !== id) ?? [];
     if (record && vmAlive) {
-      await withSandboxAgent(record, (agent) => removeFromGuest(agent, id, status !== 'stopped', logger.warn.bind(logger)));
+      await withSandboxAgent(record, (agent) => removeFromGuest(agent, id, status !== 'stopped', containers.length === 0, logger.warn.bind(logger)));
       await detachContainerVolumes(record, state.volumes ?? [], logger);
     }
+    faultPoint('delete:after-guest');
     if (state.carrier) await stopCarrier(state.carrier);
-    const sharedDir = (record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId))).sharedDir;
-    await unshareContainerFiles(sharedDir, id, state.hostMounts);
+    const layout = record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId));
+    await unshareContainerFiles(layout.sharedDir, id, state.hostMounts);
+    await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
-      const containers = record.containers.filter((c) => c !== id);
       if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
       else await writeSandboxRecord({ ...record, containers });
+      faultPoint('delete:after-vm');
     } else {
       // No record: a create was killed while booting; whatever it started goes too.
       await reapUnrecordedSandbox(sandboxDir(store.root, state.sandboxId), logger);
@@ -58,10 +64,17 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
   await runHooks(state.hooks, 'poststop', { ociVersion, id, status: 'stopped', bundle: state.bundle, annotations: state.annotations }, logger, false);
 }
 
-async function removeFromGuest(agent: SandboxAgent, id: string, kill: boolean, warn: (msg: string) => void): Promise<void> {
+/**
+ * A container the guest could not remove may still have processes there: its
+ * record is kept (delete fails, and may be tried again) unless the VM goes
+ * with it, which ends them all.
+ */
+async function removeFromGuest(agent: SandboxAgent, id: string, kill: boolean, vmGoes: boolean, warn: (msg: string) => void): Promise<void> {
   if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
   await agent.removeContainer(id, 10).catch((err: unknown) => {
-    if (!/not found/i.test(messageOf(err))) warn(`removing container ${id} from the guest: ${messageOf(err)}`);
+    if (/not found/i.test(messageOf(err))) return;
+    if (!vmGoes) throw new KataError('VM', `cannot delete container ${id}: the guest could not remove it, so it is kept: ${messageOf(err)}`);
+    warn(`removing container ${id} from the guest: ${messageOf(err)} (its VM stops now)`);
   });
 }
 

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { startedMarkerPath } from '../pod/pod-layout.js';
+import { sandboxDir } from './sandbox-record.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
 import type { ContainerState, ContainerStatus } from '../store/container-state.js';
 import type { StateStore } from '../store/state-store.js';
@@ -26,17 +29,19 @@ export const ociVersion = '1.0.2';
  * still being told. A dead pod process alone stops nothing. A create that was
  * killed leaves a stopped container, which delete --force cleans up.
  */
-export async function liveStatus(state: ContainerState): Promise<ContainerStatus> {
+export async function liveStatus(state: ContainerState, root: string): Promise<ContainerStatus> {
   if (state.status === 'creating') return state.creator && !(await isSameProcessAlive(state.creator)) ? 'stopped' : 'creating';
   if (state.status === 'stopped') return state.status;
   if (!state.carrier) return state.status;
   if (!(await isSameProcessAlive(state.carrier))) return 'stopped';
   if (state.vm && !(await isSameProcessAlive(state.vm))) return 'stopped';
+  // A start killed after the agent started the container, before it wrote "running": the pod process recorded it.
+  if (state.status === 'created' && existsSync(startedMarkerPath(sandboxDir(root, state.sandboxId), state.id))) return 'running';
   return state.status;
 }
 
 export async function describeContainer(store: StateStore, state: ContainerState): Promise<OciState> {
-  const status = await liveStatus(state);
+  const status = await liveStatus(state, store.root);
   const rootfs = typeof state.rootfs === 'string' ? state.rootfs : '';
   return {
     ociVersion,

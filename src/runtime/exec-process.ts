@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { KataError, messageOf } from '../util/errors.js';
+import { faultPoint } from '../util/fault-point.js';
 import { processToAgent } from './agent-spec.js';
 import { loadContainer, requireStatus } from './container-record.js';
 import { writePidFile } from './create-container.js';
@@ -92,6 +93,7 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
   const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
   const execId = randomBytes(8).toString('hex');
   await withSandboxAgent(record, (agent) => agent.execProcess(id, execId, processToAgent(processSpec)));
+  faultPoint('exec:after-agent');
   const vmDir = record.vm.layout.dir;
   const carrier = await spawnCarrier({
     vmDir, containerId: id, execId, consoleSocket: options.consoleSocket, tty: terminal,

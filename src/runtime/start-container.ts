@@ -1,3 +1,4 @@
+import { faultPoint } from '../util/fault-point.js';
 import { loadContainer, requireStatus } from './container-record.js';
 import { ociVersion } from './describe-container.js';
 import { runHooks } from './oci-hooks.js';
@@ -12,6 +13,7 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
     requireStatus(id, status, ['created'], 'start');
     const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
     await withSandboxAgent(record, (agent) => agent.startContainer(id));
+    faultPoint('start:after-agent');
     await ctx.store.write({ ...state, status: 'running' });
     const pid = state.carrier?.pid ?? 0;
     await runHooks(state.hooks, 'poststart', { ociVersion, id, status: 'running', pid, bundle: state.bundle, annotations: state.annotations }, ctx.logger, false);
