@@ -12,9 +12,12 @@ import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
 import { bundledConfigText, debianKernelEdits, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { runCli } from '../helpers/run-cli.js';
 import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
-import { makeBundle } from '../helpers/oci-bundle.js';
-import { assertSandboxGone, kataTs, sandboxProcesses } from '../helpers/oci-e2e.js';
+import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
+import { assertSandboxGone, kataTs, ociState, sandboxProcesses } from '../helpers/oci-e2e.js';
 import { execa } from 'execa';
+
+/** A container that is root with every capability in its VM. */
+const allCapabilities = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'];
 
 async function rssKb(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] ?? 0);
@@ -111,7 +114,7 @@ describe('hostile guest: a hostile container', () => {
     await buildImage();
   });
   after(async () => {
-    for (const id of ['linker', 'flood', 'filler']) await kata(['delete', '--force', id]);
+    for (const id of ['linker', 'flood', 'filler', 'hider', 'hider-pod']) await kata(['delete', '--force', id]);
     await cleanup();
   });
 
@@ -193,6 +196,36 @@ describe('hostile guest: a hostile container', () => {
       await execa('umount', [small]);
     }
   });
+  it('a container that hides its crun state: delete fails and keeps it while it runs, and works once it is back', { timeout: 180_000 }, async () => {
+    // No pid namespace and every capability: it reaches the agent's /run/crun through /proc/1/root.
+    const podBundle = await makeBundle(path.join(dir, 'hider-pod'), { args: ['sleep', '1000'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
+    assert.equal((await kata(['run', '--detach', 'hider-pod', '--bundle', podBundle], { outputFile: path.join(dir, 'hider-pod.out') })).exitCode, 0);
+    const crunState = '/proc/1/root/run/crun';
+    const bundle = await makeBundle(path.join(dir, 'hider'), {
+      args: ['sh', '-c', `mv ${crunState}/hider ${crunState}/.hidden && touch /hidden; while [ ! -e /restore ]; do sleep 0.2; done; mv ${crunState}/.hidden ${crunState}/hider; touch /restored; exec sleep 1000`],
+      capabilities: allCapabilities, vmPidNamespace: true, annotations: joinSandbox('hider-pod'),
+    });
+    const sandbox = await sandboxProcesses(root, 'hider-pod');
+    assert.equal((await kata(['run', '--detach', 'hider', '--bundle', bundle], { outputFile: path.join(dir, 'hider.out') })).exitCode, 0);
+    const rootfs = path.join(bundle, 'rootfs');
+    for (let i = 0; i < 300 && !existsSync(path.join(rootfs, 'hidden')); i++) await sleep(100);
+    assert.ok(existsSync(path.join(rootfs, 'hidden')), 'the container moved its crun state away');
+
+    const refused = await kata(['delete', '--force', 'hider']);
+    assert.equal(refused.exitCode, 1, 'delete fails: the guest could not remove the container');
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.match(refused.stderr, /cannot delete container hider: the guest could not remove it, so it is kept: .*did not stop/);
+    assert.equal((await ociState(kata, 'hider')).status, 'running', 'its record is kept: its process still runs in the VM');
+
+    await writeFile(path.join(rootfs, 'restore'), '');
+    for (let i = 0; i < 100 && !existsSync(path.join(rootfs, 'restored')); i++) await sleep(100);
+    assert.ok(existsSync(path.join(rootfs, 'restored')), 'the process was still running: it put the state back');
+    for (const id of ['hider', 'hider-pod']) {
+      const deleted = await kata(['delete', '--force', id]);
+      assert.equal(deleted.exitCode, 0, deleted.stderr);
+    }
+    await assertSandboxGone(sandbox);
+  });
 });
 
 /** A guest kernel panic (here: sysrq from a privileged container) ends the VM: QEMU does not reboot into an empty agent. */
@@ -214,7 +247,6 @@ describe('hostile guest: a guest panic', () => {
   });
 
   it('the VM ends, the pod\'s containers are stopped, and delete --force leaves nothing', { timeout: 120_000 }, async () => {
-    const { joinSandbox } = await import('../helpers/oci-bundle.js');
     await makeBundle(path.join(dir, 'pod'), { args: ['sh', '-c', 'while :; do sleep 1; done'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
     const created = await kata(['create', 'panic-pod', '--bundle', path.join(dir, 'pod')], { outputFile: path.join(dir, 'pod.out') });
     assert.equal(created.exitCode, 0, await readFile(path.join(dir, 'pod.out'), 'utf8'));

@@ -14,6 +14,8 @@ export interface BundleOptions {
   hooks?: OciHooks;
   /** The network namespace to name in linux.namespaces (a path), or null for none (the host's network). */
   networkNamespace?: string | null;
+  /** No pid namespace of its own: the container sees every process of the VM, the agent's included. */
+  vmPidNamespace?: boolean;
 }
 
 /** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
@@ -33,6 +35,7 @@ export async function makeBundle(dir: string, options: BundleOptions): Promise<s
     const others = (spec.linux.namespaces ?? []).filter((ns) => ns.type !== 'network');
     spec.linux.namespaces = options.networkNamespace === null ? others : [...others, { type: 'network', path: options.networkNamespace }];
   }
+  if (options.vmPidNamespace && spec.linux) spec.linux.namespaces = (spec.linux.namespaces ?? []).filter((ns) => ns.type !== 'pid');
   if (options.hooks) (spec as { hooks?: OciHooks }).hooks = options.hooks;
   await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
   return dir;
