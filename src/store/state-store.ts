@@ -36,7 +36,13 @@ export class StateStore {
   /** Claims the id (mkdir is atomic) and writes its first state. */
   async create(state: ContainerState): Promise<void> {
     const dir = this.dirOf(state.id);
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await mkdir(this.root, { mode: 0o711 }).catch(async (err: unknown) => {
+      if (errnoCode(err) === 'EEXIST') return;
+      // A missing parent: made as mkdir -p would, and a failure names the root, not some parent.
+      await mkdir(this.root, { recursive: true, mode: 0o711 }).catch((e: unknown) => {
+        throw new KataError('IO', `cannot create the state root ${this.root}: ${messageOf(errnoCode(e) === 'ENOENT' ? err : e)}`, { cause: e });
+      });
+    });
     try {
       await mkdir(dir, { mode: 0o711 });
     } catch (err) {
