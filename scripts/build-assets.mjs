@@ -24,14 +24,19 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
 }
 // The guest kernel's config fragment, next to the compiled image builder.
 await cp(path.join(root, 'src', 'image', 'kernel'), path.join(root, 'dist', 'image', 'kernel'), { recursive: true });
-// The carrier: a small static C program, the pid callers wait on (native/carrier.c).
-const carrier = path.join(root, 'native', 'build', 'kata-ts-carrier');
-const cflags = ['-O2', '-Wall', '-Wextra', '-o', carrier, path.join(root, 'native', 'carrier.c')];
-try {
-  execFileSync('cc', ['-static', ...cflags], { stdio: 'inherit' });
-} catch {
-  execFileSync('cc', cflags, { stdio: 'inherit' }); // no static libc: a dynamic one will do
+/** A small C program, static where the libc allows it, into native/build. */
+function compileProgram(name, source) {
+  const flags = ['-O2', '-Wall', '-Wextra', '-o', path.join(root, 'native', 'build', name), path.join(root, 'native', source)];
+  try {
+    execFileSync('cc', ['-static', ...flags], { stdio: 'inherit' });
+  } catch {
+    execFileSync('cc', flags, { stdio: 'inherit' }); // no static libc: a dynamic one will do
+  }
 }
+// The carrier: the pid callers wait on (native/carrier.c).
+compileProgram('kata-ts-carrier', 'carrier.c');
+// QEMU's own mount namespace, and the share's mounts in it (native/mount-ns.c).
+compileProgram('kata-ts-mountns', 'mount-ns.c');
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.
 await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
 // The agent runs as CommonJS so that its launcher can hand V8 a code cache

@@ -66,6 +66,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     useVsock: r.boolean('use_vsock', false),
     disableVhostNet: r.boolean('disable_vhost_net', false),
     seccompSandbox: r.string('seccompsandbox', defaultSeccompSandbox),
+    privateMountNamespace: r.boolean('private_mount_namespace', true),
     enableDebug: r.boolean('enable_debug', false),
     entropySource: r.string('entropy_source', '/dev/urandom'),
     accelerator: r.oneOf('accelerator', acceleratorChoices, 'auto'),

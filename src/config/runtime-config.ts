@@ -48,6 +48,11 @@ export interface HypervisorConfig {
   useVsock: boolean;
   /** QEMU's -sandbox (its seccomp filter), as Kata 2.x's seccompsandbox key; "" leaves QEMU unconfined. */
   seccompSandbox: string;
+  /**
+   * QEMU in a mount namespace of its own, where other sandboxes' VM dirs are
+   * hidden and the share's mounts exist only there (none on the host).
+   */
+  privateMountNamespace: boolean;
   /** Kata's key: true gives network devices no vhost-net (used only under KVM with /dev/vhost-net). */
   disableVhostNet: boolean;
   enableDebug: boolean;

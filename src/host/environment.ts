@@ -63,6 +63,8 @@ export async function collectEnvironment(
       GuestRoot: describeGuestRoot(h),
       TcgTbSizeMiB: h.tcgTbSizeMiB,
       FreePageReporting: h.freePageReporting,
+      SeccompSandbox: h.seccompSandbox,
+      PrivateMountNamespace: h.privateMountNamespace,
     },
     Kernel: { Path: h.kernel, Parameters: h.kernelParams.join(' ') },
     ...assets,

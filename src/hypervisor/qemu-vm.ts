@@ -4,6 +4,7 @@ import { CommandError, runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import type { Logger } from '../util/logger.js';
+import { mountNsBinaryPath } from '../util/package-root.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
 import { qemuArgs, type VmSpec } from './qemu-args.js';
 import { QmpClient } from './qmp-client.js';
@@ -15,6 +16,8 @@ export interface VmHandle {
   qemu: ProcessIdentity;
   /** Where the agent listens, as the hypervisor sees it: a serial chardev socket or a vsock CID. */
   agentChannel: { kind: 'serial'; socket: string } | { kind: 'vsock'; cid: number; port: number };
+  /** QEMU runs in a mount namespace of its own (private_mount_namespace): the share's mounts are made there. */
+  mountNamespace?: boolean;
 }
 
 /** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */
@@ -28,7 +31,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const args = qemuArgs(spec);
   logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
   try {
-    const [file, argv] = launchInNetns(spec, spec.hypervisor.path, args);
+    const [file, argv] = launchInMountNs(spec, ...launchInNetns(spec, spec.hypervisor.path, args));
     await runCommand(file, argv, { timeoutMs: 30_000 });
   } catch (err) {
     const stderr = err instanceof CommandError ? err.result.stderr : '';
@@ -47,7 +50,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
     spec.hypervisor.useVsock && spec.vsockCid !== undefined
       ? { kind: 'vsock', cid: spec.vsockCid, port: 1024 }
       : { kind: 'serial', socket: layout.agentChannelSocket };
-  return { layout, qemu, agentChannel };
+  return { layout, qemu, agentChannel, ...(spec.hypervisor.privateMountNamespace ? { mountNamespace: true } : {}) };
 }
 
 /** QEMU opens its taps in the namespace it runs in: the pod's (nsenter), or a new empty one (unshare). */
@@ -56,6 +59,12 @@ function launchInNetns(spec: VmSpec, file: string, args: string[]): [string, str
   if (network?.netns) return ['nsenter', [`--net=${network.netns}`, '--', file, ...args]];
   if (network?.fresh) return ['unshare', ['--net', '--', file, ...args]];
   return [file, args];
+}
+
+/** Outermost: QEMU's own mount namespace, with only its VM dir left of the VM root (native/mount-ns.c). */
+function launchInMountNs(spec: VmSpec, file: string, args: string[]): [string, string[]] {
+  if (!spec.hypervisor.privateMountNamespace) return [file, args];
+  return [mountNsBinaryPath, ['launch', spec.layout.dir, '--', file, ...args]];
 }
 
 /**

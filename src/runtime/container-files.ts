@@ -1,7 +1,8 @@
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OciMount } from '../agent-protocol/messages.js';
-import { bindMount, unmount, unmountAllUnder } from '../util/host-mounts.js';
+import type { ShareMounter } from '../hypervisor/vm-mounts.js';
+import { unmountAllUnder } from '../util/host-mounts.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { OciMountSpec } from './oci-spec-types.js';
@@ -14,7 +15,7 @@ export interface SharedFiles {
   guestRootfs: string;
   /** The spec's mounts, bind sources rewritten to their guest paths. */
   mounts: OciMount[];
-  /** Host mount points made for this container, to undo at delete. */
+  /** Mount points made for this container (in QEMU's namespace, or the host's), to undo at delete. */
   hostMounts: string[];
 }
 
@@ -26,13 +27,13 @@ const isBind = (m: OciMountSpec): boolean => m.type === 'bind' || (m.options ?? 
  * <cid>/mounts/<n>. Other mounts (proc, tmpfs, ...) are made by crun in the guest.
  * A relative bind source is the bundle's, as with runc.
  */
-export async function shareContainerFiles(sharedDir: string, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
+export async function shareContainerFiles(sharedDir: string, mounter: ShareMounter, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
   const hostDir = path.join(sharedDir, containerId);
   const hostMounts: string[] = [];
   try {
     const hostRootfs = path.join(hostDir, 'rootfs');
     await mkdir(hostRootfs, { recursive: true });
-    await bindMount(rootfs, hostRootfs);
+    await mounter.bind(rootfs, hostRootfs, false);
     hostMounts.push(hostRootfs);
     const mounts: OciMount[] = [];
     for (const [index, m] of specMounts.entries()) {
@@ -52,20 +53,20 @@ export async function shareContainerFiles(sharedDir: string, containerId: string
       await mkdir(path.dirname(target), { recursive: true });
       if (source.isDirectory()) await mkdir(target);
       else await writeFile(target, '');
-      await bindMount(sourcePath, target, options.includes('ro'));
+      await mounter.bind(sourcePath, target, options.includes('ro'));
       hostMounts.push(target);
       mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
     }
     return { guestRootfs: `${guestSharedDir}/${containerId}/rootfs`, mounts, hostMounts };
   } catch (err) {
-    await unshareContainerFiles(sharedDir, containerId, hostMounts).catch(() => undefined);
+    await unshareContainerFiles(sharedDir, mounter, containerId, hostMounts).catch(() => undefined);
     throw err instanceof KataError ? err : new KataError('IO', `cannot share the files of container ${containerId}: ${messageOf(err)}`, { cause: err });
   }
 }
 
 /** Undoes shareContainerFiles: unmounts first, so removing the dir never touches the sources. */
-export async function unshareContainerFiles(sharedDir: string, containerId: string, hostMounts: string[]): Promise<void> {
-  for (const point of [...hostMounts].reverse()) await unmount(point);
+export async function unshareContainerFiles(sharedDir: string, mounter: ShareMounter, containerId: string, hostMounts: string[]): Promise<void> {
+  for (const point of [...hostMounts].reverse()) await mounter.unmount(point);
   const hostDir = path.join(sharedDir, containerId);
   await unmountAllUnder(hostDir);
   await rm(hostDir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { validateId } from '../store/container-id.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
 import { specToAgent } from './agent-spec.js';
 import type { RuntimeContainerState } from './container-record.js';
+import { shareMounter } from '../hypervisor/vm-mounts.js';
 import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from './container-files.js';
 import { loadBundle } from './oci-bundle.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -140,9 +141,10 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
       }
       logger.debug('sharing the container files');
-      const shared = await shareContainerFiles(record.vm.layout.sharedDir, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
+      const mounter = shareMounter(record.vm);
+      const shared = await shareContainerFiles(record.vm.layout.sharedDir, mounter, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
       state.hostMounts = shared.hostMounts;
-      undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, id, shared.hostMounts));
+      undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, mounter, id, shared.hostMounts));
       logger.debug('CreateContainer');
       await withSandboxAgent(record, async (agent) => {
         await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });

@@ -5,6 +5,7 @@ import { faultPoint } from '../util/fault-point.js';
 import type { SandboxAgent } from '../pod/pod-agent.js';
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
+import { shareMounter } from '../hypervisor/vm-mounts.js';
 import { isKataError, KataError, messageOf } from '../util/errors.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
 import { detachContainerVolumes } from './block-volumes.js';
@@ -48,7 +49,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     faultPoint('delete:after-guest');
     if (state.carrier) await stopCarrier(state.carrier);
     const layout = record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId));
-    await unshareContainerFiles(layout.sharedDir, id, state.hostMounts);
+    await unshareContainerFiles(layout.sharedDir, shareMounter(record?.vm), id, state.hostMounts);
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
       if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);

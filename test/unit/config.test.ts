@@ -55,6 +55,7 @@ use_vsock = true
 enable_debug = true
 entropy_source = "/dev/random"
 accelerator = "tcg"
+private_mount_namespace = false
 [proxy.kata]
 path = "/usr/libexec/proxy"
 enable_debug = true
@@ -94,6 +95,7 @@ experimental = ["newstore"]
     assert.equal(h.enableDebug, true);
     assert.equal(h.entropySource, '/dev/random');
     assert.equal(h.accelerator, 'tcg');
+    assert.equal(h.privateMountNamespace, false);
     assert.deepEqual(config.proxy, { path: '/usr/libexec/proxy', enableDebug: true });
     assert.deepEqual(config.shim, { path: '', enableDebug: true });
     assert.deepEqual(config.agent, { enableDebug: true, kernelModules: ['e1000e InterruptThrottleRate=3000'], dialTimeoutSeconds: 10 });

@@ -1,0 +1,131 @@
+/*
+ * kata-ts-mountns: QEMU in a mount namespace of its own.
+ *
+ *   kata-ts-mountns launch VM_DIR -- COMMAND [ARG...]
+ *     A new mount namespace (private: nothing propagates either way) in which
+ *     VM_DIR's parent (every sandbox's VM dir) is an empty tmpfs, with VM_DIR
+ *     alone bound back in; then COMMAND runs there (QEMU, or nsenter/unshare
+ *     that runs QEMU).
+ *   kata-ts-mountns bind PID START_TIME SOURCE TARGET ro|rw
+ *     Clones SOURCE (recursively, as an rbind; read-only down to every
+ *     submount with ro) in the caller's namespace, and attaches the clone at
+ *     TARGET in the mount namespace of process PID, which must still be the
+ *     process that started at START_TIME (/proc/PID/stat field 22).
+ *   kata-ts-mountns unmount PID START_TIME TARGET
+ *     Detaches TARGET (and what is under it) in PID's mount namespace.
+ *
+ * The share's mounts exist only in QEMU's namespace: the host has none to
+ * leak, and they vanish with QEMU however it ends. A C program, because a
+ * multi-threaded process (node) cannot join another mount namespace.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *path) {
+  fprintf(stderr, "kata-ts-mountns: %s %s: %s\n", what, path ? path : "", strerror(errno));
+  exit(1);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
+  exit(2);
+}
+
+static int launch(int argc, char **argv) {
+  if (argc < 4 || strcmp(argv[1], "--") != 0) usage();
+  const char *vm_dir = argv[0];
+  char parent[4096];
+  if (vm_dir[0] != '/' || strlen(vm_dir) >= sizeof parent) usage();
+  strcpy(parent, vm_dir);
+  char *slash = strrchr(parent, '/');
+  if (slash == parent || slash[1] == '\0') usage();
+  *slash = '\0';
+
+  if (unshare(CLONE_NEWNS) != 0) die("unshare", "mount namespace");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make private", "/");
+  /* Opened in the new namespace (a mount of the old one cannot be bound here), before the tmpfs hides it. */
+  int keep = open(vm_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (keep < 0) die("open", vm_dir);
+  if (mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64k") != 0) die("hide", parent);
+  if (mkdir(vm_dir, 0700) != 0) die("mkdir", vm_dir);
+  char from[64];
+  snprintf(from, sizeof from, "/proc/self/fd/%d", keep);
+  if (mount(from, vm_dir, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind", vm_dir);
+  close(keep);
+  execvp(argv[2], argv + 2);
+  die("exec", argv[2]);
+  return 1;
+}
+
+/* The mount namespace of PID, if PID is still the process that started at start_time. */
+static int namespace_of(const char *pid, const char *start_time) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s", pid);
+  int proc = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) die("open", path);
+  int stat_fd = openat(proc, "stat", O_RDONLY | O_CLOEXEC);
+  if (stat_fd < 0) die("open", "stat");
+  char buf[4096];
+  ssize_t n = read(stat_fd, buf, sizeof buf - 1);
+  if (n <= 0) die("read", "stat");
+  buf[n] = '\0';
+  close(stat_fd);
+  /* Fields after the command name (which may hold spaces): state is field 3, start time 22. */
+  char *p = strrchr(buf, ')');
+  if (!p) die("parse", "stat");
+  p += 2; /* field 3 */
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  if (!p || strtoull(p, NULL, 10) != strtoull(start_time, NULL, 10)) {
+    errno = ESRCH;
+    die("process", pid);
+  }
+  int ns = openat(proc, "ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (ns < 0) die("open", "ns/mnt");
+  close(proc);
+  return ns;
+}
+
+static int bind(int argc, char **argv) {
+  if (argc != 5) usage();
+  const char *source = argv[2], *target = argv[3];
+  int readonly = strcmp(argv[4], "ro") == 0;
+  if (!readonly && strcmp(argv[4], "rw") != 0) usage();
+  int ns = namespace_of(argv[0], argv[1]);
+  int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) die("clone", source);
+  struct mount_attr attr = { .propagation = MS_PRIVATE };
+  if (readonly) attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) die("set attributes of", source);
+  if (setns(ns, CLONE_NEWNS) != 0) die("join the mount namespace of", argv[0]);
+  if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("attach at", target);
+  return 0;
+}
+
+static int unmount(int argc, char **argv) {
+  if (argc != 3) usage();
+  int ns = namespace_of(argv[0], argv[1]);
+  if (setns(ns, CLONE_NEWNS) != 0) die("join the mount namespace of", argv[0]);
+  if (umount2(argv[2], MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) die("unmount", argv[2]);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) usage();
+  if (strcmp(argv[1], "launch") == 0) return launch(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bind") == 0) return bind(argc - 2, argv + 2);
+  if (strcmp(argv[1], "unmount") == 0) return unmount(argc - 2, argv + 2);
+  usage();
+  return 2;
+}

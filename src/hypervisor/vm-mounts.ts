@@ -1,0 +1,47 @@
+import { bindMount, unmount } from '../util/host-mounts.js';
+import { KataError } from '../util/errors.js';
+import { mountNsBinaryPath } from '../util/package-root.js';
+import { isSameProcessAlive } from '../util/process-identity.js';
+import { runCommand } from '../util/run-command.js';
+import type { VmHandle } from './qemu-vm.js';
+
+/** Makes and undoes the mounts that put host files into a VM's share. */
+export interface ShareMounter {
+  /** An rbind of source at target; read-only down to every submount when asked. */
+  bind(source: string, target: string, readonly: boolean): Promise<void>;
+  unmount(target: string): Promise<void>;
+}
+
+/** Mounts in the host's namespace, seen by a QEMU that shares it. */
+const hostMounter: ShareMounter = { bind: bindMount, unmount };
+
+/**
+ * Mounts in the QEMU's own mount namespace (native/mount-ns.c): the host has
+ * none of them, and they end with QEMU. A QEMU that is gone has nothing left
+ * to unmount.
+ */
+function namespaceMounter(vm: VmHandle): ShareMounter {
+  const { pid, startTime } = vm.qemu;
+  const run = async (args: string[], what: string): Promise<void> => {
+    const result = await runCommand(mountNsBinaryPath, [args[0]!, String(pid), String(startTime), ...args.slice(1)], { reject: false });
+    if (result.exitCode !== 0) {
+      const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
+      throw new KataError('IO', `cannot ${what} in the mount namespace of QEMU ${pid}: ${reason}`);
+    }
+  };
+  return {
+    bind: (source, target, readonly) => run(['bind', source, target, readonly ? 'ro' : 'rw'], `bind-mount ${source} on ${target}`),
+    unmount: async (target) => {
+      if (!(await isSameProcessAlive(vm.qemu))) return;
+      await run(['unmount', target], `unmount ${target}`).catch(async (err: unknown) => {
+        // QEMU may have ended meanwhile, and its mounts with it.
+        if (await isSameProcessAlive(vm.qemu)) throw err;
+      });
+    },
+  };
+}
+
+/** Where a VM's share mounts are made: QEMU's own namespace, or the host's. */
+export function shareMounter(vm: VmHandle | undefined): ShareMounter {
+  return vm?.mountNamespace ? namespaceMounter(vm) : hostMounter;
+}
