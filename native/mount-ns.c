@@ -1,11 +1,14 @@
 /*
  * kata-ts-mountns: QEMU in a mount namespace of its own.
  *
- *   kata-ts-mountns launch VM_DIR -- COMMAND [ARG...]
+ *   kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...]
  *     A new mount namespace (private: nothing propagates either way) in which
  *     VM_DIR's parent (every sandbox's VM dir) is an empty tmpfs, with VM_DIR
  *     alone bound back in; then COMMAND runs there (QEMU, or nsenter/unshare
- *     that runs QEMU).
+ *     that runs QEMU). With --proxy-9p, QEMU's virtfs-proxy-helper serves
+ *     SHARED_DIR in that namespace, as root, to a QEMU that runs as nobody:
+ *     they talk over a socket pair whose QEMU end is fd 3 (fsdev proxy
+ *     sock_fd=3), so the helper ends when QEMU does, however that happens.
  *   kata-ts-mountns bind PID START_TIME SOURCE TARGET ro|rw
  *     Clones SOURCE (recursively, as an rbind; read-only down to every
  *     submount with ro) in the caller's namespace, and attaches the clone at
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,12 +40,47 @@ static void die(const char *what, const char *path) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
+  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
   exit(2);
 }
 
+/* The helper on one end of a socket pair; the other end becomes fd 3 for QEMU. */
+static void start_proxy_helper(const char *helper, const char *shared_dir) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) die("socketpair", "for 9p");
+  pid_t child = fork();
+  if (child < 0) die("fork", helper);
+  if (child == 0) {
+    close(pair[0]);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    char fd[16];
+    snprintf(fd, sizeof fd, "%d", pair[1]);
+    execl(helper, helper, "-p", shared_dir, "-f", fd, "-n", (char *)NULL);
+    _exit(127);
+  }
+  close(pair[1]);
+  if (pair[0] != 3) {
+    if (dup2(pair[0], 3) < 0) die("dup2", "fd 3");
+    close(pair[0]);
+  }
+  fcntl(3, F_SETFD, 0);
+}
+
 static int launch(int argc, char **argv) {
-  if (argc < 4 || strcmp(argv[1], "--") != 0) usage();
+  const char *helper = NULL, *shared_dir = NULL;
+  if (argc >= 4 && strcmp(argv[1], "--proxy-9p") == 0) {
+    helper = argv[2];
+    shared_dir = argv[3];
+    argv[3] = argv[0];
+    argv += 3;
+    argc -= 3;
+  }
+  if (argc < 3 || strcmp(argv[1], "--") != 0) usage();
   const char *vm_dir = argv[0];
   char parent[4096];
   if (vm_dir[0] != '/' || strlen(vm_dir) >= sizeof parent) usage();
@@ -61,6 +100,7 @@ static int launch(int argc, char **argv) {
   snprintf(from, sizeof from, "/proc/self/fd/%d", keep);
   if (mount(from, vm_dir, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind", vm_dir);
   close(keep);
+  if (helper) start_proxy_helper(helper, shared_dir);
   execvp(argv[2], argv + 2);
   die("exec", argv[2]);
   return 1;
@@ -97,7 +137,7 @@ static int namespace_of(const char *pid, const char *start_time) {
   return ns;
 }
 
-static int bind(int argc, char **argv) {
+static int bind_into(int argc, char **argv) {
   if (argc != 5) usage();
   const char *source = argv[2], *target = argv[3];
   int readonly = strcmp(argv[4], "ro") == 0;
@@ -113,7 +153,7 @@ static int bind(int argc, char **argv) {
   return 0;
 }
 
-static int unmount(int argc, char **argv) {
+static int unmount_in(int argc, char **argv) {
   if (argc != 3) usage();
   int ns = namespace_of(argv[0], argv[1]);
   if (setns(ns, CLONE_NEWNS) != 0) die("join the mount namespace of", argv[0]);
@@ -124,8 +164,8 @@ static int unmount(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc < 2) usage();
   if (strcmp(argv[1], "launch") == 0) return launch(argc - 2, argv + 2);
-  if (strcmp(argv[1], "bind") == 0) return bind(argc - 2, argv + 2);
-  if (strcmp(argv[1], "unmount") == 0) return unmount(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bind") == 0) return bind_into(argc - 2, argv + 2);
+  if (strcmp(argv[1], "unmount") == 0) return unmount_in(argc - 2, argv + 2);
   usage();
   return 2;
 }

@@ -67,6 +67,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     disableVhostNet: r.boolean('disable_vhost_net', false),
     seccompSandbox: r.string('seccompsandbox', defaultSeccompSandbox),
     privateMountNamespace: r.boolean('private_mount_namespace', true),
+    rootless: r.boolean('rootless', false),
     enableDebug: r.boolean('enable_debug', false),
     entropySource: r.string('entropy_source', '/dev/urandom'),
     accelerator: r.oneOf('accelerator', acceleratorChoices, 'auto'),
@@ -82,6 +83,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
   if (config.seccompSandbox !== '' && !/^on(,[a-z]+=(allow|deny|children))*$/.test(config.seccompSandbox)) {
     invalid(`seccompsandbox must be "" or QEMU's -sandbox value ("on,obsolete=deny,..."), got "${config.seccompSandbox}"`);
   }
+  if (config.rootless && !config.privateMountNamespace) invalid('rootless = true needs private_mount_namespace = true (the 9p helper serves the share in QEMU\'s mount namespace)');
   if (!config.entropySource.startsWith('/')) invalid(`entropy_source must be an absolute path, got "${config.entropySource}"`);
   return config;
 }

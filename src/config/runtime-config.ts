@@ -53,6 +53,12 @@ export interface HypervisorConfig {
    * hidden and the share's mounts exist only there (none on the host).
    */
   privateMountNamespace: boolean;
+  /**
+   * Kata 2.x's key: QEMU runs as nobody, and 9p goes through QEMU's
+   * virtfs-proxy-helper, which serves the share as root in QEMU's mount
+   * namespace. Hot-plugged disks must then be ones nobody may open.
+   */
+  rootless: boolean;
   /** Kata's key: true gives network devices no vhost-net (used only under KVM with /dev/vhost-net). */
   disableVhostNet: boolean;
   enableDebug: boolean;

@@ -65,6 +65,7 @@ export async function collectEnvironment(
       FreePageReporting: h.freePageReporting,
       SeccompSandbox: h.seccompSandbox,
       PrivateMountNamespace: h.privateMountNamespace,
+      Rootless: h.rootless,
     },
     Kernel: { Path: h.kernel, Parameters: h.kernelParams.join(' ') },
     ...assets,

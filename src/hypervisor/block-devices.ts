@@ -83,6 +83,6 @@ export async function detachBlockDevice(qmp: QmpClient, attachment: BlockAttachm
     });
   }
   await qmp.execute('blockdev-del', { 'node-name': attachment.nodeName }).catch((err: unknown) => {
-    if (!/not found|Cannot find/i.test(messageOf(err))) throw err;
+    if (!/not found|Cannot find|Failed to find/i.test(messageOf(err))) throw err;
   });
 }

@@ -95,7 +95,7 @@ export function kernelCommandLine(spec: VmSpec): string {
  */
 export function identityArgs(spec: VmSpec): string[] {
   const sandbox = spec.hypervisor.seccompSandbox ? ['-sandbox', spec.hypervisor.seccompSandbox] : [];
-  return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-no-reboot', ...sandbox, '-daemonize', '-pidfile', spec.layout.pidFile];
+  return ['-name', `sandbox-${spec.sandboxId}`, '-nodefaults', '-nographic', '-no-user-config', '-no-reboot', ...sandbox, ...(spec.hypervisor.rootless ? ['-runas', rootlessUser] : []), '-daemonize', '-pidfile', spec.layout.pidFile];
 }
 
 /** `-machine`, `-accel` and `-cpu` as a sandbox VM gets them; the KVM probe boots with the same ones. */
@@ -168,9 +168,16 @@ export function agentChannelArgs(spec: VmSpec): string[] {
   ];
 }
 
+/** QEMU's user under rootless = true; it opens everything it needs before it drops root. */
+export const rootlessUser = 'nobody';
+
 export function sharedFsArgs(spec: VmSpec): string[] {
+  // Rootless: QEMU cannot read the share itself; the proxy helper on fd 3 does (native/mount-ns.c starts it).
+  const fsdev = spec.hypervisor.rootless
+    ? `proxy,id=fsdev-${sharedFsMountTag},sock_fd=3`
+    : `local,id=fsdev-${sharedFsMountTag},path=${qemuOptValue(spec.layout.sharedDir)},security_model=none,multidevs=remap`;
   return [
-    '-fsdev', `local,id=fsdev-${sharedFsMountTag},path=${qemuOptValue(spec.layout.sharedDir)},security_model=none,multidevs=remap`,
+    '-fsdev', fsdev,
     '-device', `virtio-9p-pci,fsdev=fsdev-${sharedFsMountTag},mount_tag=${sharedFsMountTag}`,
   ];
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, runCommand } from '../util/run-command.js';
@@ -18,11 +19,16 @@ export interface VmHandle {
   agentChannel: { kind: 'serial'; socket: string } | { kind: 'vsock'; cid: number; port: number };
   /** QEMU runs in a mount namespace of its own (private_mount_namespace): the share's mounts are made there. */
   mountNamespace?: boolean;
+  /** QEMU runs as nobody (rootless): it opens a hot-plugged disk with nobody's rights. */
+  rootless?: boolean;
 }
 
 /** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */
 export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const { layout } = spec;
+  if (spec.hypervisor.rootless && !existsSync(virtfsProxyHelper)) {
+    throw new KataError('CONFIG_INVALID', `rootless = true needs QEMU's ${virtfsProxyHelper} (Debian package qemu-system-common)`);
+  }
   // The VM dir stays root-only; the share inside it may be traversed (0711), so that a
   // container whose root is a mapped id (a user namespace) reaches its rootfs in the guest.
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
@@ -50,7 +56,11 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
     spec.hypervisor.useVsock && spec.vsockCid !== undefined
       ? { kind: 'vsock', cid: spec.vsockCid, port: 1024 }
       : { kind: 'serial', socket: layout.agentChannelSocket };
-  return { layout, qemu, agentChannel, ...(spec.hypervisor.privateMountNamespace ? { mountNamespace: true } : {}) };
+  return {
+    layout, qemu, agentChannel,
+    ...(spec.hypervisor.privateMountNamespace ? { mountNamespace: true } : {}),
+    ...(spec.hypervisor.rootless ? { rootless: true } : {}),
+  };
 }
 
 /** QEMU opens its taps in the namespace it runs in: the pod's (nsenter), or a new empty one (unshare). */
@@ -61,10 +71,14 @@ function launchInNetns(spec: VmSpec, file: string, args: string[]): [string, str
   return [file, args];
 }
 
+/** Debian's QEMU helper that serves a 9p share as root to a QEMU that is not (package qemu-system-common). */
+export const virtfsProxyHelper = '/usr/lib/qemu/virtfs-proxy-helper';
+
 /** Outermost: QEMU's own mount namespace, with only its VM dir left of the VM root (native/mount-ns.c). */
 function launchInMountNs(spec: VmSpec, file: string, args: string[]): [string, string[]] {
   if (!spec.hypervisor.privateMountNamespace) return [file, args];
-  return [mountNsBinaryPath, ['launch', spec.layout.dir, '--', file, ...args]];
+  const proxy = spec.hypervisor.rootless ? ['--proxy-9p', virtfsProxyHelper, spec.layout.sharedDir] : [];
+  return [mountNsBinaryPath, ['launch', spec.layout.dir, ...proxy, '--', file, ...args]];
 }
 
 /**

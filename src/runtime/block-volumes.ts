@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { blockAttachment, bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
-import { nicSlot } from '../hypervisor/qemu-args.js';
+import { nicSlot, rootlessUser } from '../hypervisor/qemu-args.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { faultPoint } from '../util/fault-point.js';
@@ -153,6 +153,9 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
     } catch (err) {
       await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(attachment), ctx.log).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
       await setVolumes((volumes) => volumes.filter((v) => !isThis(v)));
+      if (record.vm.rootless && /Permission denied/.test(messageOf(err))) {
+        throw new KataError('IO', `${messageOf(err)} (rootless = true: QEMU runs as ${rootlessUser}, which must be able to open ${host.resolved})`, { cause: err });
+      }
       throw err;
     }
     return volume;

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
 import { mountPointsUnder } from '../../src/util/host-mounts.js';
+import { readProcStat } from '../../src/util/process-identity.js';
 import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
-import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
+import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, kataTs, sandboxProcesses } from '../helpers/oci-e2e.js';
 import { eventually } from '../helpers/eventually.js';
@@ -103,5 +104,72 @@ describe('confined QEMU: its own mount namespace', () => {
     assert.equal((await run(['delete', '--force', 'plain'])).exitCode, 0);
     await assertSandboxGone(sandbox);
     assert.deepEqual(await untilNoneLeft(kataTsProcesses, 10_000), []);
+  });
+});
+
+/** The uid a process runs as (real, from /proc/PID/status). */
+async function uidOf(pid: number): Promise<number> {
+  return Number(/^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/**
+ * rootless = true: QEMU runs as nobody, the share is served by QEMU's
+ * virtfs-proxy-helper as root inside QEMU's mount namespace, the container
+ * works, a disk nobody may not open is refused with one line, one it may
+ * open is hot-plugged, and delete leaves no QEMU or helper.
+ */
+describe('confined QEMU: rootless', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let run: (args: string[]) => ReturnType<typeof runCli>;
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir('kata-ts-rootless-'));
+    await buildImage();
+    const config = await writeConfig(dir, await bundledConfigText({ rootless: 'true' }), 'rootless.toml');
+    const root = path.join(dir, 'root');
+    run = (args) => runCli(['--root', root, '--kata-config', config, ...args], { outputFile: path.join(dir, 'out'), timeoutMs: 120_000 });
+  });
+  after(async () => {
+    await run(['delete', '--force', 'nobody']);
+    await cleanup();
+  });
+
+  it('QEMU runs as nobody; 9p, exec and hot-plug work within what nobody may open; nothing is left', { timeout: 180_000 }, async () => {
+    const bundle = await makeBundle(path.join(dir, 'bundle'), { args: ['sh', '-c', 'echo written > /w; exec sleep 1000'] });
+    assert.equal((await run(['run', '--detach', 'nobody', '--bundle', bundle])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+    const sandbox = await sandboxProcesses(path.join(dir, 'root'), 'nobody');
+    const qemu = sandbox.qemu!.pid;
+    assert.equal(await uidOf(qemu), 65534, 'QEMU runs as nobody');
+    const helpers = [];
+    for (const pid of await processesMatching(path.join(sandbox.dir, 'shared'))) {
+      if ((await readFile(`/proc/${pid}/cmdline`, 'utf8')).startsWith('/usr/lib/qemu/virtfs-proxy-helper')) helpers.push(pid);
+    }
+    assert.equal(helpers.length, 1, 'one 9p proxy helper serves the share');
+    assert.equal(await uidOf(helpers[0]!), 0);
+    assert.equal(await readlink(`/proc/${helpers[0]}/ns/mnt`), await readlink(`/proc/${qemu}/ns/mnt`), 'in QEMU\'s mount namespace');
+    await eventually(() => readFile(path.join(bundle, 'rootfs', 'w'), 'utf8'), 'written');
+
+    const disk = path.join(dir, 'disk.img');
+    await writeFile(disk, Buffer.alloc(4 * 1024 * 1024), { mode: 0o600 });
+    const plug = ['block-volume', 'hot-plug', '--sandbox', 'nobody', '--container', 'nobody', '--block-volume', disk, '--device-path', '/dev/vdz'];
+    await writeFile(path.join(dir, 'out'), '');
+    assert.equal((await run(plug)).exitCode, 1);
+    const refused = (await readFile(path.join(dir, 'out'), 'utf8')).trim().split('\n').filter((l) => !l.includes('warning'));
+    assert.equal(refused.length, 1, refused.join('\n'));
+    assert.match(refused[0] ?? '', /Permission denied \(rootless = true: QEMU runs as nobody, which must be able to open/);
+    // nobody's rights: the disk its own, and the test's dir (0700) made traversable.
+    await execa('chown', ['65534:65534', disk]);
+    await chmod(dir, 0o711);
+    assert.equal((await run(plug)).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+    await writeFile(path.join(dir, 'out'), '');
+    await run(['exec', 'nobody', 'sh', '-c', 'test -b /dev/vdz && echo block']);
+    assert.equal((await readFile(path.join(dir, 'out'), 'utf8')).trim(), 'block');
+
+    assert.equal((await run(['delete', '--force', 'nobody'])).exitCode, 0);
+    await assertSandboxGone(sandbox);
+    // It sees EOF when QEMU ends (its parent is gone, so init reaps it: a zombie meanwhile counts as ended).
+    const helperLeft = async (): Promise<number[]> => (await Promise.all(helpers.map(async (pid) => ((await readProcStat(pid))?.state ?? 'Z') !== 'Z' ? [pid] : []))).flat();
+    assert.deepEqual(await untilNoneLeft(helperLeft, 10_000), [], 'the helper ended with QEMU');
   });
 });

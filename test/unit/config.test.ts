@@ -130,6 +130,8 @@ experimental = ["newstore"]
     assert.match(parseError(configText('block_device_driver = "nvdimm"')).message, /block_device_driver/);
     assert.match(parseError(configText('accelerator = "hvf"')).message, /accelerator/);
     assert.match(parseError(configText('use_vsock = "yes"')).message, /use_vsock must be true or false/);
+    assert.match(parseError(configText('rootless = true\nprivate_mount_namespace = false')).message, /rootless = true needs private_mount_namespace = true/);
+    assert.equal(parseRuntimeConfig(file, configText('rootless = true'), 'flag').hypervisor.rootless, true);
     assert.match(parseError(configText('', '[agent.kata]\nkernel_modules = "e1000"')).message, /kernel_modules must be an array of strings/);
   });
 
