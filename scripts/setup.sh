@@ -18,6 +18,7 @@ apt_packages=(
   golang-go                         # interop peers
   golang-github-hashicorp-yamux-dev # reference yamux for interop tests
   golang-github-containerd-ttrpc-dev # reference ttrpc for interop tests
+  golang-google-grpc-dev            # grpc-go, as Kata 1.x's runtime uses it (interop test)
   containerd        # caller tests: containerd 1.6 (ctr, CRI plugin) runs kata-ts through its runc shim
   podman            # caller tests: podman 4.3 ...
   conmon            # ... and its monitor

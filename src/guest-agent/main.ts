@@ -6,6 +6,7 @@ import { hostCid, VsockListener } from '../transport/vsock/vsock.js';
 import { vsockPeerAllowed } from './vsock-peers.js';
 import { ZombieReaper, zombieChildrenFromProc } from './zombie-reaper.js';
 import { loadNativeAddon } from '../util/native-addon.js';
+import { acceptAnyAuthority } from '../transport/http2-authority.js';
 import { YamuxSession } from '../transport/yamux/yamux-session.js';
 import type { YamuxStream } from '../transport/yamux/yamux-stream.js';
 import { AgentLog } from './agent-log.js';
@@ -42,7 +43,7 @@ function serveSerial(injector: Injector, options: AgentOptions, log: AgentLog): 
   const session = new YamuxSession(channel, { role: 'server' });
   session.on('stream', (stream: YamuxStream) => {
     stream.on('error', (err: Error) => log.debug(`stream ${stream.id}: ${err.message}`));
-    injector.injectConnection(stream);
+    injector.injectConnection(acceptAnyAuthority(stream));
   });
   session.on('error', (err: Error) => log.error(`yamux: ${err.message}`));
   // A new host process (the pod process started again) announces itself with a go-away:
@@ -75,7 +76,7 @@ function serveVsock(injector: Injector, log: AgentLog, allowLocal: boolean): voi
         conn.destroy();
         return;
       }
-      injector.injectConnection(conn);
+      injector.injectConnection(acceptAnyAuthority(conn));
     });
     listener.on('error', (err: Error) => log.error(`vsock listener: ${err.message}`));
     log.info(`listening on vsock port ${agentVsockPort}`);
