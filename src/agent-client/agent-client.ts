@@ -101,6 +101,10 @@ export class AgentClient {
   destroySandbox(): Promise<void> {
     return this.agentCall('DestroySandbox', {});
   }
+  /** Kata 1.x's OnlineCPUMem: the guest brings hot-plugged vCPUs (and, unless cpuOnly, memory) online. */
+  onlineCpuMem(cpus: number, cpuOnly: boolean): Promise<void> {
+    return this.agentCall('OnlineCPUMem', { wait: true, nb_cpus: cpus, cpu_only: cpuOnly });
+  }
   getGuestDetails(): Promise<GuestDetailsResponse> {
     return this.agentCall('GetGuestDetails', { mem_block_size: true, mem_hotplug_probe: true });
   }

@@ -59,6 +59,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     defaultVcpus: r.integer('default_vcpus', 1, { min: 1, max: 255 }),
     defaultMaxVcpus: r.integer('default_maxvcpus', 0, { min: 0, max: 255 }),
     defaultMemoryMiB: r.integer('default_memory', 512, { min: 64, max: 1024 * 1024 }),
+    memorySlots: r.integer('memory_slots', 10, { min: 0, max: 255 }),
     defaultBridges: r.integer('default_bridges', 1, { min: 0, max: 5 }),
     blockDeviceDriver: r.oneOf('block_device_driver', blockDeviceDrivers, 'virtio-blk'),
     sharedFs: r.oneOf('shared_fs', sharedFileSystems, 'virtio-9p'),

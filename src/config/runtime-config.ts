@@ -41,6 +41,8 @@ export interface HypervisorConfig {
   /** 0 means the host's CPU count. */
   defaultMaxVcpus: number;
   defaultMemoryMiB: number;
+  /** Kata's memory_slots: how many DIMMs memory hot-plug may add (0: none). */
+  memorySlots: number;
   defaultBridges: number;
   blockDeviceDriver: BlockDeviceDriver;
   sharedFs: SharedFileSystem;

@@ -23,6 +23,7 @@ import {
   type UpdateRoutesRequest,
   type AddArpNeighborsRequest,
 } from '../agent-protocol/messages.js';
+import { onlineCpuMem, type OnlineCpuMemRequest } from './cpu-memory.js';
 import { addArpNeighbors, listInterfaces, listRoutes, updateInterface, updateRoutes } from './network.js';
 import { AgentError, failed, invalid } from './agent-error.js';
 import { formatTable } from '../util/text-table.js';
@@ -124,7 +125,7 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: P
   const handlers: Record<string, Handler> = {
     CreateSandbox: (req: CreateSandboxRequest) => sandbox.create(req),
     DestroySandbox: () => sandbox.destroy(),
-    OnlineCPUMem: async () => undefined,
+    OnlineCPUMem: (req: OnlineCpuMemRequest) => onlineCpuMem(req),
     GetGuestDetails: () => guestDetails(),
     SetGuestDateTime: (req: SetGuestDateTimeRequest) => setDateTime(req),
     CreateContainer: (req: CreateContainerRequest) => sandbox.createContainer(req),

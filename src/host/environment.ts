@@ -57,6 +57,7 @@ export async function collectEnvironment(
       DefaultVCPUs: h.defaultVcpus,
       DefaultMaxVCPUs: h.defaultMaxVcpus,
       DefaultMemory: h.defaultMemoryMiB,
+      MemorySlots: h.memorySlots,
       DefaultBridges: h.defaultBridges,
       Firmware: h.firmware,
       MachineAccelerators: h.machineAccelerators,

@@ -11,6 +11,8 @@ export interface VmSpec {
   vsockCid?: number;
   /** Host CPU count, for default_maxvcpus = 0. */
   hostCpus: number;
+  /** Host memory in MiB: room for memory hot-plug (maxmem), as Kata 1.x sizes it. */
+  hostMemoryMiB: number;
   /** Size of the guest image file in bytes, when one is configured (an nvdimm is sized by it). */
   imageBytes?: number;
   agentDebug: boolean;
@@ -47,12 +49,14 @@ export const agentVsockPort = 1024;
  * Kata's default guest kernel parameters that suit our guest, and ours:
  * acpi=noirq routes PCI interrupts without evaluating ACPI link objects
  * (about 150 ms each under TCG; virtio uses MSI-X anyway), init_on_alloc=0
- * skips zeroing every page the guest allocates.
+ * skips zeroing every page the guest allocates, memhp_default_state=online
+ * brings a hot-plugged DIMM online as it arrives (the agent's OnlineCPUMem
+ * onlines what is still offline).
  */
 const kataKernelParams = [
   'tsc=reliable', 'no_timer_check', 'rcupdate.rcu_expedited=1', 'i8042.direct=1', 'i8042.dumbkbd=1',
   'i8042.nopnp=1', 'i8042.noaux=1', 'noreplace-smp', 'reboot=k', 'panic=1', 'iommu=off',
-  'cryptomgr.notests', 'net.ifnames=0', 'acpi=noirq', 'init_on_alloc=0',
+  'cryptomgr.notests', 'net.ifnames=0', 'acpi=noirq', 'init_on_alloc=0', 'memhp_default_state=online',
 ];
 
 /** How the guest image reaches the guest, when there is one. */
@@ -119,9 +123,15 @@ export function machineArgs(spec: VmSpec): string[] {
   return ['-machine', machineOption(spec.hypervisor), '-accel', accelOption(spec.hypervisor, spec.accelerator)];
 }
 
+/** The most vCPUs the VM can have: default_maxvcpus, or the host's count when that is 0. */
+export function maxVcpus(spec: Pick<VmSpec, 'hypervisor' | 'hostCpus'>): number {
+  const h = spec.hypervisor;
+  return Math.max(h.defaultVcpus, h.defaultMaxVcpus || spec.hostCpus);
+}
+
 export function cpuArgs(spec: VmSpec): string[] {
   const h = spec.hypervisor;
-  const max = Math.max(h.defaultVcpus, h.defaultMaxVcpus || spec.hostCpus);
+  const max = maxVcpus(spec);
   return [
     '-cpu', cpuModel(spec.accelerator),
     '-smp', `${h.defaultVcpus},cores=1,threads=1,sockets=${max},maxcpus=${max}`,
@@ -130,11 +140,18 @@ export function cpuArgs(spec: VmSpec): string[] {
 
 const mib = 1024 * 1024;
 
-/** An nvdimm needs a memory slot and room above the RAM. */
+/** The memory hot-plug can add: up to the host's memory, in memory_slots DIMMs (Kata 1.x). */
+export function hotplugMemoryMiB(spec: Pick<VmSpec, 'hypervisor' | 'hostMemoryMiB'>): number {
+  return spec.hypervisor.memorySlots > 0 ? spec.hostMemoryMiB : 0;
+}
+
+/** An nvdimm needs a memory slot and room above the RAM; so does each hot-plugged DIMM. */
 export function memoryArgs(spec: VmSpec): string[] {
   const ram = spec.hypervisor.defaultMemoryMiB;
-  if (imageDevice(spec.hypervisor) !== 'nvdimm') return ['-m', `${ram}M`];
-  return ['-m', `${ram}M,slots=1,maxmem=${ram + nvdimmMiB(spec)}M`];
+  const nvdimm = imageDevice(spec.hypervisor) === 'nvdimm' ? nvdimmMiB(spec) : 0;
+  const slots = spec.hypervisor.memorySlots + (nvdimm > 0 ? 1 : 0);
+  if (slots === 0) return ['-m', `${ram}M`];
+  return ['-m', `${ram}M,slots=${slots},maxmem=${ram + nvdimm + hotplugMemoryMiB(spec)}M`];
 }
 
 /** The nvdimm's size: the image file's, rounded up to 2 MiB as QEMU's nvdimm wants. */

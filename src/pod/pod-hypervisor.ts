@@ -1,4 +1,5 @@
 import { attachBlockDevice, detachBlockDevice, type BlockAttachment, type BlockSlot } from '../hypervisor/block-devices.js';
+import { plugMemory, plugVcpus } from '../hypervisor/cpu-memory-hotplug.js';
 import { QmpClient } from '../hypervisor/qmp-client.js';
 import type { PodHypervisorMethod } from './pod-protocol.js';
 
@@ -6,6 +7,10 @@ import type { PodHypervisorMethod } from './pod-protocol.js';
 export interface SandboxHypervisor {
   attachBlockDevice(id: string, hostPath: string, isBlockDevice: boolean, slot: BlockSlot, readonly?: boolean): Promise<BlockAttachment>;
   detachBlockDevice(attachment: BlockAttachment): Promise<void>;
+  /** Returns how many vCPUs went in (no more than the free slots). */
+  plugVcpus(count: number): Promise<number>;
+  /** A DIMM at an address aligned to alignMiB (the guest's memory block). */
+  plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void>;
 }
 
 /**
@@ -24,6 +29,14 @@ export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMet
 
   detachBlockDevice(attachment: BlockAttachment): Promise<void> {
     return this.withQmp((qmp) => detachBlockDevice(qmp, attachment));
+  }
+
+  plugVcpus(count: number): Promise<number> {
+    return this.withQmp((qmp) => plugVcpus(qmp, count));
+  }
+
+  plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void> {
+    return this.withQmp((qmp) => plugMemory(qmp, index, sizeMiB, alignMiB));
   }
 
   private withQmp<T>(fn: (qmp: QmpClient) => Promise<T>): Promise<T> {

@@ -10,12 +10,12 @@
 export const podAgentMethods = [
   'check', 'createSandbox', 'destroySandbox', 'createContainer', 'startContainer', 'removeContainer', 'execProcess',
   'signalProcess', 'updateContainer', 'addContainerDevice', 'removeContainerDevice', 'listProcesses', 'pauseContainer', 'resumeContainer',
-  'statsContainer', 'updateInterface', 'updateRoutes', 'listInterfaces', 'listRoutes', 'addArpNeighbors',
+  'statsContainer', 'updateInterface', 'updateRoutes', 'listInterfaces', 'listRoutes', 'addArpNeighbors', 'onlineCpuMem', 'getGuestDetails',
 ] as const;
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 
 /** The QMP work a command asks of the pod process, which owns QMP and does it one at a time. */
-export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice'] as const;
+export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice', 'plugVcpus', 'plugMemory'] as const;
 export type PodHypervisorMethod = (typeof podHypervisorMethods)[number];
 
 /** A command's request: one per connection. */

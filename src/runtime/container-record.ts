@@ -3,6 +3,7 @@ import type { ContainerState, ContainerStatus } from '../store/container-state.j
 import type { StateStore } from '../store/state-store.js';
 import { KataError } from '../util/errors.js';
 import { liveStatus } from './describe-container.js';
+import type { ResourceNeeds } from './sandbox-resources.js';
 import type { OciHooks, OciProcessSpec } from './oci-spec-types.js';
 
 /** The container state the runtime writes: the store's fields plus what later commands need. */
@@ -14,6 +15,8 @@ export interface RuntimeContainerState extends ContainerState {
   hostMounts: string[];
   /** config.json's hooks: poststart and poststop run from later commands. */
   hooks?: OciHooks;
+  /** What the container adds to its VM's vCPUs and memory (sandbox-resources.ts). */
+  needs?: ResourceNeeds;
   /** Block volumes hot-plugged into the container (block-volume hot-plug). */
   volumes?: VolumeRecord[];
 }

@@ -9,6 +9,7 @@ import { KataError, isKataError, messageOf } from '../util/errors.js';
 import { specToAgent } from './agent-spec.js';
 import type { RuntimeContainerState } from './container-record.js';
 import { shareMounter } from '../hypervisor/vm-mounts.js';
+import { containerNeeds, growSandbox, memberNeeds } from './sandbox-resources.js';
 import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from './container-files.js';
 import { loadBundle } from './oci-bundle.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -139,6 +140,14 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         }
         logger.debug('CreateSandbox', { vmBootMs: bootMs });
         await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
+      }
+      // The VM grows by what this container asks for (Kata 1.x: vCPUs and memory hot-plugged before CreateContainer).
+      state.needs = containerNeeds(spec.linux?.resources);
+      const grown = await growSandbox(record, [...(await memberNeeds(store, record, id)), state.needs], logger);
+      if (grown) {
+        record.resources = grown;
+        // Written at once when the sandbox already has one: what was plugged stays plugged even if this create fails.
+        if (!ownsSandboxDir) await writeSandboxRecord(record);
       }
       logger.debug('sharing the container files');
       const mounter = shareMounter(record.vm);

@@ -8,7 +8,7 @@ import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomInt } from 'node:crypto';
-import type { VmSpec } from '../hypervisor/qemu-args.js';
+import { hotplugMemoryMiB, maxVcpus, type VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
@@ -36,6 +36,22 @@ export interface SandboxVm {
   network?: PodNetwork;
   /** The host cgroup QEMU and the pod process were put in (the spec's cgroupsPath). */
   hostCgroup?: HostCgroup;
+  /** What the VM has now and may grow to by hot-plug (sandbox-resources.ts). */
+  resources: VmResources;
+}
+
+/** The VM's vCPUs and memory, as booted and hot-plugged since. */
+export interface VmResources {
+  /** As booted: default_vcpus and default_memory, which containers' needs add to. */
+  baseVcpus: number;
+  baseMemoryMiB: number;
+  vcpus: number;
+  maxVcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  /** DIMMs plugged so far, and how many memory_slots allow. */
+  dimms: number;
+  memorySlots: number;
 }
 
 export interface BootOptions {
@@ -71,8 +87,13 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const network = options.network ? await setupPodNetwork(options.network, logger, (planned) => writeNetworkFile(options.vmDir, planned)) : undefined;
   const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
   const started = Date.now();
+  const host = { hypervisor: h, hostCpus: os.cpus().length, hostMemoryMiB: Math.floor(os.totalmem() / (1024 * 1024)) };
+  const resources: VmResources = {
+    baseVcpus: h.defaultVcpus, baseMemoryMiB: h.defaultMemoryMiB, vcpus: h.defaultVcpus, maxVcpus: maxVcpus(host), memoryMiB: h.defaultMemoryMiB,
+    maxMemoryMiB: h.defaultMemoryMiB + hotplugMemoryMiB(host), dimms: 0, memorySlots: h.memorySlots,
+  };
   const vm = await startVmWithFreeCid(
-    (vsockCid) => ({ sandboxId, hypervisor: h, accelerator, layout, hostCpus: os.cpus().length, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork }),
+    (vsockCid) => ({ ...host, sandboxId, accelerator, layout, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork }),
     logger,
   ).catch(async (err: unknown) => {
     if (network) await teardownPodNetwork(network, logger);
@@ -105,7 +126,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     const hostCgroup = options.cgroup
       ? await placeSandboxInCgroup(options.cgroup.path, [vm.qemu.pid, ...(pod && pod.pid !== process.pid ? [pod.pid] : [])], options.cgroup.cpu, logger)
       : undefined;
-    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs, ...(network ? { network } : {}), ...(hostCgroup ? { hostCgroup } : {}) };
+    return { sandboxId, vm, pod, agentUrl, accelerator, bootMs, resources, ...(network ? { network } : {}), ...(hostCgroup ? { hostCgroup } : {}) };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.
     await shutdownSandboxVm({ vm, pod, network }, logger);

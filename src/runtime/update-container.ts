@@ -1,16 +1,37 @@
 import { resourcesToAgent } from './agent-spec.js';
-import { loadContainer, requireStatus } from './container-record.js';
+import { loadContainer, requireStatus, type RuntimeContainerState } from './container-record.js';
 import type { OciLinuxResources } from './oci-spec-types.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
-import { readSandboxRecord } from './sandbox-record.js';
+import { readSandboxRecord, withSandboxLock, writeSandboxRecord } from './sandbox-record.js';
+import { containerNeeds, growSandbox, memberNeeds, type ResourceNeeds } from './sandbox-resources.js';
 
-/** update sets new memory, CPU and pids limits on a container's cgroup in the guest (runc update; containerd's CRI UpdateContainerResources). */
+/**
+ * update sets new memory, CPU and pids limits on a container's cgroup in the
+ * guest (runc update; containerd's CRI UpdateContainerResources). A container
+ * that now asks for more vCPUs or memory than its VM has grows the VM first,
+ * as create does.
+ */
 export async function updateContainer(ctx: RuntimeContext, id: string, resources: OciLinuxResources): Promise<void> {
-  await ctx.store.withLock(id, async () => {
+  const { state: found } = await loadContainer(ctx.store, id);
+  await withSandboxLock(ctx.store.root, found.sandboxId, () => ctx.store.withLock(id, async () => {
     const { state, status } = await loadContainer(ctx.store, id);
     requireStatus(id, status, ['created', 'running', 'paused'], 'update');
     const record = await readSandboxRecord(ctx.store.root, state.sandboxId);
+    const needs = mergedNeeds(state.needs, resources);
+    const grown = await growSandbox(record, [...(await memberNeeds(ctx.store, record, id)), needs], ctx.logger);
+    if (grown) await writeSandboxRecord({ ...record, resources: grown });
     await withSandboxAgent(record, (agent) => agent.updateContainer(id, resourcesToAgent({ ...resources, devices: [] })));
-  });
+    await ctx.store.write({ ...state, needs } satisfies RuntimeContainerState);
+  }));
+}
+
+/** An update names only what changes: the rest of what the container asked for stands. */
+function mergedNeeds(previous: ResourceNeeds | undefined, resources: OciLinuxResources): ResourceNeeds {
+  const given = containerNeeds(resources);
+  const cpuGiven = resources.cpu?.quota !== undefined || resources.cpu?.period !== undefined;
+  return {
+    vcpus: cpuGiven ? given.vcpus : (previous?.vcpus ?? 0),
+    memoryMiB: resources.memory?.limit !== undefined ? given.memoryMiB : (previous?.memoryMiB ?? 0),
+  };
 }

@@ -112,6 +112,32 @@ describe('yamux interop with hashicorp/yamux (Go)', () => {
     assert.match(String(stdout), /session ended/);
   });
 
+  it('a stream destroyed after our FIN, once the Go side has closed too: no reset for a stream Go has forgotten', async () => {
+    // As grpc-js closes a connection: end() (FIN), then destroy() as soon as the answer is in.
+    // Go forgets a stream once both FINs passed; a reset then is Kata's agent's "frame for missing stream".
+    const socketPath = path.join(dir, 'go-server-rst.sock');
+    const server: ResultPromise = execa(peer, ['server', socketPath], { timeout: 60_000, buffer: true });
+    await new Promise<void>((resolve) => {
+      server.stdout?.once('data', () => resolve());
+    });
+    const conn = net.connect(socketPath);
+    await new Promise((resolve) => conn.once('connect', resolve));
+    const session = new YamuxSession(conn, { role: 'client' });
+    for (let i = 0; i < 16; i++) {
+      const stream = session.open();
+      stream.end(payload(i, 1000));
+      await new Promise<void>((resolve) => stream.once('data', () => {
+        stream.destroy();
+        resolve();
+      }));
+    }
+    await session.ping();
+    session.goAway();
+    session.close();
+    const { stderr } = await server;
+    assert.doesNotMatch(String(stderr), /missing stream/, String(stderr));
+  });
+
   it('a peer that sends go-away refuses our new streams, and a dead connection fails open streams', async () => {
     const socketPath = path.join(dir, 'go-server-2.sock');
     const server: ResultPromise = execa(peer, ['server', socketPath], { timeout: 60_000 });

@@ -9,7 +9,7 @@ import { configText } from '../helpers/fixtures.js';
 
 function spec(extraQemu = '', over: Partial<VmSpec> = {}): VmSpec {
   const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText(extraQemu), 'flag');
-  return { sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/kata-ts/vm/sb1'), hostCpus: 2, agentDebug: false, ...over };
+  return { sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/kata-ts/vm/sb1'), hostCpus: 2, hostMemoryMiB: 4096, agentDebug: false, ...over };
 }
 
 /** The value following a flag, for each occurrence. */
@@ -86,7 +86,7 @@ describe('QEMU command line', () => {
     });
     const nvdimm = withImage('');
     assert.deepEqual(machineArgs(nvdimm).slice(0, 2), ['-machine', 'pc,nvdimm=on']);
-    assert.deepEqual(memoryArgs(nvdimm), ['-m', '512M,slots=1,maxmem=518M'], 'room for the image rounded up to 2 MiB');
+    assert.deepEqual(memoryArgs(nvdimm), ['-m', '512M,slots=11,maxmem=4614M'], 'a slot and room for the image rounded up to 2 MiB, and memory_slots DIMMs of up to the host\'s memory');
     assert.deepEqual(imageArgs(nvdimm), [
       '-object', 'memory-backend-file,id=image-mem,mem-path=/img/kata.img,size=6M,share=on,readonly=on',
       '-device', 'nvdimm,id=image,memdev=image-mem,unarmed=on',
@@ -96,7 +96,7 @@ describe('QEMU command line', () => {
 
     const disk = withImage('disable_image_nvdimm = true\nrootfs_type = "ext4"');
     assert.deepEqual(machineArgs(disk).slice(0, 2), ['-machine', 'pc']);
-    assert.deepEqual(memoryArgs(disk), ['-m', '512M']);
+    assert.deepEqual(memoryArgs(disk), ['-m', '512M,slots=10,maxmem=4608M']);
     assert.deepEqual(imageArgs(disk), ['-drive', 'file=/img/kata.img,if=none,id=image,format=raw,readonly=on', '-device', 'virtio-blk-pci,drive=image']);
     assert.match(kernelCommandLine(disk), / root=\/dev\/vda1 rootfstype=ext4 ro init=\/init /);
     assert.doesNotMatch(kernelCommandLine(disk), /dax/);
@@ -114,7 +114,7 @@ describe('QEMU command line', () => {
     assert.deepEqual(valuesOf(args, '-qmp'), ['unix:/run/kata-ts/vm/sb1/qmp.sock,server=on,wait=off']);
     assert.ok(valuesOf(args, '-chardev').includes('file,id=console,path=/run/kata-ts/vm/sb1/console.log'));
     assert.deepEqual(valuesOf(args, '-serial'), ['chardev:console']);
-    assert.deepEqual(valuesOf(args, '-m'), ['512M']);
+    assert.deepEqual(valuesOf(args, '-m'), ['512M,slots=10,maxmem=4608M']);
     assert.ok(valuesOf(args, '-device').includes('virtio-rng-pci,rng=rng0'));
     assert.ok(valuesOf(args, '-object').includes('rng-random,id=rng0,filename=/dev/urandom'));
   });
@@ -124,7 +124,7 @@ describe('QEMU option strings', () => {
   it('doubles commas in paths, so a path cannot add options', () => {
     const layout = vmLayout('/run/x,y/sb1');
     const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText('image = "/img/a,readonly=off.img"\nentropy_source = "/dev/u,random"'), 'flag');
-    const args = qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout, hostCpus: 2, agentDebug: false, imageBytes: 4 << 20 });
+    const args = qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout, hostCpus: 2, hostMemoryMiB: 4096, agentDebug: false, imageBytes: 4 << 20 });
     const joined = args.join(' ');
     assert.match(joined, /mem-path=\/img\/a,,readonly=off\.img,size=/);
     assert.match(joined, /filename=\/dev\/u,,random /);
@@ -137,7 +137,7 @@ describe('QEMU confinement', () => {
   it('runs QEMU under its seccomp filter by default; seccompsandbox = "" turns it off; a bad value is refused', () => {
     const args = (extra: string): string[] => {
       const config = parseRuntimeConfig('/etc/kata/configuration.toml', configText(extra), 'flag');
-      return qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/x/sb1'), hostCpus: 2, agentDebug: false });
+      return qemuArgs({ sandboxId: 'sb1', hypervisor: config.hypervisor, accelerator: 'tcg', layout: vmLayout('/run/x/sb1'), hostCpus: 2, hostMemoryMiB: 4096, agentDebug: false });
     };
     assert.deepEqual(valuesOf(args(''), '-sandbox'), ['on,obsolete=deny']);
     assert.deepEqual(valuesOf(args('seccompsandbox = "on,obsolete=deny,resourcecontrol=deny"'), '-sandbox'), ['on,obsolete=deny,resourcecontrol=deny']);

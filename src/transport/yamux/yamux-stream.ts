@@ -91,17 +91,24 @@ export class YamuxStream extends Duplex {
     return chunk;
   }
 
-  /** Gives the peer back the window for bytes the consumer has taken. */
+  /**
+   * Gives the peer back the window for bytes the consumer has taken, once
+   * they are half the window, as hashicorp yamux does: the peer still has the
+   * other half, and no small update chases a stream the peer has closed and
+   * forgotten ("frame for missing stream").
+   */
   private creditConsumed(): void {
     const consumed = this.pushedBytes - this.readableLength - this.creditedBytes;
-    if (consumed >= initialStreamWindow / 2 || (consumed > 0 && this.readableLength === 0)) {
+    if (consumed >= initialStreamWindow / 2) {
       this.creditedBytes += consumed;
       if (!this.remoteClosed && !this.reset) this.sendWindowUpdate(consumed);
     }
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    if (!this.reset && !(this.localClosed && this.remoteClosed)) {
+    // After our FIN the peer may have closed and forgotten the stream already (hashicorp
+    // yamux does so once both FINs passed): a reset then is a "frame for missing stream".
+    if (!this.reset && !this.localClosed) {
       this.reset = true;
       this.owner.sendFrame(FrameType.WindowUpdate, this.takeFlags(Flag.RST), this.id, 0);
     }

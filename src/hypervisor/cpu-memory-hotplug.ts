@@ -1,0 +1,58 @@
+import { KataError } from '../util/errors.js';
+import type { QmpClient } from './qmp-client.js';
+
+/** One entry of QMP query-hotpluggable-cpus. */
+interface HotpluggableCpu {
+  type: string;
+  'vcpus-count': number;
+  props: { 'socket-id'?: number; 'core-id'?: number; 'thread-id'?: number; 'node-id'?: number };
+  'qom-path'?: string;
+}
+
+/** Plugs up to `count` vCPUs into the free CPU slots, as Kata 1.x does; returns how many went in. */
+export async function plugVcpus(qmp: QmpClient, count: number): Promise<number> {
+  const slots = await qmp.execute<HotpluggableCpu[]>('query-hotpluggable-cpus');
+  // Free slots have no qom-path; QEMU lists them highest first.
+  const free = slots.filter((s) => !s['qom-path']).sort((a, b) => (a.props['socket-id'] ?? 0) - (b.props['socket-id'] ?? 0));
+  let plugged = 0;
+  for (const slot of free.slice(0, count)) {
+    const id = `vcpu-${slot.props['socket-id'] ?? 0}-${slot.props['core-id'] ?? 0}-${slot.props['thread-id'] ?? 0}`;
+    await qmp.execute('device_add', { driver: slot.type, id, ...slot.props });
+    plugged += slot['vcpus-count'];
+  }
+  return plugged;
+}
+
+/** One entry of QMP query-memory-devices (dimm and nvdimm carry the same data). */
+interface MemoryDevice {
+  type: string;
+  data: { addr?: number; size?: number };
+}
+
+const mib = 1024 * 1024;
+
+/**
+ * Where the next DIMM goes: past every memory device, aligned to the guest's
+ * memory block (QEMU would place it right after the nvdimm, whose size is the
+ * image's, and Linux refuses a range that is not block-aligned). Undefined
+ * when there is no device yet: QEMU's own choice is aligned (1 GiB).
+ */
+export function nextDimmAddress(devices: MemoryDevice[], alignMiB: number): number | undefined {
+  const ends = devices.map((d) => (d.data.addr ?? 0) + (d.data.size ?? 0)).filter((end) => end > 0);
+  if (ends.length === 0) return undefined;
+  const align = alignMiB * mib;
+  return Math.ceil(Math.max(...ends) / align) * align;
+}
+
+/** Plugs a pc-dimm of sizeMiB backed by guest RAM (memory-backend-ram), named by index, at a block-aligned address. */
+export async function plugMemory(qmp: QmpClient, index: number, sizeMiB: number, alignMiB: number): Promise<void> {
+  const backend = `hotmem-${index}`;
+  const addr = nextDimmAddress(await qmp.execute<MemoryDevice[]>('query-memory-devices'), alignMiB);
+  await qmp.execute('object-add', { 'qom-type': 'memory-backend-ram', id: backend, size: sizeMiB * mib });
+  try {
+    await qmp.execute('device_add', { driver: 'pc-dimm', id: `dimm-${index}`, memdev: backend, ...(addr !== undefined ? { addr } : {}) });
+  } catch (err) {
+    await qmp.execute('object-del', { id: backend }).catch(() => undefined);
+    throw new KataError('QMP', `memory hot-plug of ${sizeMiB} MiB failed: ${(err as Error).message}`, { cause: err });
+  }
+}
