@@ -155,11 +155,6 @@ export class Sandbox {
     for (const suffix of ['json', 'pid']) await rm(path.join(c.bundle, `exec-${execId}.${suffix}`), { force: true });
   }
 
-  /** Number of exec records kept for a container (tests and debugging). */
-  execCount(containerId: string): number {
-    return this.container(containerId).execs.size;
-  }
-
   async create(req: CreateSandboxRequest): Promise<void> {
     this.id = req.sandbox_id;
     await loadRequestedModules(req.kernel_modules ?? []).catch((err: Error) => {

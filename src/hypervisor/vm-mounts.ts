@@ -1,4 +1,5 @@
-import { bindMount, unmount } from '../util/host-mounts.js';
+import { bindPinned, unmount } from '../util/host-mounts.js';
+import { passedFdPath, type PinnedPath } from '../util/pinned-path.js';
 import { KataError } from '../util/errors.js';
 import { mountNsBinaryPath } from '../util/package-root.js';
 import { isSameProcessAlive } from '../util/process-identity.js';
@@ -7,13 +8,13 @@ import type { VmHandle } from './qemu-vm.js';
 
 /** Makes and undoes the mounts that put host files into a VM's share. */
 export interface ShareMounter {
-  /** An rbind of source at target; read-only down to every submount when asked. */
-  bind(source: string, target: string, readonly: boolean): Promise<void>;
+  /** An rbind of source (opened once: no path lookup again) at target; read-only down to every submount when asked. */
+  bind(source: PinnedPath, target: string, readonly: boolean): Promise<void>;
   unmount(target: string): Promise<void>;
 }
 
 /** Mounts in the host's namespace, seen by a QEMU that shares it. */
-const hostMounter: ShareMounter = { bind: bindMount, unmount };
+const hostMounter: ShareMounter = { bind: bindPinned, unmount };
 
 /**
  * Mounts in the QEMU's own mount namespace (native/mount-ns.c): the host has
@@ -22,15 +23,15 @@ const hostMounter: ShareMounter = { bind: bindMount, unmount };
  */
 function namespaceMounter(vm: VmHandle): ShareMounter {
   const { pid, startTime } = vm.qemu;
-  const run = async (args: string[], what: string): Promise<void> => {
-    const result = await runCommand(mountNsBinaryPath, [args[0]!, String(pid), String(startTime), ...args.slice(1)], { reject: false });
+  const run = async (args: string[], what: string, passFds: number[] = []): Promise<void> => {
+    const result = await runCommand(mountNsBinaryPath, [args[0]!, String(pid), String(startTime), ...args.slice(1)], { reject: false, passFds });
     if (result.exitCode !== 0) {
       const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
       throw new KataError('IO', `cannot ${what} in the mount namespace of QEMU ${pid}: ${reason}`);
     }
   };
   return {
-    bind: (source, target, readonly) => run(['bind', source, target, readonly ? 'ro' : 'rw'], `bind-mount ${source} on ${target}`),
+    bind: (source, target, readonly) => run(['bind', passedFdPath, target, readonly ? 'ro' : 'rw'], `bind-mount ${source.path} on ${target}`, [source.fd]),
     unmount: async (target) => {
       if (!(await isSameProcessAlive(vm.qemu))) return;
       await run(['unmount', target], `unmount ${target}`).catch(async (err: unknown) => {

@@ -1,8 +1,10 @@
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OciMount } from '../agent-protocol/messages.js';
 import type { ShareMounter } from '../hypervisor/vm-mounts.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
+import { faultPoint } from '../util/fault-point.js';
+import { pinPath, type PinnedPath } from '../util/pinned-path.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { OciMountSpec } from './oci-spec-types.js';
@@ -30,11 +32,19 @@ const isBind = (m: OciMountSpec): boolean => m.type === 'bind' || (m.options ?? 
 export async function shareContainerFiles(sharedDir: string, mounter: ShareMounter, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
   const hostDir = path.join(sharedDir, containerId);
   const hostMounts: string[] = [];
+  const pinned: PinnedPath[] = [];
+  const pin = async (p: string, missing: string): Promise<PinnedPath> => {
+    if (!(await lstat(p).then(() => true, () => false))) throw new KataError('BAD_BUNDLE', missing);
+    const source = await pinPath(p);
+    pinned.push(source);
+    return source;
+  };
   try {
-    const hostRootfs = path.join(hostDir, 'rootfs');
-    await mkdir(hostRootfs, { recursive: true });
-    await mounter.bind(rootfs, hostRootfs, false);
-    hostMounts.push(hostRootfs);
+    // Every source is opened and checked first, then mounted through its fd: a path
+    // swapped for a symlink after the check changes nothing of what gets mounted.
+    const pinnedRootfs = await pin(rootfs, `rootfs ${rootfs} does not exist`);
+    if (!pinnedRootfs.isDirectory) throw new KataError('BAD_BUNDLE', `rootfs ${rootfs} is not a directory`);
+    const binds: Array<{ index: number; readonly: boolean; source: PinnedPath }> = [];
     const mounts: OciMount[] = [];
     for (const [index, m] of specMounts.entries()) {
       const options = m.options ?? [];
@@ -43,24 +53,35 @@ export async function shareContainerFiles(sharedDir: string, mounter: ShareMount
         continue;
       }
       const sourcePath = path.resolve(bundleDir, m.source);
-      const source = await stat(sourcePath).catch(() => undefined);
-      if (!source || !(source.isDirectory() || source.isFile())) {
-        if (!source) throw new KataError('BAD_BUNDLE', `mount source ${sourcePath} (for ${m.destination}) does not exist`);
+      const kind = await stat(sourcePath).catch(() => undefined);
+      if (kind && !(kind.isDirectory() || kind.isFile())) {
         logger.warn(`mount ${m.destination}: source ${sourcePath} is neither a file nor a directory; skipped`);
         continue;
       }
+      const source = await pin(sourcePath, `mount source ${sourcePath} (for ${m.destination}) does not exist`);
+      if (!(source.isDirectory || source.isFile)) throw new KataError('BAD_BUNDLE', `mount source ${sourcePath} (for ${m.destination}) changed into something that is neither a file nor a directory`);
+      binds.push({ index, readonly: options.includes('ro'), source });
+      mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
+    }
+    faultPoint('create:after-source-check');
+    const hostRootfs = path.join(hostDir, 'rootfs');
+    await mkdir(hostRootfs, { recursive: true });
+    await mounter.bind(pinnedRootfs, hostRootfs, false);
+    hostMounts.push(hostRootfs);
+    for (const { index, readonly, source } of binds) {
       const target = path.join(hostDir, 'mounts', String(index));
       await mkdir(path.dirname(target), { recursive: true });
-      if (source.isDirectory()) await mkdir(target);
+      if (source.isDirectory) await mkdir(target);
       else await writeFile(target, '');
-      await mounter.bind(sourcePath, target, options.includes('ro'));
+      await mounter.bind(source, target, readonly);
       hostMounts.push(target);
-      mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
     }
     return { guestRootfs: `${guestSharedDir}/${containerId}/rootfs`, mounts, hostMounts };
   } catch (err) {
     await unshareContainerFiles(sharedDir, mounter, containerId, hostMounts).catch(() => undefined);
     throw err instanceof KataError ? err : new KataError('IO', `cannot share the files of container ${containerId}: ${messageOf(err)}`, { cause: err });
+  } finally {
+    for (const source of pinned) await source.close();
   }
 }
 

@@ -23,6 +23,8 @@ const bool: Check = (v, at) => (typeof v === 'boolean' ? undefined : `${at} must
 const int: Check = (v, at) => (Number.isSafeInteger(v) ? undefined : `${at} must be an integer`);
 const uint: Check = (v, at) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `${at} must be a non-negative integer`);
 const absPath: Check = (v, at) => (typeof v === 'string' && v.startsWith('/') ? undefined : `${at} must be an absolute path`);
+/** A path inside the container that cannot climb out of where it starts: absolute, no ".." component. */
+const containedPath: Check = (v, at) => absPath(v, at) ?? ((v as string).split('/').includes('..') ? `${at} must not contain ".." (${JSON.stringify(v)})` : undefined);
 
 function arrayOf(item: Check): Check {
   return (v, at) => {
@@ -89,7 +91,7 @@ const specShape = shape({
   process: processShape,
   root: shape({ path: str, readonly: bool }),
   hostname: str,
-  mounts: arrayOf(shape({ destination: absPath, type: str, source: str, options: arrayOf(str) })),
+  mounts: arrayOf(shape({ destination: containedPath, type: str, source: str, options: arrayOf(str) })),
   annotations: mapOf(str),
   linux: shape({
     namespaces: arrayOf(namespace),

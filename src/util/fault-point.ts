@@ -5,6 +5,7 @@
  * phase. Without the variable it does nothing.
  */
 export type FaultPoint =
+  | 'create:after-source-check'
   | 'start:after-agent'
   | 'exec:after-agent'
   | 'delete:after-guest'

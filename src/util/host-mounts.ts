@@ -1,12 +1,23 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { passedFdPath, pinPath, type PinnedPath } from './pinned-path.js';
 import { runCommand } from './run-command.js';
 import { KataError, messageOf } from './errors.js';
 
 /** Bind-mounts a host file or directory (recursively), read-only on request. */
 export async function bindMount(source: string, target: string, readonly = false): Promise<void> {
+  const pinned = await pinPath(source);
   try {
-    await runCommand('mount', ['--rbind', '--', source, target]);
+    await bindPinned(pinned, target, readonly);
+  } finally {
+    await pinned.close();
+  }
+}
+
+/** bindMount of a pinned source: mount(8) gets its fd and mounts through it (no path lookup, no canonicalizing). */
+export async function bindPinned(source: PinnedPath, target: string, readonly = false): Promise<void> {
+  try {
+    await runCommand('mount', ['--rbind', '--no-canonicalize', '--', passedFdPath, target], { passFds: [source.fd] });
     // Make it private: the mount must not propagate back into the source's peers.
     await runCommand('mount', ['--make-rprivate', '--', target]);
     // ro covers every submount an rbind brought along, not only the top: none stays writable through the share.
@@ -15,7 +26,7 @@ export async function bindMount(source: string, target: string, readonly = false
     }
   } catch (err) {
     await unmount(target).catch(() => undefined);
-    throw new KataError('IO', `cannot bind-mount ${source} on ${target}: ${stderrOf(err)}`, { cause: err });
+    throw new KataError('IO', `cannot bind-mount ${source.path} on ${target}: ${stderrOf(err)}`, { cause: err });
   }
 }
 

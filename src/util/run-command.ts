@@ -8,6 +8,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve on a non-zero exit instead of throwing. */
   reject?: boolean;
+  /** Open fds the command gets as its fd 3, 4, ... (e.g. a pinned mount source, /proc/self/fd/3). */
+  passFds?: number[];
 }
 
 export interface RunResult {
@@ -34,7 +36,7 @@ export class CommandError extends Error {
  */
 export function runCommand(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.passFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));

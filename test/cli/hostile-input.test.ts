@@ -81,6 +81,8 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   spec('mounts is an object', /mounts must be an array/, (s) => void (s.mounts = { '/x': '/y' }));
   spec('relative mount destination', /mounts\[0\]\.destination must be an absolute path/, (s) => void (s.mounts = [{ destination: 'etc', type: 'tmpfs', source: 'tmpfs' }]));
   spec('mount options as a string', /mounts\[0\]\.options must be an array/, (s) => void (s.mounts = [{ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: 'ro' }]));
+  spec('mount destination climbing out with ..', /mounts\[0\]\.destination must not contain "\.\."/, (s) => void (s.mounts = [{ destination: '/../../etc', type: 'bind', source: '/tmp', options: ['rbind'] }]));
+  spec('mount destination with .. in the middle', /mounts\[0\]\.destination must not contain "\.\."/, (s) => void (s.mounts = [{ destination: '/proc/../../../root', type: 'tmpfs', source: 'tmpfs' }]));
   spec('mount destination with a NUL byte', /contains a NUL byte/, (s) => void (s.mounts = [{ destination: '/x\u0000/../../etc', type: 'tmpfs', source: 'tmpfs' }]));
   spec('annotation value not a string', /annotations\.a must be a string/, (s) => void (s.annotations = { a: 1 }));
   spec('unknown namespace type', /namespaces\[0\]\.type must be one of/, (s) => void (s.linux.namespaces = [{ type: 'bogus' }]));

@@ -49,6 +49,21 @@ echo "fake agent: $mode on $port" > /dev/kmsg
 case $mode in
   garbage) while :; do head -c 65536 /dev/urandom; done > $port ;;
   bigframe) { printf '\\000\\000\\000\\001\\000\\000\\000\\001\\377\\377\\377\\377'; head -c 1048576 /dev/zero; sleep 3600; } > $port ;;
+  badgrpc)
+    # Good yamux, bad gRPC: every stream the host opens is accepted, then answered with random bytes
+    # where HTTP/2 belongs.
+    exec 3<>$port
+    byte() { printf "\\\\$(printf %03o $1)"; }
+    u32() { byte $(($1 >> 24 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 & 255)); }
+    while :; do
+      set -- $(dd bs=1 count=12 <&3 2>/dev/null | od -An -tu1)
+      [ $# -eq 12 ] || continue
+      type=$2; flags=$(($3 * 256 + $4)); sid=$(($5 * 16777216 + $6 * 65536 + $7 * 256 + $8)); len=$(($9 * 16777216 + \${10} * 65536 + \${11} * 256 + \${12}))
+      [ $type -eq 0 ] && [ $len -gt 0 ] && dd bs=1 count=$len <&3 >/dev/null 2>&1
+      if [ $sid -gt 0 ] && [ $((flags & 1)) -eq 1 ]; then
+        { printf '\\000\\001\\000\\002'; u32 $sid; u32 0; printf '\\000\\000\\000\\000'; u32 $sid; u32 64; head -c 64 /dev/urandom; } >&3
+      fi
+    done ;;
   *) sleep 3600 ;;
 esac
 `, 0o755);
@@ -57,7 +72,7 @@ esac
   });
   after(() => cleanup());
 
-  for (const mode of ['garbage', 'bigframe', 'silent']) {
+  for (const mode of ['garbage', 'bigframe', 'badgrpc', 'silent']) {
     it(`${mode}: create fails in time with one line, the pod process stays small, nothing is left`, { timeout: 120_000 }, async () => {
       const config = await writeConfig(dir, await bundledConfigText({
         kernel: `"${path.join(repoRoot, 'guest', 'vmlinux')}"`, initrd: `"${initrd}"`, image: '""',

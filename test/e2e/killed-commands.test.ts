@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,26 +7,17 @@ import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { mountPointsUnder } from '../../src/util/host-mounts.js';
-import { readProcStat } from '../../src/util/process-identity.js';
 import type { FaultPoint } from '../../src/util/fault-point.js';
-import { kataTsBin, repoRoot, tempDir } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { runUntil } from '../helpers/fault-point.js';
 import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { kataTs, ociState } from '../helpers/oci-e2e.js';
 
 /** Runs one kata-ts command that stops itself at `point`, then SIGKILLs it there. */
 async function killAt(root: string, point: FaultPoint, args: string[]): Promise<void> {
-  const command = spawn(kataTsBin, ['--root', root, '--kata-config', path.join(repoRoot, 'configuration.toml'), ...args], {
-    stdio: 'ignore',
-    env: { ...process.env, KATA_TS_FAULT_POINT: point },
-  });
-  const exited = new Promise((resolve) => command.once('exit', resolve));
-  const deadline = Date.now() + 60_000;
-  while ((await readProcStat(command.pid!))?.state !== 'T') {
-    assert.ok(command.exitCode === null && Date.now() < deadline, `kata-ts ${args.join(' ')} never reached ${point} (exit ${command.exitCode})`);
-    await sleep(20);
-  }
-  command.kill('SIGKILL');
+  const { child, exited } = await runUntil(root, point, args);
+  child.kill('SIGKILL');
   await exited;
 }
 

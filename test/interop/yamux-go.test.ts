@@ -83,15 +83,20 @@ describe('yamux interop with hashicorp/yamux (Go)', () => {
     sessions.forEach((s) => s.close());
   });
 
-  it('kata-ts client -> Go server: 32 concurrent streams, half-close then read, ping and go-away', async () => {
-    const socketPath = path.join(dir, 'go-server.sock');
+  /** The Go peer serving on a socket of the test's, and our client session on it. */
+  async function goServerSession(name: string): Promise<{ server: ResultPromise; session: YamuxSession }> {
+    const socketPath = path.join(dir, name);
     const server: ResultPromise = execa(peer, ['server', socketPath], { timeout: 60_000, buffer: true });
     await new Promise<void>((resolve) => {
       server.stdout?.once('data', () => resolve());
     });
     const conn = net.connect(socketPath);
     await new Promise((resolve) => conn.once('connect', resolve));
-    const session = new YamuxSession(conn, { role: 'client' });
+    return { server, session: new YamuxSession(conn, { role: 'client' }) };
+  }
+
+  it('kata-ts client -> Go server: 32 concurrent streams, half-close then read, ping and go-away', async () => {
+    const { server, session } = await goServerSession('go-server.sock');
     const rtt = await session.ping();
     assert.ok(rtt >= 0);
     const size = 700 * 1024;
@@ -115,14 +120,7 @@ describe('yamux interop with hashicorp/yamux (Go)', () => {
   it('a stream destroyed after our FIN, once the Go side has closed too: no reset for a stream Go has forgotten', async () => {
     // As grpc-js closes a connection: end() (FIN), then destroy() as soon as the answer is in.
     // Go forgets a stream once both FINs passed; a reset then is Kata's agent's "frame for missing stream".
-    const socketPath = path.join(dir, 'go-server-rst.sock');
-    const server: ResultPromise = execa(peer, ['server', socketPath], { timeout: 60_000, buffer: true });
-    await new Promise<void>((resolve) => {
-      server.stdout?.once('data', () => resolve());
-    });
-    const conn = net.connect(socketPath);
-    await new Promise((resolve) => conn.once('connect', resolve));
-    const session = new YamuxSession(conn, { role: 'client' });
+    const { server, session } = await goServerSession('go-server-rst.sock');
     for (let i = 0; i < 16; i++) {
       const stream = session.open();
       stream.end(payload(i, 1000));
