@@ -14,10 +14,34 @@ export interface CgroupHierarchy {
 
 /** What a sandbox's host cgroup placement made: undone after QEMU exits. */
 export interface HostCgroup {
-  /** The spec's cgroupsPath, as a path below each hierarchy's root. */
+  /** The sandbox's cgroup, as a path below each hierarchy's root. */
   path: string;
   /** Directories created, in creation order (removed deepest first). */
   created: string[];
+  /** sandbox_cgroup_only = false: the v1 dirs whose `tasks` take the vCPU threads (hot-plugged ones too). */
+  vcpuDirs?: string[];
+}
+
+/**
+ * Kata's two placements (design/host-cgroups.md). sandbox_cgroup_only =
+ * true: every host process of the sandbox (QEMU, the pod process) in
+ * <parent of cgroupsPath>/kata-sandbox-<id>, unlimited (the caller sizes the
+ * parent). false (Kata's default, "legacy"): only QEMU's vCPU threads, in
+ * <parent>/kata_<name> of the cpu and cpuset hierarchies, with the sandbox
+ * container's CPU limits; the rest of QEMU and the pod process stay where
+ * the caller runs them. A v2 tree cannot hold single threads of a domain
+ * cgroup: there the whole QEMU process goes.
+ */
+export function sandboxCgroupRelative(cgroupsPath: string, sandboxId: string, sandboxCgroupOnly: boolean): string {
+  const relative = checkPath(cgroupRelativePath(cgroupsPath));
+  const parent = path.posix.dirname(relative);
+  return path.posix.join(parent, sandboxCgroupOnly ? `kata-sandbox-${sandboxId}` : `kata_${path.posix.basename(relative)}`);
+}
+
+/** The sandbox's host processes: QEMU's pid first, then the pod process's (if any), and QEMU's vCPU thread ids. */
+export interface SandboxMembers {
+  processes: number[];
+  vcpuThreads: number[];
 }
 
 /** The cgroup hierarchies mounted on this host, v1, v2 or both (hybrid), from mountinfo's text. */
@@ -80,34 +104,51 @@ export interface SandboxCpuLimits {
 }
 
 /**
- * Puts the sandbox's host processes (QEMU, the pod process) in the spec's
- * cgroup, in every mounted hierarchy (v1, v2 or this host's hybrid of both),
- * and sets the container's CPU limits there: the vCPUs are QEMU's threads, so
- * the VM gets no more host CPU than the container was given. Memory is not
- * limited on the host: the VM's size bounds it (a container limit below
- * QEMU's own footprint would kill the VM). A failure is a warning: the pod runs.
+ * Places the sandbox on the host as sandboxCgroupRelative says, in every
+ * mounted hierarchy that takes it (v1, v2 or this host's hybrid of both).
+ * Memory is not limited on the host: the VM's size bounds it (a container
+ * limit below QEMU's own footprint would kill the VM). A failure is a
+ * warning: the pod runs.
  */
-export async function placeSandboxInCgroup(cgroupsPath: string, pids: number[], cpu: SandboxCpuLimits, logger: Logger): Promise<HostCgroup | undefined> {
+export async function placeSandboxInCgroup(cgroupsPath: string, sandboxId: string, sandboxCgroupOnly: boolean, members: SandboxMembers, cpu: SandboxCpuLimits, logger: Logger): Promise<HostCgroup | undefined> {
   let relative: string;
   try {
-    relative = checkPath(cgroupRelativePath(cgroupsPath));
+    relative = sandboxCgroupRelative(cgroupsPath, sandboxId, sandboxCgroupOnly);
   } catch (err) {
     logger.warn(`cgroupsPath ${cgroupsPath}: ${messageOf(err)}; the sandbox stays in the caller's cgroup`);
     return undefined;
   }
   const hierarchies = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));
-  const placed: HostCgroup = { path: relative, created: [] };
+  const placed: HostCgroup = { path: relative, created: [], ...(sandboxCgroupOnly ? {} : { vcpuDirs: [] }) };
   for (const hierarchy of hierarchies) {
+    const takesThreads = hierarchy.version === 1 && (hierarchy.controllers.includes('cpu') || hierarchy.controllers.includes('cpuset'));
+    if (!sandboxCgroupOnly && hierarchy.version === 1 && !takesThreads) continue;
     try {
       const dir = await makeCgroupDirs(hierarchy, relative, placed.created);
-      if (hierarchy.version === 1 && hierarchy.controllers.includes('cpu')) await applyCpuV1(dir, cpu);
-      if (hierarchy.version === 2) await applyCpuV2(dir, cpu);
-      for (const pid of pids) await writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+      if (sandboxCgroupOnly) {
+        for (const pid of members.processes) await writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+      } else if (hierarchy.version === 1) {
+        if (hierarchy.controllers.includes('cpu')) await applyCpuV1(dir, cpu);
+        placed.vcpuDirs!.push(dir);
+        await addThreads(dir, members.vcpuThreads);
+      } else {
+        await applyCpuV2(dir, cpu);
+        if (members.processes[0]) await writeFile(path.join(dir, 'cgroup.procs'), String(members.processes[0]));
+      }
     } catch (err) {
       logger.warn(`host cgroup ${relative} in ${hierarchy.mountPoint}: ${messageOf(err)}`);
     }
   }
   return placed;
+}
+
+async function addThreads(dir: string, threads: number[]): Promise<void> {
+  for (const tid of threads) await writeFile(path.join(dir, 'tasks'), String(tid));
+}
+
+/** vCPU threads that came with hot-plugged vCPUs join the others (sandbox_cgroup_only = false). */
+export async function addVcpuThreads(cgroup: HostCgroup, threads: number[], logger: Logger): Promise<void> {
+  for (const dir of cgroup.vcpuDirs ?? []) await addThreads(dir, threads).catch((err: unknown) => logger.warn(`host cgroup ${dir}: ${messageOf(err)}`));
 }
 
 async function applyCpuV1(dir: string, cpu: SandboxCpuLimits): Promise<void> {

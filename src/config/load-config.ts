@@ -155,11 +155,7 @@ export function parseRuntimeConfig(file: string, text: string, origin: ConfigOri
     // As in Kata: without the pod's namespace there is no veth to connect a tap to.
     throw new KataError('CONFIG_INVALID', `${file}: runtime.disable_new_netns = true works only with internetworking_model = "none" (got "${config.runtime.internetworkingModel}")`);
   }
-  // Parsed as Kata's, not (yet) in effect: said, and env shows what is in effect.
-  if (config.runtime.sandboxCgroupOnly) {
-    config.warnings.push(`${file}: runtime.sandbox_cgroup_only = true is not supported: QEMU and kata-ts's processes stay in the caller's cgroup (ignored)`);
-    config.runtime.sandboxCgroupOnly = false;
-  }
+  // Parsed as Kata's, not in effect: said, and env shows what is in effect.
   if (config.runtime.experimental.length > 0) {
     config.warnings.push(`${file}: runtime.experimental ${JSON.stringify(config.runtime.experimental)}: kata-ts has no experimental features (ignored)`);
     config.runtime.experimental = [];

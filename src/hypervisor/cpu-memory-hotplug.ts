@@ -23,6 +23,11 @@ export async function plugVcpus(qmp: QmpClient, count: number): Promise<number> 
   return plugged;
 }
 
+/** The host thread ids of the VM's vCPUs (QMP query-cpus-fast): what a host cgroup limits. */
+export async function vcpuThreads(qmp: QmpClient): Promise<number[]> {
+  return (await qmp.execute<Array<{ 'thread-id': number }>>('query-cpus-fast')).map((cpu) => cpu['thread-id']);
+}
+
 /** One entry of QMP query-memory-devices (dimm and nvdimm carry the same data). */
 interface MemoryDevice {
   type: string;

@@ -1,5 +1,5 @@
 import { attachBlockDevice, detachBlockDevice, type BlockAttachment, type BlockSlot } from '../hypervisor/block-devices.js';
-import { plugMemory, plugVcpus } from '../hypervisor/cpu-memory-hotplug.js';
+import { plugMemory, plugVcpus, vcpuThreads } from '../hypervisor/cpu-memory-hotplug.js';
 import { QmpClient } from '../hypervisor/qmp-client.js';
 import type { PodHypervisorMethod } from './pod-protocol.js';
 
@@ -11,6 +11,7 @@ export interface SandboxHypervisor {
   plugVcpus(count: number): Promise<number>;
   /** A DIMM at an address aligned to alignMiB (the guest's memory block). */
   plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void>;
+  vcpuThreads(): Promise<number[]>;
 }
 
 /**
@@ -37,6 +38,10 @@ export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMet
 
   plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void> {
     return this.withQmp((qmp) => plugMemory(qmp, index, sizeMiB, alignMiB));
+  }
+
+  vcpuThreads(): Promise<number[]> {
+    return this.withQmp((qmp) => vcpuThreads(qmp));
   }
 
   private withQmp<T>(fn: (qmp: QmpClient) => Promise<T>): Promise<T> {

@@ -125,7 +125,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
             wantsNetns: networkNs !== undefined, ...(networkNs?.path ? { netnsPath: networkNs.path } : {}),
             model: config.runtime.internetworkingModel, disableNewNetns: config.runtime.disableNewNetns,
           },
-          ...(spec.linux?.cgroupsPath ? { cgroup: { path: spec.linux.cgroupsPath, cpu: spec.linux.resources?.cpu ?? {} } } : {}),
+          ...(spec.linux?.cgroupsPath ? { cgroup: { path: spec.linux.cgroupsPath, cpu: spec.linux.resources?.cpu ?? {}, sandboxOnly: config.runtime.sandboxCgroupOnly } } : {}),
         });
         bootMs = vm.bootMs;
         undo.push(() => shutdownSandboxVm(vm, logger));

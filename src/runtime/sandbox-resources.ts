@@ -1,3 +1,4 @@
+import { addVcpuThreads } from '../cgroups/host-cgroups.js';
 import type { StateStore } from '../store/state-store.js';
 import type { Logger } from '../util/logger.js';
 import type { RuntimeContainerState } from './container-record.js';
@@ -75,6 +76,8 @@ export async function growSandbox(record: SandboxRecord, needs: ResourceNeeds[],
   if (missingCpus > 0) {
     pluggedCpus = await withSandboxHypervisor(record, (qemu) => qemu.plugVcpus(missingCpus));
     next.vcpus += pluggedCpus;
+    // sandbox_cgroup_only = false: the new vCPU threads join the sandbox's host cgroup.
+    if (pluggedCpus > 0 && record.hostCgroup?.vcpuDirs) await addVcpuThreads(record.hostCgroup, await withSandboxHypervisor(record, (qemu) => qemu.vcpuThreads()), logger);
   }
   if (missingMiB > 0 && current.dimms < current.memorySlots) {
     const details = await withSandboxAgent(record, (agent) => agent.getGuestDetails());

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../store/atomic-file.js';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { podAgent, type SandboxAgent } from '../pod/pod-agent.js';
+import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js';
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomInt } from 'node:crypto';
@@ -68,7 +68,8 @@ export interface BootOptions {
   /** The spec's network namespace; without it the VM has no network device. */
   network?: PodNetworkRequest;
   /** The spec's cgroupsPath and CPU limits: where QEMU and the pod process go on the host. */
-  cgroup?: { path: string; cpu: SandboxCpuLimits };
+  /** The spec's cgroupsPath and the sandbox container's CPU limits; sandboxOnly is sandbox_cgroup_only. */
+  cgroup?: { path: string; cpu: SandboxCpuLimits; sandboxOnly: boolean };
 }
 
 /**
@@ -123,9 +124,12 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
     const bootMs = Date.now() - started;
-    const hostCgroup = options.cgroup
-      ? await placeSandboxInCgroup(options.cgroup.path, [vm.qemu.pid, ...(pod && pod.pid !== process.pid ? [pod.pid] : [])], options.cgroup.cpu, logger)
-      : undefined;
+    let hostCgroup: HostCgroup | undefined;
+    if (options.cgroup) {
+      const vcpus = options.cgroup.sandboxOnly ? [] : await podHypervisor(layout.dir, async () => undefined).vcpuThreads();
+      const members = { processes: [vm.qemu.pid, ...(pod && pod.pid !== process.pid ? [pod.pid] : [])], vcpuThreads: vcpus };
+      hostCgroup = await placeSandboxInCgroup(options.cgroup.path, sandboxId, options.cgroup.sandboxOnly, members, options.cgroup.cpu, logger);
+    }
     return { sandboxId, vm, pod, agentUrl, accelerator, bootMs, resources, ...(network ? { network } : {}), ...(hostCgroup ? { hostCgroup } : {}) };
   } catch (err) {
     // Keep the console log's words in the error: the dir goes away with the VM.

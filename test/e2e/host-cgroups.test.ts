@@ -1,57 +1,92 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { parseCgroupMounts } from '../../src/cgroups/host-cgroups.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
-import { assertSandboxGone, kataTs, sandboxProcesses } from '../helpers/oci-e2e.js';
+import { assertSandboxGone, sandboxProcesses } from '../helpers/oci-e2e.js';
+import { runCli } from '../helpers/run-cli.js';
+
+/** The cgroup path of a process or thread in each hierarchy line of /proc/.../cgroup, by controllers ("" for v2). */
+async function cgroupsOf(procDir: string): Promise<Map<string, string>> {
+  const lines = (await readFile(path.join(procDir, 'cgroup'), 'utf8')).trim().split('\n');
+  return new Map(lines.map((l) => {
+    const [, controllers = '', ...rest] = l.split(':');
+    return [controllers, rest.join(':')];
+  }));
+}
 
 /**
- * linux.cgroupsPath on the host: QEMU and the pod process go into the spec's
- * cgroup in every mounted hierarchy (this host: cgroup v1 controllers plus a
- * v2 unified tree), the container's CPU limits are set there, and delete
- * removes what it made.
+ * linux.cgroupsPath on the host, both of Kata's placements (design/host-cgroups.md):
+ * sandbox_cgroup_only = true puts QEMU and the pod process in
+ * <parent>/kata-sandbox-<id> in every hierarchy, unlimited; false (the default)
+ * puts only QEMU's vCPU threads, hot-plugged ones included, in <parent>/kata_<name>
+ * of the cpu and cpuset hierarchies, with the sandbox container's CPU limits.
+ * Delete removes what it made.
  */
 describe('host cgroups: the sandbox in the spec\'s cgroupsPath', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
-  let kata: ReturnType<typeof kataTs>;
   const parent = `kata-ts-test-${process.pid}`;
   const cgroupsPath = `/${parent}/pod`;
+  let hierarchies: ReturnType<typeof parseCgroupMounts>;
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-cgroups-'));
-    kata = kataTs(path.join(dir, 'root'));
     await buildImage();
+    hierarchies = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
   });
-  after(async () => {
-    await kata(['delete', '--force', 'cg']);
-    await cleanup();
-  });
+  after(() => cleanup());
 
-  it('QEMU and the pod process are in it, with the CPU quota and shares; delete removes it', { timeout: 120_000 }, async () => {
-    const bundle = await makeBundle(path.join(dir, 'b'), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
+  async function createIn(mode: boolean): Promise<{ kata: (args: string[]) => ReturnType<typeof runCli>; pod: Awaited<ReturnType<typeof sandboxProcesses>> }> {
+    const root = path.join(dir, `root-${mode}`);
+    const config = await writeConfig(dir, await bundledConfigText({ sandbox_cgroup_only: String(mode) }), `cg-${mode}.toml`);
+    const kata = (args: string[]): ReturnType<typeof runCli> => runCli(['--root', root, '--kata-config', config, ...args], { outputFile: path.join(dir, `cg-${mode}.out`), timeoutMs: 120_000 });
+    const bundle = await makeBundle(path.join(dir, `b-${mode}`), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
     const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux: Record<string, unknown> };
     spec.linux.cgroupsPath = cgroupsPath;
     spec.linux.resources = { cpu: { quota: 50000, period: 100000, shares: 512 } };
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-    const created = await kata(['create', 'cg', '--bundle', bundle], { outputFile: path.join(dir, 'cg.out') });
-    assert.equal(created.exitCode, 0, await readFile(path.join(dir, 'cg.out'), 'utf8'));
-    const pod = await sandboxProcesses(path.join(dir, 'root'), 'cg');
+    const created = await kata(['create', 'cg', '--bundle', bundle]);
+    assert.equal(created.exitCode, 0, await readFile(path.join(dir, `cg-${mode}.out`), 'utf8'));
+    return { kata, pod: await sandboxProcesses(root, 'cg') };
+  }
+
+  it('sandbox_cgroup_only = true: QEMU and the pod process in <parent>/kata-sandbox-<id>, everywhere, unlimited; delete removes it', { timeout: 120_000 }, async () => {
+    const { kata, pod } = await createIn(true);
     assert.ok(pod.qemu && pod.pod);
+    const expected = `/${parent}/kata-sandbox-cg`;
     for (const pid of [pod.qemu.pid, pod.pod.pid]) {
-      const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).trim().split('\n');
-      // Every hierarchy line (v1 "N:controllers:path", v2 "0::path") names the spec's path.
-      assert.ok(lines.length > 0 && lines.every((l) => l.endsWith(`:${cgroupsPath}`)), `${pid}: ${lines.join(' | ')}`);
+      const placed = await cgroupsOf(`/proc/${pid}`);
+      assert.ok(placed.size > 0 && [...placed.values()].every((p) => p === expected), `${pid}: ${JSON.stringify([...placed])}`);
     }
-    const hierarchies = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
+    const cpu = hierarchies.find((h) => h.version === 1 && h.controllers.includes('cpu'));
+    if (cpu) assert.equal((await readFile(path.join(cpu.mountPoint, expected, 'cpu.cfs_quota_us'), 'utf8')).trim(), '-1', 'no limit: the caller sizes the parent');
+    assert.equal((await kata(['delete', '--force', 'cg'])).exitCode, 0);
+    await assertSandboxGone(pod);
+    for (const h of hierarchies) assert.equal(existsSync(path.join(h.mountPoint, parent)), false, `${h.mountPoint}/${parent} removed`);
+  });
+
+  it('sandbox_cgroup_only = false: only the vCPU threads, hot-plugged ones too, in <parent>/kata_<name> with the CPU limits', { timeout: 120_000 }, async () => {
+    const { kata, pod } = await createIn(false);
+    assert.ok(pod.qemu && pod.pod);
+    const expected = `/${parent}/kata_pod`;
     const cpu = hierarchies.find((h) => h.version === 1 && h.controllers.includes('cpu'));
     if (cpu) {
-      assert.equal((await readFile(path.join(cpu.mountPoint, cgroupsPath, 'cpu.cfs_quota_us'), 'utf8')).trim(), '50000');
-      assert.equal((await readFile(path.join(cpu.mountPoint, cgroupsPath, 'cpu.shares'), 'utf8')).trim(), '512');
+      const controllers = cpu.controllers.filter((c) => !c.startsWith('name=')).join(',');
+      const tasks = (await readFile(path.join(cpu.mountPoint, expected, 'tasks'), 'utf8')).trim().split('\n').map(Number);
+      // The quota asks for 1 vCPU beyond default_vcpus: the VM has 2 (the host has 2 CPUs), so 2 vCPU threads.
+      assert.equal(tasks.length, 2, `vCPU threads: ${tasks.join(' ')}`);
+      const threads = await readdir(`/proc/${pod.qemu.pid}/task`);
+      assert.ok(tasks.every((t) => threads.includes(String(t))), 'they are QEMU\'s threads');
+      assert.ok(threads.length > tasks.length, 'and only some of them');
+      assert.notEqual((await cgroupsOf(`/proc/${pod.qemu.pid}`)).get(controllers), expected, 'QEMU\'s main thread stays where the caller runs it');
+      assert.notEqual((await cgroupsOf(`/proc/${pod.pod.pid}`)).get(controllers), expected, 'so does the pod process');
+      assert.equal((await readFile(path.join(cpu.mountPoint, expected, 'cpu.cfs_quota_us'), 'utf8')).trim(), '50000');
+      assert.equal((await readFile(path.join(cpu.mountPoint, expected, 'cpu.shares'), 'utf8')).trim(), '512');
     }
     assert.equal((await kata(['delete', '--force', 'cg'])).exitCode, 0);
     await assertSandboxGone(pod);

@@ -76,7 +76,6 @@ experimental = ["newstore"]
     // Kata's proxy path is read but has no use here: the one warning says so.
     // Kata keys parsed but not in effect are said, and read back as what is in effect (env shows that).
     assert.deepEqual(config.warnings, [
-      '/etc/kata/configuration.toml: runtime.sandbox_cgroup_only = true is not supported: QEMU and kata-ts\'s processes stay in the caller\'s cgroup (ignored)',
       '/etc/kata/configuration.toml: runtime.experimental ["newstore"]: kata-ts has no experimental features (ignored)',
       '/etc/kata/configuration.toml: [proxy.kata] path /usr/libexec/proxy is ignored (kata-ts runs its pod process and carriers instead)',
     ]);
@@ -100,7 +99,7 @@ experimental = ["newstore"]
     assert.deepEqual(config.shim, { path: '', enableDebug: true });
     assert.deepEqual(config.agent, { enableDebug: true, kernelModules: ['e1000e InterruptThrottleRate=3000'], dialTimeoutSeconds: 10 });
     assert.deepEqual(config.runtime, {
-      enableDebug: true, internetworkingModel: 'none', disableNewNetns: true, sandboxCgroupOnly: false, disableGuestSeccomp: true, experimental: [],
+      enableDebug: true, internetworkingModel: 'none', disableNewNetns: true, sandboxCgroupOnly: true, disableGuestSeccomp: true, experimental: [],
     });
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cgroupRelativePath, parseCgroupMounts } from '../../src/cgroups/host-cgroups.js';
+import { cgroupRelativePath, sandboxCgroupRelative, parseCgroupMounts } from '../../src/cgroups/host-cgroups.js';
 
 describe('host cgroups', () => {
   it('reads v1, v2 and hybrid layouts from mountinfo', () => {
@@ -25,5 +25,11 @@ describe('host cgroups', () => {
     assert.equal(cgroupRelativePath('libpod_parent/libpod-1'), '/libpod_parent/libpod-1');
     assert.equal(cgroupRelativePath('kubepods-burstable-pod1.slice:cri-containerd:abc'), '/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-abc.scope');
     assert.equal(cgroupRelativePath('system.slice:docker:abc'), '/system.slice/docker-abc.scope');
+  });
+
+  it('places the sandbox as Kata does: kata-sandbox-<id> under the parent with sandbox_cgroup_only, kata_<name> without', () => {
+    assert.equal(sandboxCgroupRelative('/kubepods/burstable/pod1/abc', 'sb1', true), '/kubepods/burstable/pod1/kata-sandbox-sb1');
+    assert.equal(sandboxCgroupRelative('/kubepods/burstable/pod1/abc', 'sb1', false), '/kubepods/burstable/pod1/kata_abc');
+    assert.equal(sandboxCgroupRelative('kubepods-pod1.slice:cri-containerd:abc', 'sb1', false), '/kubepods.slice/kubepods-pod1.slice/kata_cri-containerd-abc.scope');
   });
 });
