@@ -111,8 +111,15 @@ export function machineOption(h: HypervisorConfig): string {
 }
 
 /** TCG keeps translated code in a buffer of tb-size MiB (QEMU's default is 1 GiB, touched as it fills). */
+/**
+ * Under TCG, one translation thread for all vCPUs (thread=single): with
+ * QEMU 7.2's multi-threaded TCG, a vCPU hot-plugged while the translation
+ * buffer's regions are all taken aborts QEMU (tcg_region_initial_alloc's
+ * assertion, seen in a core dump here after 2 of 8 plugs).
+ */
 export function accelOption(h: HypervisorConfig, accelerator: 'kvm' | 'tcg'): string {
-  return accelerator === 'tcg' && h.tcgTbSizeMiB > 0 ? `tcg,tb-size=${h.tcgTbSizeMiB}` : accelerator;
+  if (accelerator === 'kvm') return accelerator;
+  return ['tcg', 'thread=single', ...(h.tcgTbSizeMiB > 0 ? [`tb-size=${h.tcgTbSizeMiB}`] : [])].join(',');
 }
 
 export function cpuModel(accelerator: 'kvm' | 'tcg'): string {

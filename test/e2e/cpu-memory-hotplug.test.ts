@@ -58,11 +58,11 @@ describe('vCPU and memory hot-plug for a container\'s limits', () => {
     assert.equal((await kata(['update', '--cpu-quota', '300000', '--cpu-period', '100000', 'grow'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
     assert.equal(await inGuest('cat /sys/devices/system/cpu/online'), '0-3');
     await writeFile(path.join(dir, 'out'), '');
-    assert.equal((await kata(['update', '--cpu-quota', '900000', 'grow'])).exitCode, 0);
+    assert.equal((await kata(['update', '--cpu-quota', '900000', 'grow'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
     assert.match(await readFile(path.join(dir, 'out'), 'utf8'), /asks? for more than the VM may have \(4 vCPUs/);
     assert.equal(await inGuest('cat /sys/devices/system/cpu/online'), '0-3', 'no more than default_maxvcpus');
 
-    assert.equal((await kata(['delete', '--force', 'grow'])).exitCode, 0);
+    assert.equal((await kata(['delete', '--force', 'grow'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
     await assertSandboxGone(sandbox);
   });
 });

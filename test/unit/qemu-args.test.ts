@@ -19,8 +19,8 @@ function valuesOf(args: string[], flag: string): string[] {
 
 describe('QEMU command line', () => {
   it('puts machine type and extra machine options in -machine, the accelerator and its TCG buffer in -accel', () => {
-    assert.deepEqual(machineArgs(spec()), ['-machine', 'pc', '-accel', 'tcg,tb-size=48']);
-    assert.deepEqual(machineArgs(spec('tcg_tb_size = 0')), ['-machine', 'pc', '-accel', 'tcg']);
+    assert.deepEqual(machineArgs(spec()), ['-machine', 'pc', '-accel', 'tcg,thread=single,tb-size=48']);
+    assert.deepEqual(machineArgs(spec('tcg_tb_size = 0')), ['-machine', 'pc', '-accel', 'tcg,thread=single']);
     assert.deepEqual(machineArgs(spec('machine_type = "q35"\nmachine_accelerators = "kernel_irqchip=on"', { accelerator: 'kvm' })), ['-machine', 'q35,kernel_irqchip=on', '-accel', 'kvm']);
   });
 
