@@ -16,7 +16,7 @@ async function numbered(dir: string, prefix: string): Promise<string[]> {
   return names.sort((a, b) => Number(a.slice(prefix.length)) - Number(b.slice(prefix.length)));
 }
 
-/** Writes `online` where `current` says a unit is offline; returns how many it brought online. */
+/** Writes `online` into each file whose text says offline; returns how many units it brought online. */
 async function bringOnline(files: string[], isOffline: (text: string) => boolean, online: string): Promise<number> {
   let count = 0;
   for (const file of files) {

@@ -126,7 +126,10 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     const bootMs = Date.now() - started;
     let hostCgroup: HostCgroup | undefined;
     if (options.cgroup) {
-      const vcpus = options.cgroup.sandboxOnly ? [] : await podHypervisor(layout.dir, async () => undefined).vcpuThreads();
+      const vcpus = options.cgroup.sandboxOnly ? [] : await podHypervisor(layout.dir, async () => undefined).vcpuThreads().catch((err: unknown) => {
+        logger.warn(`cannot read QEMU's vCPU threads for the host cgroup: ${messageOf(err)}`);
+        return [];
+      });
       const members = { processes: [vm.qemu.pid, ...(pod && pod.pid !== process.pid ? [pod.pid] : [])], vcpuThreads: vcpus };
       hostCgroup = await placeSandboxInCgroup(options.cgroup.path, sandboxId, options.cgroup.sandboxOnly, members, options.cgroup.cpu, logger);
     }
