@@ -34,7 +34,7 @@ export interface SandboxVm {
   bootMs: number;
   /** The host side of the pod's network (taps and filters in the caller's namespace). */
   network?: PodNetwork;
-  /** The host cgroup QEMU and the pod process were put in (the spec's cgroupsPath). */
+  /** The host cgroup placement made from the spec's cgroupsPath (sandbox_cgroup_only decides what goes there). */
   hostCgroup?: HostCgroup;
   /** What the VM has now and may grow to by hot-plug (sandbox-resources.ts). */
   resources: VmResources;
@@ -67,7 +67,6 @@ export interface BootOptions {
   startPod?: PodStarter;
   /** The spec's network namespace; without it the VM has no network device. */
   network?: PodNetworkRequest;
-  /** The spec's cgroupsPath and CPU limits: where QEMU and the pod process go on the host. */
   /** The spec's cgroupsPath and the sandbox container's CPU limits; sandboxOnly is sandbox_cgroup_only. */
   cgroup?: { path: string; cpu: SandboxCpuLimits; sandboxOnly: boolean };
 }

@@ -97,21 +97,15 @@ describe('faults: start, exec, delete and hot-plug killed half way', () => {
     await deleteLeavesNothing();
   });
 
-  it('delete killed after the guest removed the container: it is stopped, and delete --force finishes', { timeout: 120_000 }, async () => {
-    await runningVictim('delete-guest');
-    await start();
-    await killAt(root, 'delete:after-guest', ['delete', '--force', id]);
-    assert.equal((await ociState(kata, id)).status, 'stopped');
-    await deleteLeavesNothing();
-  });
-
-  it('delete killed after the VM stopped: it is stopped, and delete --force finishes', { timeout: 120_000 }, async () => {
-    await runningVictim('delete-vm');
-    await start();
-    await killAt(root, 'delete:after-vm', ['delete', '--force', id]);
-    assert.equal((await ociState(kata, id)).status, 'stopped');
-    await deleteLeavesNothing();
-  });
+  for (const [point, phase] of [['delete:after-guest', 'the guest removed the container'], ['delete:after-vm', 'the VM stopped']] as const) {
+    it(`delete killed after ${phase}: it is stopped, and delete --force finishes`, { timeout: 120_000 }, async () => {
+      await runningVictim(point.replace(':', '-'));
+      await start();
+      await killAt(root, point, ['delete', '--force', id]);
+      assert.equal((await ociState(kata, id)).status, 'stopped');
+      await deleteLeavesNothing();
+    });
+  }
 
   for (const point of ['hot-plug:after-qmp', 'hot-plug:after-agent'] as const) {
     it(`${point.replace(':', ' killed ').replace('-', ' ')}: the volume is recorded, hot-unplug and a new hot-plug work, delete --force leaves nothing`, { timeout: 120_000 }, async () => {
