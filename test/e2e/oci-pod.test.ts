@@ -137,7 +137,8 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     // tail buffers /dev/zero (no newline ever) until the memory cgroup kills it.
     const hog = await kata(['exec', 'svc', 'sh', '-c', 'timeout 20 tail /dev/zero; echo status $?']);
     assert.equal(hog.stdout, 'status 137', 'OOM-killed at 16 MiB, not stopped by the timeout');
-    assert.equal((await kata(['update', '--memory', '1g', 'svc'])).exitCode, 0);
+    const grown = await kata(['update', '--memory', '1g', 'svc']);
+    assert.equal(grown.exitCode, 0, grown.stderr);
 
     for (const [args, message] of [
       [['update', 'svc'], /update needs a limit to set/],

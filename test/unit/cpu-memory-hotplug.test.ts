@@ -108,4 +108,26 @@ describe('vCPU and memory hot-plug (OnlineCPUMem)', () => {
     assert.deepEqual(await Promise.all([block(0), block(8)].map((f) => readFile(f, 'utf8'))), ['online\n', 'online']);
     await assert.rejects(onlineCpuMem({ wait: true, nb_cpus: 1, cpu_only: true }, sys, 200), /only 0 of 1 hot-plugged vCPUs came online within 200 ms/);
   });
+
+  it('the guest: a block the kernel onlined between our read and our write counts as online; one left offline is an error naming it', async () => {
+    const sys = path.join(dir, 'sys-race');
+    const block = (n: number): string => path.join(sys, 'devices/system/memory', `memory${n}`, 'state');
+    const einval = (): Error => Object.assign(new Error('EINVAL: invalid argument, write'), { code: 'EINVAL' });
+    for (const n of [8, 9]) {
+      await mkdir(path.dirname(block(n)), { recursive: true });
+      await writeFile(block(n), 'offline\n');
+    }
+    // memhp_default_state=online: the kernel got there first and refuses our write.
+    const kernelFirst = async (file: string): Promise<void> => {
+      await writeFile(file, 'online\n');
+      throw einval();
+    };
+    await onlineCpuMem({ cpu_only: false }, sys, 200, kernelFirst);
+    assert.deepEqual(await Promise.all([block(8), block(9)].map((f) => readFile(f, 'utf8'))), ['online\n', 'online\n']);
+    await writeFile(block(9), 'offline\n');
+    const refused = async (): Promise<void> => {
+      throw einval();
+    };
+    await assert.rejects(onlineCpuMem({ cpu_only: false }, sys, 200, refused), /cannot bring .*memory9 online: EINVAL/);
+  });
 });
