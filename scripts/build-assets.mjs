@@ -37,6 +37,8 @@ function compileProgram(name, source) {
 compileProgram('kata-ts-carrier', 'carrier.c');
 // QEMU's own mount namespace, and the share's mounts in it (native/mount-ns.c).
 compileProgram('kata-ts-mountns', 'mount-ns.c');
+// The CPU features V8 checks a startup snapshot against, for the guest's /init (native/cpu-features.c).
+compileProgram('kata-ts-cpu-features', 'cpu-features.c');
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.
 await cp(path.join(root, 'native', 'build', 'Release', 'kata_native.node'), path.join(guestDir, 'kata_native.node'));
 // The agent runs as CommonJS so that its launcher can hand V8 a code cache
@@ -54,6 +56,12 @@ await build({
   ...bundleOptions,
   entryPoints: [path.join(root, 'src', 'guest-agent', 'loader.ts')],
   outfile: path.join(guestDir, 'kata-agent-loader.cjs'),
+});
+// The agent's V8 startup snapshot is built at image build by this script.
+await build({
+  ...bundleOptions,
+  entryPoints: [path.join(root, 'src', 'guest-agent', 'snapshot-builder.ts')],
+  outfile: path.join(guestDir, 'kata-agent-snapshot.cjs'),
 });
 
 // The CLI as one CommonJS file too: bin/kata-ts compiles it with a V8 code cache, so

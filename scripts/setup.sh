@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 apt_packages=(
   qemu-system-x86   # the hypervisor
   qemu-utils        # qemu-img for block volume tests
+  qemu-user         # qemu-x86_64: builds the agent's startup snapshot on the CPU a TCG guest sees
   busybox-static    # guest userland and test rootfs
   crun              # OCI runtime inside the guest
   e2fsprogs         # mkfs.ext4 for block volume tests (and ext4 root images)

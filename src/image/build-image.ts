@@ -6,11 +6,13 @@ import { runCommand } from '../util/run-command.js';
 import type { RootfsType } from '../config/runtime-config.js';
 import { KataError } from '../util/errors.js';
 import { fileURLToPath } from 'node:url';
-import { packageRoot } from '../util/package-root.js';
+import { cpuFeaturesBinaryPath, packageRoot } from '../util/package-root.js';
+import { findCommand } from '../util/find-command.js';
 import { defaultImageDir } from './image-dir.js';
 import { recordAgentCodeCache } from './agent-code-cache.js';
+import { recordAgentSnapshot, userModeEmulator } from './agent-snapshot.js';
 import { bootModules, guestModules } from './guest-modules.js';
-import { agentNodeFlags, bootInitScript, guestAgentDir, initScript } from './init-script.js';
+import { agentNodeFlags, bootInitScript, guestAgentDir, guestCpuFeatures, initScript } from './init-script.js';
 import { InitrdTree } from './initrd-builder.js';
 import { downloadPackage, extractKernel, resolveKernelPackage } from './kernel-package.js';
 import { moduleClosure } from './module-closure.js';
@@ -45,12 +47,16 @@ export interface ImageBuildOptions {
   agentDir?: string;
   busybox?: string;
   rootfsType?: RootfsType;
+  /** Start the agent from a V8 startup snapshot (default), or from its bundle and code cache. */
+  agentSnapshot?: boolean;
   progress?: (step: string) => void;
 }
 
 export interface ImageBuildResult {
   files: { [role in keyof typeof imageFiles]: string };
   rootfsType: RootfsType;
+  /** Whether the guest's agent starts from a V8 startup snapshot (on a CPU like the one it was built on). */
+  agentSnapshot: boolean;
   kernelPackage: string;
   upToDate: boolean;
   digest: string;
@@ -114,12 +120,15 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   const binaries = [busybox, node, crun];
   const libraries = [...new Set((await Promise.all([node, crun].map((b) => sharedLibraries(b)))).flat())].sort();
 
+  // The snapshot needs QEMU's user-mode emulator (qemu-user); without it the agent starts from its code cache.
+  const agentSnapshot = (options.agentSnapshot ?? true) && (await findCommand(userModeEmulator)) !== undefined;
+  if ((options.agentSnapshot ?? true) && !agentSnapshot) progress(`${userModeEmulator} not found (Debian: qemu-user): the agent will start from its code cache, without a startup snapshot`);
   progress('hashing the inputs');
   const hash = createHash('sha256');
-  hash.update([builderVersion, kernelPackage, rootfsType, guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));
+  hash.update([builderVersion, kernelPackage, rootfsType, String(agentSnapshot), guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));
   // The builder's own code is an input too: a change in how the image is made rebuilds it.
   const builderCode = (await filesUnder(builderCodeDir())).filter((f) => /\.(ts|js|config)$/.test(f));
-  for (const file of [...binaries, ...libraries, ...(await filesUnder(agentDir)), ...builderCode]) await hashFile(hash, file);
+  for (const file of [...binaries, cpuFeaturesBinaryPath, ...libraries, ...(await filesUnder(agentDir)), ...builderCode]) await hashFile(hash, file);
   const digest = hash.digest('hex');
 
   const files = Object.fromEntries(Object.entries(imageFiles).map(([role, name]) => [role, path.join(outputDir, name)])) as ImageBuildResult['files'];
@@ -127,7 +136,7 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   const previous = await readFile(digestFile, 'utf8').catch(() => '');
   if (previous.trim() === digest && Object.values(files).every((f) => existsSync(f))) {
     progress(`guest image is up to date (${digest.slice(0, 12)})`);
-    return { files, rootfsType, kernelPackage, upToDate: true, digest, seconds: (Date.now() - started) / 1000 };
+    return { files, rootfsType, agentSnapshot, kernelPackage, upToDate: true, digest, seconds: (Date.now() - started) / 1000 };
   }
 
   const work = path.join(outputDir, '.build');
@@ -152,6 +161,11 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   await tree.addDir(agentDir, guestAgentDir);
   progress('recording the agent\'s code cache');
   await recordAgentCodeCache(node, path.join(tree.root, guestAgentDir));
+  await tree.addFile(cpuFeaturesBinaryPath, guestCpuFeatures);
+  if (agentSnapshot) {
+    progress(`building the agent's startup snapshot (under ${userModeEmulator})`);
+    await recordAgentSnapshot(node, path.join(tree.root, guestAgentDir), cpuFeaturesBinaryPath);
+  }
   await tree.writeFile('/init', initScript(), 0o755);
   await tree.writeFile('/etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   await tree.writeFile('/etc/group', 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
@@ -179,5 +193,5 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   await writeFile(digestFile, digest + '\n');
   await rm(work, { recursive: true, force: true });
   progress(`guest image ready in ${outputDir}`);
-  return { files, rootfsType, kernelPackage, upToDate: false, digest, seconds: (Date.now() - started) / 1000 };
+  return { files, rootfsType, agentSnapshot, kernelPackage, upToDate: false, digest, seconds: (Date.now() - started) / 1000 };
 }

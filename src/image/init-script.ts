@@ -2,6 +2,12 @@
 export const guestAgentDir = '/opt/kata-ts';
 /** The launcher that compiles the agent bundle with its V8 code cache. */
 export const guestAgentLoader = `${guestAgentDir}/kata-agent-loader.cjs`;
+/** The agent's V8 startup snapshot: the agent loaded, protos included, ready to serve. */
+export const agentSnapshotBlob = `${guestAgentDir}/kata-agent.blob`;
+/** The CPU features the snapshot was built on (kata-ts-cpu-features's line). */
+export const agentSnapshotCpu = `${agentSnapshotBlob}.cpu`;
+/** Prints the CPU features node checks a snapshot against (native/cpu-features.c). */
+export const guestCpuFeatures = '/usr/bin/kata-ts-cpu-features';
 
 /**
  * node's flags for the agent. The code cache is recorded with exactly these
@@ -42,6 +48,11 @@ esac
 echo "kata-ts init: uptime $(cut -d' ' -f1 /proc/uptime)s, starting agent" > /dev/kmsg
 # Each vsock or serial connection holds a thread-pool thread in a blocking read.
 export UV_THREADPOOL_SIZE=32
+# The startup snapshot when the image has one built on this CPU (node, as PID 1, would
+# refuse another and end the VM); else the bundle with its code cache.
+if [ -f ${agentSnapshotBlob} ] && [ "$(${guestCpuFeatures} 2>/dev/null)" = "$(cat ${agentSnapshotCpu} 2>/dev/null)" ]; then
+  exec node ${agentNodeFlags.join(' ')} --snapshot-blob ${agentSnapshotBlob}
+fi
 exec node ${agentNodeFlags.join(' ')} ${guestAgentLoader}
 `;
 }

@@ -11,7 +11,10 @@ export const packageRoot: string = path.resolve(path.dirname(fileURLToPath(impor
 export const bundledConfigPath: string = path.join(packageRoot, 'configuration.toml');
 
 /** The carrier (native/carrier.c), built by `npm run build`. */
+export const carrierBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-carrier');
+
 /** native/mount-ns.c: QEMU's own mount namespace, and the share's mounts in it. */
 export const mountNsBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-mountns');
 
-export const carrierBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-carrier');
+/** native/cpu-features.c: the CPU features a V8 startup snapshot is checked against (guest image). */
+export const cpuFeaturesBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-cpu-features');

@@ -10,6 +10,8 @@ export interface RunOptions {
   reject?: boolean;
   /** Open fds the command gets as its fd 3, 4, ... (e.g. a pinned mount source, /proc/self/fd/3). */
   passFds?: number[];
+  /** The command's environment (the caller's when absent). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunResult {
@@ -36,7 +38,7 @@ export class CommandError extends Error {
  */
 export function runCommand(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: options.cwd, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.passFds ?? [])] });
+    const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.passFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../../src/agent-client/agent-client.js';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
 import { buildImage } from '../../src/image/build-image.js';
-import { agentNodeFlags, guestAgentLoader } from '../../src/image/init-script.js';
+import { agentNodeFlags, agentSnapshotBlob, guestAgentLoader } from '../../src/image/init-script.js';
 import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm, type SandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -74,10 +74,12 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   let cleanup: () => Promise<void>;
   let sandbox: SandboxVm | undefined;
   let client: AgentClient;
+  let imageHasSnapshot = false;
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-e2e-'));
     const image = await buildImage();
+    imageHasSnapshot = image.agentSnapshot;
     assert.ok(Object.values(image.files).every((f) => existsSync(f)));
     const config = await loadRuntimeConfig({ explicitPath: path.join(repoRoot, 'configuration.toml') });
     // The host reaches the agent through the pod process's yamux (no vhost-vsock here); the agent also
@@ -114,6 +116,24 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     assert.equal(await stdout, 'hello\n');
     assert.equal(await client.waitProcess(cid, cid), 0);
     await client.removeContainer(cid);
+  });
+
+  it('the agent, PID 1, starts from its V8 startup snapshot on the CPU the snapshot was built for (TCG), else from its bundle', { timeout: 120_000 }, async () => {
+    assert.ok(sandbox);
+    const cid = 'c-pid1';
+    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    // In the VM's pid namespace, the container's /proc shows the agent as PID 1.
+    const spec = containerSpec(cid, ['sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]);
+    spec.Linux.Namespaces = spec.Linux.Namespaces.filter((ns) => ns.Type !== 'pid');
+    await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });
+    const stdout = readAll(client, cid, cid, 'stdout');
+    await client.startContainer(cid);
+    const cmdline = (await stdout).trim();
+    assert.equal(await client.waitProcess(cid, cid), 0);
+    await client.removeContainer(cid);
+    const fromSnapshot = `node ${agentNodeFlags.join(' ')} --snapshot-blob ${agentSnapshotBlob}`;
+    const fromBundle = `node ${agentNodeFlags.join(' ')} ${guestAgentLoader}`;
+    assert.equal(cmdline, imageHasSnapshot && sandbox.accelerator === 'tcg' ? fromSnapshot : fromBundle);
   });
 
   it('reports the exit status of a failing process and its stderr', { timeout: 120_000 }, async () => {
