@@ -22,7 +22,11 @@ export function podCommand(vmDir: string, log: Partial<RuntimeContext['log']>, r
  * (not fresh), the one that answers may be another's: two carriers or commands
  * may restart it at once, and only one pod process takes the VM.
  */
-export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']>, readyTimeoutMs: number, fresh: boolean): Promise<ProcessIdentity> {
+/**
+ * `vmGone`, while a fresh pod process waits for a booting VM: says why the
+ * wait is over when the VM has exited (a guest that panics ends QEMU at once).
+ */
+export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']>, readyTimeoutMs: number, fresh: boolean, vmGone?: () => Promise<string | undefined>): Promise<ProcessIdentity> {
   const [node = process.execPath, ...args] = podCommand(vmDir, log, readyTimeoutMs, fresh);
   const child = spawn(node, args, { detached: true, stdio: 'ignore' });
   child.unref();
@@ -33,6 +37,11 @@ export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']
   while (Date.now() < deadline) {
     if (await unixSocketAnswers(socket)) return id;
     if (fresh && !(await isSameProcessAlive(id))) throw new KataError('VM', 'the pod process exited before the agent answered');
+    const gone = await vmGone?.();
+    if (gone) {
+      if (await isSameProcessAlive(id)) process.kill(id.pid, 'SIGKILL');
+      throw new KataError('VM', gone);
+    }
     await sleep(25);
   }
   if (await isSameProcessAlive(id)) process.kill(id.pid, 'SIGKILL');

@@ -107,14 +107,13 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     // From here on the VM dir says which VM it holds: a pod process (this one or a later one) reads it.
     await writeVmFile({ sandboxId, vm, agentUrl });
     await (async () => {
-      pod = options.startPod ? await options.startPod(layout.dir, dialTimeoutMs) : await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true);
+      const vmGone = async (): Promise<string | undefined> => ((await vmIsRunning(vm)) ? undefined : 'the VM exited while booting');
+      pod = options.startPod ? await options.startPod(layout.dir, dialTimeoutMs) : await spawnPod(layout.dir, options.log ?? {}, dialTimeoutMs, true, vmGone);
       const bootingPod = pod;
       const agent = podAgent(layout.dir, async () => {
         throw new KataError('VM', (await vmIsRunning(vm)) && (await isSameProcessAlive(bootingPod)) ? 'the pod process stopped answering' : 'the VM exited while booting');
       });
-      await waitForAgent(agent, Math.max(1000, dialTimeoutMs - (Date.now() - started)), async () =>
-        (await vmIsRunning(vm)) ? undefined : 'the VM exited while booting',
-      );
+      await waitForAgent(agent, Math.max(1000, dialTimeoutMs - (Date.now() - started)), vmGone);
     })().catch(async (err: unknown) => {
       // The VM dir goes away with the VM, so the console log is kept for the user.
       const kept = await keepConsoleLog(layout.consoleLog, sandboxId);

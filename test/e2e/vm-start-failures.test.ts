@@ -48,4 +48,17 @@ describe('a sandbox VM whose start fails leaves nothing behind', () => {
     assert.equal(existsSync(vmDir), false);
     assert.deepEqual(await processesMatching(vmDir), [], 'no QEMU or pod process runs for the VM dir');
   });
+
+  it('a guest that dies while booting (its init is missing: the kernel panics) fails create as soon as QEMU exits, not at dial_timeout', { timeout: 120_000 }, async () => {
+    const vmDir = path.join(dir, 'vm-no-init');
+    const config = configWith('guest/vmlinux', 'dial_timeout = 60');
+    config.hypervisor.kernelParams.push('rdinit=/nonexistent', 'init=/nonexistent');
+    const started = Date.now();
+    await assert.rejects(bootSandboxVm({ config, sandboxId: 'no-init', vmDir, accelerator: 'tcg', logger: silentLogger }), /sandbox no-init: the VM exited while booting .*the guest console log is/);
+    const took = Date.now() - started;
+    process.stderr.write(`# guest panic seen after ${took} ms (dial_timeout 60 s)\n`);
+    assert.ok(took < 30_000, `create failed after ${took} ms`);
+    assert.equal(existsSync(vmDir), false);
+    assert.deepEqual(await processesMatching(vmDir), [], 'no QEMU or pod process runs for the VM dir');
+  });
 });
