@@ -94,6 +94,14 @@ let preloadedProtocol: AgentProtocol | undefined;
  */
 export function preloadProtocol(protosDir?: string): void {
   preloadedProtocol ??= loadAgentProtocol(protosDir);
+  // protobufjs writes each message's encoder and decoder (new Function) at its first
+  // use: one round of every method's server-side (de)serializers does it now.
+  for (const service of [preloadedProtocol.agentService.service, preloadedProtocol.healthService.service]) {
+    for (const method of Object.values(service)) {
+      method.requestDeserialize(method.requestSerialize({}));
+      method.responseDeserialize(method.responseSerialize({}));
+    }
+  }
 }
 
 /** The gRPC server with both services: everything the agent loads before it serves. */
