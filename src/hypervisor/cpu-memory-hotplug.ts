@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { KataError } from '../util/errors.js';
 import type { QmpClient } from './qmp-client.js';
 
@@ -21,6 +22,33 @@ export async function plugVcpus(qmp: QmpClient, count: number): Promise<number> 
     plugged += slot['vcpus-count'];
   }
   return plugged;
+}
+
+/**
+ * Takes out up to `count` of the vCPUs plugVcpus put in, last plugged first,
+ * as Kata 1.x shrinks a sandbox when a container goes: device_del asks the
+ * guest (ACPI eject), which offlines the CPU; DEVICE_DELETED says it is out.
+ * The boot vCPUs are never taken. Returns how many went out.
+ */
+export async function unplugVcpus(qmp: QmpClient, count: number, timeoutMs = 10_000): Promise<number> {
+  const slots = await qmp.execute<HotpluggableCpu[]>('query-hotpluggable-cpus');
+  // Hot-plugged vCPUs are the peripherals we named; boot ones live under /machine/unattached.
+  const plugged = slots
+    .filter((s) => s['qom-path']?.startsWith('/machine/peripheral/'))
+    .sort((a, b) => (b.props['socket-id'] ?? 0) - (a.props['socket-id'] ?? 0));
+  let unplugged = 0;
+  for (const slot of plugged) {
+    if (unplugged >= count) break;
+    const id = path.basename(slot['qom-path'] ?? '');
+    const deleted = qmp.waitForEvent('DEVICE_DELETED', (e) => (e.data as { device?: string } | undefined)?.device === id, timeoutMs);
+    deleted.catch(() => undefined);
+    await qmp.execute('device_del', { id });
+    await deleted.catch((err: unknown) => {
+      throw new KataError('TIMEOUT', `the guest did not release vCPU ${id}: ${(err as Error).message}`, { cause: err });
+    });
+    unplugged += slot['vcpus-count'];
+  }
+  return unplugged;
 }
 
 /** The host thread ids of the VM's vCPUs (QMP query-cpus-fast): what a host cgroup limits. */

@@ -1,5 +1,5 @@
 import { attachBlockDevice, detachBlockDevice, type BlockAttachment, type BlockSlot } from '../hypervisor/block-devices.js';
-import { plugMemory, plugVcpus, vcpuThreads } from '../hypervisor/cpu-memory-hotplug.js';
+import { plugMemory, plugVcpus, unplugVcpus, vcpuThreads } from '../hypervisor/cpu-memory-hotplug.js';
 import { QmpClient } from '../hypervisor/qmp-client.js';
 import type { PodHypervisorMethod } from './pod-protocol.js';
 
@@ -9,6 +9,8 @@ export interface SandboxHypervisor {
   detachBlockDevice(attachment: BlockAttachment): Promise<void>;
   /** Returns how many vCPUs went in (no more than the free slots). */
   plugVcpus(count: number): Promise<number>;
+  /** Returns how many hot-plugged vCPUs went out (never the boot ones). */
+  unplugVcpus(count: number): Promise<number>;
   /** A DIMM at an address aligned to alignMiB (the guest's memory block). */
   plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void>;
   vcpuThreads(): Promise<number[]>;
@@ -34,6 +36,10 @@ export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMet
 
   plugVcpus(count: number): Promise<number> {
     return this.withQmp((qmp) => plugVcpus(qmp, count));
+  }
+
+  unplugVcpus(count: number): Promise<number> {
+    return this.withQmp((qmp) => unplugVcpus(qmp, count));
   }
 
   plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void> {

@@ -16,6 +16,7 @@ import { unshareContainerFiles } from './container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
+import { memberNeeds, shrinkSandbox } from './sandbox-resources.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
 import { reapUnrecordedSandbox } from './unrecorded-sandbox.js';
 
@@ -53,7 +54,11 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
       if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
-      else await writeSandboxRecord({ ...record, containers });
+      else {
+        // The VM gives back the vCPUs only this container needed (Kata 1.x does so at delete).
+        const resources = vmAlive ? await shrinkSandbox(record, await memberNeeds(store, record, id), logger) : record.resources;
+        await writeSandboxRecord({ ...record, containers, ...(resources ? { resources } : {}) });
+      }
       faultPoint('delete:after-vm');
     } else {
       // No record: a create was killed while booting; whatever it started goes too.

@@ -59,7 +59,8 @@ export async function memberNeeds(store: StateStore, record: SandboxRecord, exce
  * Grows the VM to what its containers need (Kata 1.x's sandbox resource
  * update): QMP device_add of vCPUs and of a pc-dimm, through the pod
  * process, then OnlineCPUMem so that the guest uses them. The guest's memory
- * block size (GetGuestDetails) sizes the DIMM. It never shrinks the VM.
+ * block size (GetGuestDetails) sizes the DIMM. It never shrinks the VM
+ * (shrinkSandbox does, at delete).
  * Returns the record's new resources.
  */
 export async function growSandbox(record: SandboxRecord, needs: ResourceNeeds[], logger: Logger): Promise<VmResources | undefined> {
@@ -97,4 +98,36 @@ export async function growSandbox(record: SandboxRecord, needs: ResourceNeeds[],
     logger.info(`sandbox ${record.sandboxId} grew to ${next.vcpus} vCPUs and ${next.memoryMiB} MiB`);
   }
   return next;
+}
+
+/**
+ * Shrinks the VM's vCPUs to what its remaining containers need, when one
+ * goes (Kata 1.x's sandbox resource update at container delete): the
+ * hot-plugged vCPUs above the target come out, under KVM (TCG: see below).
+ * Memory stays, as in Kata 1.x (a pc-dimm the guest uses cannot be taken
+ * back safely). A failure is a warning: the container is gone either way.
+ * Returns the record's new resources.
+ */
+export async function shrinkSandbox(record: SandboxRecord, needs: ResourceNeeds[], logger: Logger): Promise<VmResources | undefined> {
+  const current = record.resources;
+  if (!current) return undefined;
+  const target = sandboxTarget({ vcpus: current.baseVcpus, memoryMiB: current.baseMemoryMiB }, needs, current);
+  const extra = current.vcpus - Math.max(target.vcpus, current.baseVcpus);
+  if (extra <= 0) return current;
+  if (record.accelerator === 'tcg') {
+    // QEMU 7.2 aborts on a vCPU unplug under single-threaded TCG (cpu_remove_sync joins the
+    // vCPU thread all vCPUs share; seen in a core dump here), and multi-threaded TCG aborts on plug.
+    logger.debug(`sandbox ${record.sandboxId} keeps its ${current.vcpus} vCPUs: QEMU cannot unplug one under TCG`);
+    return current;
+  }
+  try {
+    const removed = await withSandboxHypervisor(record, (qemu) => qemu.unplugVcpus(extra));
+    if (removed > 0) logger.info(`sandbox ${record.sandboxId} shrank to ${current.vcpus - removed} vCPUs`);
+    return { ...current, vcpus: current.vcpus - removed };
+  } catch (err) {
+    logger.warn(`sandbox ${record.sandboxId}: cannot take out ${extra} vCPUs: ${(err as Error).message}`);
+    // Some may have gone out before the failure: QEMU's list of vCPUs says how many are left.
+    const present = await withSandboxHypervisor(record, (qemu) => qemu.vcpuThreads()).catch(() => undefined);
+    return { ...current, vcpus: present?.length ?? current.vcpus };
+  }
 }

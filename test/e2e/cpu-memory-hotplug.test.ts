@@ -5,14 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
-import { makeBundle } from '../helpers/oci-bundle.js';
+import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, sandboxProcesses } from '../helpers/oci-e2e.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /**
  * OnlineCPUMem made real: a container whose limits ask for more than the VM
  * has grows it (QMP device_add of vCPUs and a pc-dimm, the agent bringing
- * them online), at create and at update, within default_maxvcpus.
+ * them online), at create and at update, within default_maxvcpus; and a
+ * deleted container's vCPUs come out again where QEMU can unplug them (KVM).
  */
 describe('vCPU and memory hot-plug for a container\'s limits', () => {
   let dir: string;
@@ -28,13 +29,13 @@ describe('vCPU and memory hot-plug for a container\'s limits', () => {
     kata = (args) => runCli(['--root', root, '--kata-config', config, ...args], { outputFile: path.join(dir, 'out'), timeoutMs: 120_000 });
   });
   after(async () => {
-    await kata(['delete', '--force', 'grow']);
+    for (const id of ['grow', 'burst', 'steady']) await kata(['delete', '--force', id]);
     await cleanup();
   });
 
-  async function inGuest(script: string): Promise<string> {
+  async function inGuest(script: string, container = 'grow'): Promise<string> {
     await writeFile(path.join(dir, 'out'), '');
-    const r = await kata(['exec', 'grow', 'sh', '-c', script]);
+    const r = await kata(['exec', container, 'sh', '-c', script]);
     const out = await readFile(path.join(dir, 'out'), 'utf8');
     assert.equal(r.exitCode, 0, out);
     return out.trim();
@@ -63,6 +64,31 @@ describe('vCPU and memory hot-plug for a container\'s limits', () => {
     assert.equal(await inGuest('cat /sys/devices/system/cpu/online'), '0-3', 'no more than default_maxvcpus');
 
     assert.equal((await kata(['delete', '--force', 'grow'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+    await assertSandboxGone(sandbox);
+  });
+
+  it('deleting a container gives back the vCPUs it added under KVM (device_del, the guest ejects them); under TCG the VM keeps them (QEMU 7.2 aborts there)', { timeout: 240_000 }, async () => {
+    const steady = await makeBundle(path.join(dir, 'steady'), { args: ['sleep', '1000'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
+    assert.equal((await kata(['run', '--detach', 'steady', '--bundle', steady])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+    const sandbox = await sandboxProcesses(root, 'steady');
+    const record = async (): Promise<{ accelerator: string; resources: { vcpus: number } }> => JSON.parse(await readFile(path.join(sandboxDir(root, 'steady'), 'sandbox.json'), 'utf8')) as { accelerator: string; resources: { vcpus: number } };
+    const unplugs = (await record()).accelerator === 'kvm';
+    const burst = await makeBundle(path.join(dir, 'burst'), { args: ['sleep', '1000'], annotations: joinSandbox('steady') });
+    const configFile = path.join(burst, 'config.json');
+    const spec = JSON.parse(await readFile(configFile, 'utf8')) as { linux: { resources?: unknown } };
+    spec.linux.resources = { cpu: { quota: 200000, period: 100000 } };
+    await writeFile(configFile, JSON.stringify(spec));
+    for (const round of [1, 2]) {
+      assert.equal((await kata(['run', '--detach', 'burst', '--bundle', burst])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+      assert.equal(await inGuest('cat /sys/devices/system/cpu/online', 'steady'), '0-2', `round ${round}: 1 + 2 vCPUs`);
+      assert.equal((await record()).resources.vcpus, 3);
+      assert.equal((await kata(['delete', '--force', 'burst'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
+      // The sandbox lives on either way (an unplug that crashed QEMU would end it).
+      const after = await inGuest('cat /sys/devices/system/cpu/online; ls -d /sys/devices/system/cpu/cpu[0-9]* | wc -l', 'steady');
+      assert.equal(after, unplugs ? '0\n1' : '0-2\n3', `round ${round}: ${unplugs ? 'the two hot-plugged vCPUs are out of the guest' : 'TCG keeps them'}`);
+      assert.equal((await record()).resources.vcpus, unplugs ? 1 : 3);
+    }
+    assert.equal((await kata(['delete', '--force', 'steady'])).exitCode, 0, await readFile(path.join(dir, 'out'), 'utf8'));
     await assertSandboxGone(sandbox);
   });
 });

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { plugMemory, plugVcpus } from '../../src/hypervisor/cpu-memory-hotplug.js';
+import { plugMemory, plugVcpus, unplugVcpus } from '../../src/hypervisor/cpu-memory-hotplug.js';
 import { memoryArgs } from '../../src/hypervisor/qemu-args.js';
 import { QmpClient } from '../../src/hypervisor/qmp-client.js';
 import { onlineCpuMem } from '../../src/guest-agent/cpu-memory.js';
@@ -30,6 +30,21 @@ async function fakeQemu(socketPath: string): Promise<{ server: net.Server; comma
         buffer = buffer.slice(nl + 1);
         if (command.execute !== 'qmp_capabilities') commands.push({ execute: command.execute, ...(command.arguments ? { arguments: command.arguments } : {}) });
         if (command.execute === 'query-hotpluggable-cpus') reply({ return: cpus, id: command.id });
+        else if (command.execute === 'device_add' && String(command.arguments?.driver).endsWith('-cpu')) {
+          // The slot is taken: QEMU lists it with the device's path under /machine/peripheral.
+          const slot = cpus.find((c) => c.props['socket-id'] === command.arguments?.['socket-id']);
+          if (slot) Object.assign(slot, { 'qom-path': `/machine/peripheral/${String(command.arguments?.id)}` });
+          reply({ return: {}, id: command.id });
+        } else if (command.execute === 'device_del') {
+          reply({ return: {}, id: command.id });
+          // The guest ejects the CPU a little later; then the slot is free again.
+          const device = String(command.arguments?.id);
+          setTimeout(() => {
+            const slot = cpus.find((c) => c['qom-path'] === `/machine/peripheral/${device}`);
+            if (slot) delete (slot as { 'qom-path'?: string })['qom-path'];
+            reply({ event: 'DEVICE_DELETED', data: { device, path: `/machine/peripheral/${device}` }, timestamp: { seconds: 0, microseconds: 0 } });
+          }, 20);
+        }
         else if (command.execute === 'query-memory-devices') reply({ return: [{ type: 'nvdimm', data: { addr: 4 * 1024 * mib, size: 6 * mib } }], id: command.id });
         else if (command.arguments?.driver === 'pc-dimm' && command.arguments.id === 'dimm-9') reply({ error: { class: 'GenericError', desc: 'no slot' }, id: command.id });
         else reply({ return: {}, id: command.id });
@@ -79,6 +94,25 @@ describe('vCPU and memory hot-plug (OnlineCPUMem)', () => {
       { execute: 'object-add', arguments: { 'qom-type': 'memory-backend-ram', id: 'hotmem-9', size: 128 * mib } },
       { execute: 'device_add', arguments: { driver: 'pc-dimm', id: 'dimm-9', memdev: 'hotmem-9', addr: 4 * 1024 * mib + 128 * mib } },
       { execute: 'object-del', arguments: { id: 'hotmem-9' } },
+    ]);
+  });
+
+  it('QMP: unplug takes out the hot-plugged vCPUs last first, each once the guest ejected it (DEVICE_DELETED), never a boot vCPU', async () => {
+    const socket = path.join(dir, 'qmp-unplug.sock');
+    const { server, commands } = await fakeQemu(socket);
+    const qmp = await QmpClient.connect(socket);
+    assert.equal(await plugVcpus(qmp, 2), 2);
+    commands.length = 0;
+    assert.equal(await unplugVcpus(qmp, 3), 2, 'only the two plugged ones');
+    assert.equal(await plugVcpus(qmp, 1), 1, 'a freed slot takes a vCPU again');
+    qmp.close();
+    server.close();
+    assert.deepEqual(commands, [
+      { execute: 'query-hotpluggable-cpus' },
+      { execute: 'device_del', arguments: { id: 'vcpu-2-0-0' } },
+      { execute: 'device_del', arguments: { id: 'vcpu-1-0-0' } },
+      { execute: 'query-hotpluggable-cpus' },
+      { execute: 'device_add', arguments: { driver: 'max-x86_64-cpu', id: 'vcpu-1-0-0', 'socket-id': 1, 'core-id': 0, 'thread-id': 0 } },
     ]);
   });
 
