@@ -110,12 +110,12 @@ export function machineOption(h: HypervisorConfig): string {
   return options.join(',');
 }
 
-/** TCG keeps translated code in a buffer of tb-size MiB (QEMU's default is 1 GiB, touched as it fills). */
 /**
  * Under TCG, one translation thread for all vCPUs (thread=single): with
  * QEMU 7.2's multi-threaded TCG, a vCPU hot-plugged while the translation
  * buffer's regions are all taken aborts QEMU (tcg_region_initial_alloc's
- * assertion, seen in a core dump here after 2 of 8 plugs).
+ * assertion, seen in a core dump here after 2 of 8 plugs). Translated code
+ * lives in a buffer of tb-size MiB (QEMU's default is 1 GiB, touched as it fills).
  */
 export function accelOption(h: HypervisorConfig, accelerator: 'kvm' | 'tcg'): string {
   if (accelerator === 'kvm') return accelerator;
