@@ -1,5 +1,6 @@
 import { KataError, messageOf } from '../util/errors.js';
 import { bridgeId, firstBridgeSlot } from './qemu-args.js';
+import { removeDevice } from './device-removal.js';
 import type { QmpClient } from './qmp-client.js';
 
 /** Where a hot-plugged disk sits: a slot on a pci-bridge (virtio-blk) or a SCSI target and LUN (virtio-scsi). */
@@ -67,21 +68,10 @@ export async function attachBlockDevice(qmp: QmpClient, id: string, hostPath: st
 
 /** device_del, wait for DEVICE_DELETED of that id (the guest let go of it), then blockdev-del. */
 export async function detachBlockDevice(qmp: QmpClient, attachment: BlockAttachment, timeoutMs = 10_000): Promise<void> {
-  const deleted = qmp.waitForEvent('DEVICE_DELETED', (e) => (e.data as { device?: string } | undefined)?.device === attachment.deviceId, timeoutMs);
-  deleted.catch(() => undefined);
-  let present = true;
-  try {
-    await qmp.execute('device_del', { id: attachment.deviceId });
-  } catch (err) {
+  await removeDevice(qmp, attachment.deviceId, 'device', timeoutMs).catch((err: unknown) => {
     // Already gone (an earlier unplug that stopped half way): only the block node is left.
     if (!/not found/i.test(messageOf(err))) throw err;
-    present = false;
-  }
-  if (present) {
-    await deleted.catch((err: unknown) => {
-      throw new KataError('TIMEOUT', `the guest did not release device ${attachment.deviceId}: ${messageOf(err)}`, { cause: err });
-    });
-  }
+  });
   await qmp.execute('blockdev-del', { 'node-name': attachment.nodeName }).catch((err: unknown) => {
     if (!/not found|Cannot find|Failed to find/i.test(messageOf(err))) throw err;
   });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { KataError } from '../util/errors.js';
+import { removeDevice } from './device-removal.js';
 import type { QmpClient } from './qmp-client.js';
 
 /** One entry of QMP query-hotpluggable-cpus. */
@@ -40,12 +41,7 @@ export async function unplugVcpus(qmp: QmpClient, count: number, timeoutMs = 10_
   for (const slot of plugged) {
     if (unplugged >= count) break;
     const id = path.basename(slot['qom-path'] ?? '');
-    const deleted = qmp.waitForEvent('DEVICE_DELETED', (e) => (e.data as { device?: string } | undefined)?.device === id, timeoutMs);
-    deleted.catch(() => undefined);
-    await qmp.execute('device_del', { id });
-    await deleted.catch((err: unknown) => {
-      throw new KataError('TIMEOUT', `the guest did not release vCPU ${id}: ${(err as Error).message}`, { cause: err });
-    });
+    await removeDevice(qmp, id, 'vCPU', timeoutMs);
     unplugged += slot['vcpus-count'];
   }
   return unplugged;

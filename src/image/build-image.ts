@@ -116,13 +116,16 @@ export async function buildImage(options: ImageBuildOptions = {}): Promise<Image
   progress('resolving the kernel package from linux-image-amd64');
   const kernelPackage = await resolveKernelPackage();
   const node = await realpath(process.execPath);
-  const crun = await realpath((await runCommand('sh', ['-c', 'command -v crun'])).stdout.trim());
+  const crunOnPath = await findCommand('crun');
+  if (!crunOnPath) throw new KataError('IO', 'crun is not installed (Debian: crun): the guest runs containers with it');
+  const crun = await realpath(crunOnPath);
   const binaries = [busybox, node, crun];
   const libraries = [...new Set((await Promise.all([node, crun].map((b) => sharedLibraries(b)))).flat())].sort();
 
   // The snapshot needs QEMU's user-mode emulator (qemu-user); without it the agent starts from its code cache.
-  const agentSnapshot = (options.agentSnapshot ?? true) && (await findCommand(userModeEmulator)) !== undefined;
-  if ((options.agentSnapshot ?? true) && !agentSnapshot) progress(`${userModeEmulator} not found (Debian: qemu-user): the agent will start from its code cache, without a startup snapshot`);
+  const snapshotWanted = options.agentSnapshot ?? true;
+  const agentSnapshot = snapshotWanted && (await findCommand(userModeEmulator)) !== undefined;
+  if (snapshotWanted && !agentSnapshot) progress(`${userModeEmulator} not found (Debian: qemu-user): the agent will start from its code cache, without a startup snapshot`);
   progress('hashing the inputs');
   const hash = createHash('sha256');
   hash.update([builderVersion, kernelPackage, rootfsType, String(agentSnapshot), guestModules.join(','), JSON.stringify(bootModules), agentNodeFlags.join(' '), initScript(), bootInitScript()].join('\0'));

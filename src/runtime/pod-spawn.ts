@@ -20,11 +20,9 @@ export function podCommand(vmDir: string, log: Partial<RuntimeContext['log']>, r
  * Starts a pod process (it outlives this command) and waits until one answers
  * on the socket, which it opens once the agent has answered it. Started again
  * (not fresh), the one that answers may be another's: two carriers or commands
- * may restart it at once, and only one pod process takes the VM.
- */
-/**
- * `vmGone`, while a fresh pod process waits for a booting VM: says why the
- * wait is over when the VM has exited (a guest that panics ends QEMU at once).
+ * may restart it at once, and only one pod process takes the VM. `vmGone`,
+ * while a fresh pod process waits for a booting VM, says why the wait is over
+ * when the VM has exited (a guest that panics ends QEMU at once).
  */
 export async function spawnPod(vmDir: string, log: Partial<RuntimeContext['log']>, readyTimeoutMs: number, fresh: boolean, vmGone?: () => Promise<string | undefined>): Promise<ProcessIdentity> {
   const [node = process.execPath, ...args] = podCommand(vmDir, log, readyTimeoutMs, fresh);
