@@ -20,12 +20,22 @@ import { memberNeeds, shrinkSandbox } from './sandbox-resources.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
 import { reapUnrecordedSandbox } from './unrecorded-sandbox.js';
 
+export interface DeleteOptions {
+  /**
+   * The VM of a last container is stopped without a word to the guest: no pod
+   * process is started and no RPC is made. containerd's cleanup after a dead
+   * shim (the shim was the pod process) wants this: it kills `delete` after 5 s,
+   * and a guest that hangs must not keep the VM alive.
+   */
+  vmGoesWithoutGuest?: boolean;
+}
+
 /**
  * delete: removes a stopped container (any container with force): its
  * process in the guest, its carrier, its shared files and its state. The VM
  * stops with its last container. A dead VM is cleaned up all the same.
  */
-export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
+export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean, options: DeleteOptions = {}): Promise<void> {
   const { store, logger } = ctx;
   const { state: found } = await loadContainer(store, id);
   // Lock order: the sandbox's, then the container's; the status is read under both.
@@ -43,7 +53,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     });
     const vmAlive = record !== undefined && (await vmIsRunning(record.vm));
     const containers = record?.containers.filter((c) => c !== id) ?? [];
-    if (record && vmAlive) {
+    const guestless = options.vmGoesWithoutGuest === true && containers.length === 0;
+    if (record && vmAlive && !guestless) {
       await withSandboxAgent(record, (agent) => removeFromGuest(agent, id, status !== 'stopped', containers.length === 0, logger.warn.bind(logger)));
       await detachContainerVolumes(record, state.volumes ?? [], logger);
     }
@@ -53,7 +64,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await unshareContainerFiles(layout.sharedDir, shareMounter(record?.vm), id, state.hostMounts);
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
-      if (containers.length === 0) await destroySandbox(record, vmAlive, ctx);
+      if (containers.length === 0) await destroySandbox(record, vmAlive, guestless, ctx);
       else {
         // The VM gives back the vCPUs only this container needed (Kata 1.x does so at delete).
         const resources = vmAlive ? await shrinkSandbox(record, await memberNeeds(store, record, id), logger) : record.resources;
@@ -91,9 +102,13 @@ async function stopCarrier(carrier: { pid: number; startTime: number }): Promise
   if (await isSameProcessAlive(carrier)) process.kill(carrier.pid, 'SIGKILL');
 }
 
-async function destroySandbox(record: SandboxRecord, vmAlive: boolean, ctx: RuntimeContext): Promise<void> {
-  if (vmAlive) {
+async function destroySandbox(record: SandboxRecord, vmAlive: boolean, guestless: boolean, ctx: RuntimeContext): Promise<void> {
+  if (vmAlive && !guestless) {
     await withSandboxAgent(record, (agent) => agent.destroySandbox()).catch((err: unknown) => ctx.logger.debug(`DestroySandbox: ${messageOf(err)}`));
   }
-  await shutdownSandboxVm(record, ctx.logger);
+  // Without the guest's goodbye QEMU gets a short grace: a hung guest is killed in time.
+  await shutdownSandboxVm(record, ctx.logger, guestless ? guestlessQuitGraceMs : undefined);
 }
+
+/** QMP quit's grace when the guest was not asked to stop first (DeleteOptions.vmGoesWithoutGuest). */
+const guestlessQuitGraceMs = 500;

@@ -197,10 +197,11 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
 /**
  * Stops the VM (the pod process ends with it) and removes the VM dir; safe to
  * call on a dead VM. The pod process first recorded is stopped by pid too.
+ * `quitGraceMs`: how long QEMU may take over QMP quit before it is killed.
  */
-export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger): Promise<void> {
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger, quitGraceMs?: number): Promise<void> {
   const current = await readPodIdentity(sandbox.vm.layout.dir);
-  await stopVm(sandbox.vm, logger);
+  await stopVm(sandbox.vm, logger, quitGraceMs);
   // A pod served inside this very process (the containerd shim) ends with the VM on its own.
   for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);
   // The taps go once QEMU has let go of them, and the host cgroup once it is empty.

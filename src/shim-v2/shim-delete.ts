@@ -31,7 +31,7 @@ export async function deleteAfterDeadShim(args: ShimArgs, logger: Logger): Promi
   const bundle = args.bundle ?? process.cwd();
   const ctx: RuntimeContext = { store: new StateStore(shimStateRoot(args.namespace)), logger, log: { format: 'json', debug: args.debug } };
   try {
-    await deleteContainer(ctx, args.id, true);
+    await deleteContainer(ctx, args.id, true, { vmGoesWithoutGuest: true });
   } catch (err) {
     if (!isKataError(err, 'NOT_FOUND')) logger.warn(`cleaning up container ${args.id}: ${messageOf(err)}`);
   }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { vmRoot } from '../../src/runtime/sandbox-record.js';
-import { shimSocketDir } from '../../src/shim-v2/shim-args.js';
+import { shimSocketDir, shimStateRoot } from '../../src/shim-v2/shim-args.js';
 import { busyboxImage, criPluginConfig, importPodImages, pauseImage, removeAllContainers, startContainerd, type ContainerdDaemon } from '../helpers/containerd-daemon.js';
 import { connectCri, type CriClient } from '../helpers/cri-client.js';
 import { bundledConfigText, repoRoot, tempDir } from '../helpers/fixtures.js';
@@ -167,13 +167,47 @@ describe('containerd shim v2: containerd-shim-kata-ts-v2', () => {
     const [shim] = await shimDaemons();
     assert.ok(shim);
     process.kill(shim, 'SIGKILL');
-    // containerd sees the shim go, runs `containerd-shim-kata-ts-v2 delete`, and the task is gone.
-    const deadline = Date.now() + 60_000;
-    while ((await vmDirs()).length > vmDirsBefore.length && Date.now() < deadline) await sleep(500);
-    assert.deepEqual(await vmDirs(), vmDirsBefore, 'the VM is gone');
-    await ctd.ctr(['task', 'delete', 'victim']);
+    try {
+      // containerd sees the shim go, runs `containerd-shim-kata-ts-v2 delete`, and the task is gone.
+      const deadline = Date.now() + 60_000;
+      while ((await vmDirs()).length > vmDirsBefore.length && Date.now() < deadline) await sleep(500);
+      assert.deepEqual(await vmDirs(), vmDirsBefore, 'the VM is gone');
+      assert.match(await ctd.log(), /cleaning up dead shim/);
+    } finally {
+      // A failed case must not leave its VM to the next tests: the runtime's own delete ends it.
+      await execa(path.join(repoRoot, 'bin', 'kata-ts'), ['--root', shimStateRoot('default'), 'delete', '--force', 'victim'], { reject: false });
+      await ctd.ctr(['task', 'delete', 'victim']);
+    }
     assert.equal((await ctd.ctr(['containers', 'rm', 'victim'])).exitCode, 0);
-    assert.match(await ctd.log(), /cleaning up dead shim/);
+  });
+
+  it('the shim killed while its guest hangs: containerd\'s 5 s cleanup still stops the VM, without the guest', { timeout: 300_000 }, async () => {
+    const run = await ctd.ctr(['run', '-d', ...runtime, image, 'frozen', 'sleep', '600']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const [vmDir] = (await vmDirs()).filter((d) => !vmDirsBefore.includes(d));
+    assert.ok(vmDir, 'the task booted a VM');
+    const qemu = Number((await readFile(path.join(vmRoot, vmDir, 'qemu.pid'), 'utf8')).trim());
+    const [shim] = await shimDaemons();
+    assert.ok(shim && qemu > 0);
+    try {
+      // A guest that answers nothing: QEMU stopped. containerd kills `shim delete` after 5 s;
+      // a delete that waited on the guest (a new pod process, RemoveContainer) would leave the VM.
+      process.kill(qemu, 'SIGSTOP');
+      process.kill(shim, 'SIGKILL');
+      const deadline = Date.now() + 30_000;
+      while ((await vmDirs()).includes(vmDir) && Date.now() < deadline) await sleep(250);
+      assert.deepEqual(await vmDirs(), vmDirsBefore, 'the VM is gone');
+      assert.deepEqual(await processesMatching(path.join(vmRoot, vmDir)), [], 'no QEMU or pod process of it runs');
+      assert.doesNotMatch(await ctd.log(), /failed to clean up after shim disconnected/);
+    } finally {
+      // A failed case must not leave its VM to the next tests: the runtime's own delete ends it.
+      if ((await vmDirs()).includes(vmDir)) {
+        process.kill(qemu, 'SIGCONT');
+        await execa(path.join(repoRoot, 'bin', 'kata-ts'), ['--root', shimStateRoot('default'), 'delete', '--force', 'frozen'], { reject: false });
+      }
+      await ctd.ctr(['task', 'delete', 'frozen']);
+      await ctd.ctr(['containers', 'rm', 'frozen']);
+    }
   });
 
   it('CRI with runtime_type io.containerd.kata-ts.v2: a pod and two containers in one VM, served by one shim', { timeout: 400_000 }, async () => {
