@@ -85,6 +85,42 @@ async function pssMb(pid: number): Promise<number> {
   return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) / 1024;
 }
 
+/**
+ * PSS in MB of a QEMU, by what its mappings hold: guest RAM and the TCG
+ * translation buffer are anonymous mappings told apart by their size (the
+ * guest's memory and QEMU's tb-size), the rest by the file they map.
+ */
+async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: string }): Promise<Array<[string, number]>> {
+  const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+  const memoryKb = Number(/^(\d+)M/.exec(cmdline[cmdline.indexOf('-m') + 1] ?? '')?.[1] ?? NaN) * 1024;
+  const tbKb = Number(/tb-size=(\d+)/.exec(cmdline.join(' '))?.[1] ?? NaN) * 1024;
+  const classes = new Map<string, number>();
+  let name = '';
+  let sizeKb = 0;
+  for (const line of (await readFile(`/proc/${pid}/smaps`, 'utf8')).split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (mapping) {
+      name = mapping[1] ?? '';
+      continue;
+    }
+    const field = /^(Size|Pss):\s+(\d+) kB/.exec(line);
+    if (!field) continue;
+    if (field[1] === 'Size') {
+      sizeKb = Number(field[2]);
+      continue;
+    }
+    const kind = name === files.image ? 'rootfs image (DAX pages the guest read)'
+      : name === files.kernel ? 'guest kernel file (QEMU keeps it mapped)'
+      : name === '' && sizeKb === memoryKb ? 'guest RAM (pages the guest touched)'
+      : name === '' && Math.abs(sizeKb - tbKb) <= 8 ? `TCG translation buffer (tb-size ${tbKb / 1024} MiB)`
+      : name.startsWith('/') ? 'QEMU binary and libraries'
+      : name === '[heap]' ? 'QEMU heap'
+      : 'other anonymous (fw_cfg kernel copy, stacks, arenas)';
+    classes.set(kind, (classes.get(kind) ?? 0) + Number(field[2]) / 1024);
+  }
+  return [...classes.entries()].sort((a, b) => b[1] - a[1]);
+}
+
 async function qemuPid(root: string, sandboxId: string): Promise<number> {
   const record = await runCli(['--root', root, '--kata-config', configPath, 'state', sandboxId]);
   if (record.exitCode !== 0) throw new Error(record.stderr);
@@ -144,12 +180,15 @@ try {
 
   // Idle pods: a container each, given time to settle before PSS is read.
   const podPss: number[] = [];
+  let pssBreakdown: Array<[string, number]> = [];
   for (let pod = 1; pod <= pods; pod++) {
     await timed(() => kata(['create', `pod${pod}`, '--bundle', sleeper], path.join(dir, `pod${pod}.out`)));
     await timed(() => kata(['start', `pod${pod}`]));
     if (pod === 1) {
       await sleep(10_000);
-      podPss.push(await pssMb(await qemuPid(root, 'pod1')));
+      const pid = await qemuPid(root, 'pod1');
+      podPss.push(await pssMb(pid));
+      pssBreakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel });
     }
   }
   await sleep(10_000);
@@ -176,6 +215,7 @@ try {
   console.log('');
   const sum = allPss.reduce((a, b) => a + b, 0);
   console.log(`QEMU PSS, 1 idle pod:                        ${podPss[0]?.toFixed(1)} MB`);
+  for (const [kind, mb] of pssBreakdown) console.log(`  ${kind.padEnd(56)} ${mb.toFixed(1).padStart(6)} MB`);
   console.log(`QEMU PSS, ${pods} idle pods:                       ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - (podPss[0] ?? 0)) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
 } finally {
   await cleanup();
