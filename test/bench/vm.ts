@@ -115,7 +115,7 @@ async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: st
       : name === '' && Math.abs(sizeKb - tbKb) <= 8 ? `TCG translation buffer (tb-size ${tbKb / 1024} MiB)`
       : name.startsWith('/') ? 'QEMU binary and libraries'
       : name === '[heap]' ? 'QEMU heap'
-      : 'other anonymous (fw_cfg kernel copy, stacks, arenas)';
+      : 'other anonymous (QEMU and TCG allocations, stacks)';
     classes.set(kind, (classes.get(kind) ?? 0) + Number(field[2]) / 1024);
   }
   return [...classes.entries()].sort((a, b) => b[1] - a[1]);
