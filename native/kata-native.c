@@ -48,6 +48,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   register_fd_message(env, exports);
   register_reap(env, exports);
   register_flock(env, exports);
+  register_crng_seed(env, exports);
+  register_clock(env, exports);
   return exports;
 }
 

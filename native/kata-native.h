@@ -28,4 +28,6 @@ void register_terminal(napi_env env, napi_value exports);
 void register_fd_message(napi_env env, napi_value exports);
 void register_reap(napi_env env, napi_value exports);
 void register_flock(napi_env env, napi_value exports);
+void register_crng_seed(napi_env env, napi_value exports);
+void register_clock(napi_env env, napi_value exports);
 #endif

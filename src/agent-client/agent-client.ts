@@ -108,8 +108,13 @@ export class AgentClient {
   getGuestDetails(): Promise<GuestDetailsResponse> {
     return this.agentCall('GetGuestDetails', { mem_block_size: true, mem_hotplug_probe: true });
   }
-  setGuestDateTime(date: Date): Promise<void> {
-    return this.agentCall('SetGuestDateTime', { Sec: Math.floor(date.getTime() / 1000), Usec: (date.getTime() % 1000) * 1000 });
+  /** The guest's clock set to the host's (milliseconds since the epoch). */
+  setGuestDateTime(epochMs: number): Promise<void> {
+    return this.agentCall('SetGuestDateTime', { Sec: Math.floor(epochMs / 1000), Usec: (epochMs % 1000) * 1000 });
+  }
+  /** The guest's random generator reseeded with these bytes (base64: they cross the pod protocol as JSON). */
+  reseedRandomDev(base64: string): Promise<void> {
+    return this.agentCall('ReseedRandomDev', { data: Buffer.from(base64, 'base64') });
   }
   createContainer(req: Partial<CreateContainerRequest>): Promise<void> {
     return this.agentCall('CreateContainer', req);

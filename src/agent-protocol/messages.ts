@@ -159,6 +159,10 @@ export interface RemoveContainerDeviceRequest extends ContainerRequest {
   container_path: string;
 }
 
+export interface ReseedRandomDevRequest {
+  data: Uint8Array;
+}
+
 export interface SetGuestDateTimeRequest {
   Sec: number;
   Usec: number;

@@ -19,6 +19,7 @@ import { registerSpec } from './commands/spec.js';
 import { registerStart } from './commands/start.js';
 import { registerEnv } from './commands/env.js';
 import { registerImage } from './commands/image.js';
+import { registerFactory } from './commands/factory.js';
 import { registerList } from './commands/list.js';
 import { registerState } from './commands/state.js';
 import { registerVersion, versionText } from './commands/version.js';
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   });
 
   registerCheck(program);
+  registerFactory(program);
   registerEnv(program);
   registerVersion(program, print);
   registerCreate(program);

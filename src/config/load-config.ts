@@ -12,6 +12,7 @@ import {
   type AgentConfig,
   type ComponentConfig,
   type ConfigOrigin,
+  type FactoryConfig,
   type HypervisorConfig,
   type RuntimeConfig,
   type RuntimeSection,
@@ -19,8 +20,8 @@ import {
 import { isTable, tableAt, TableReader } from './table-reader.js';
 
 /** Sections that exist in Kata 1.x files but that kata-ts does not use. */
-const ignoredKataSections = new Set(['factory', 'netmon']);
-const knownSections = new Set(['hypervisor', 'proxy', 'shim', 'agent', 'runtime']);
+const ignoredKataSections = new Set(['netmon']);
+const knownSections = new Set(['hypervisor', 'proxy', 'shim', 'agent', 'runtime', 'factory']);
 
 function parseToml(file: string, text: string): Record<string, unknown> {
   try {
@@ -112,6 +113,28 @@ function readRuntime(r: TableReader): RuntimeSection {
   };
 }
 
+/** Kata's default template_path is /run/vc/vm/template; kata-ts keeps its own under /run. */
+export const defaultTemplatePath = '/run/kata-ts-template';
+
+function readFactory(r: TableReader, file: string, h: HypervisorConfig): FactoryConfig {
+  const config: FactoryConfig = {
+    enableTemplate: r.boolean('enable_template', false),
+    templatePath: r.path('template_path', defaultTemplatePath),
+  };
+  // Kata 1.x's VM cache (a factory daemon serving booted VMs) is not built: refused, never silent.
+  if (r.integer('vm_cache_number', 0, { min: 0, max: 1024 }) > 0) {
+    throw new KataError('CONFIG_INVALID', `${file}: factory.vm_cache_number: kata-ts has no VM cache (set 0, and enable_template for fast starts)`);
+  }
+  r.string('vm_cache_endpoint', '');
+  if (config.enableTemplate && h.useVsock) {
+    throw new KataError('CONFIG_INVALID', `${file}: factory.enable_template = true does not work with hypervisor.qemu.use_vsock = true (a restored VM keeps the template's vsock device)`);
+  }
+  if (config.enableTemplate && h.rootless) {
+    throw new KataError('CONFIG_INVALID', `${file}: factory.enable_template = true does not work with hypervisor.qemu.rootless = true (QEMU as nobody cannot map the root-only template)`);
+  }
+  return config;
+}
+
 /** Warnings for top-level sections and [hypervisor.X] / [proxy.X] ... subtables we do not read. */
 function sectionWarnings(doc: Record<string, unknown>): string[] {
   const warnings: string[] = [];
@@ -120,7 +143,7 @@ function sectionWarnings(doc: Record<string, unknown>): string[] {
       warnings.push(`section [${name}] is not used by kata-ts and is ignored`);
     } else if (!knownSections.has(name)) {
       warnings.push(`unknown ${isTable(value) ? 'section' : 'key'} "${name}" is ignored`);
-    } else if (name !== 'runtime' && isTable(value)) {
+    } else if (name !== 'runtime' && name !== 'factory' && isTable(value)) {
       const expected = name === 'hypervisor' ? 'qemu' : 'kata';
       for (const sub of Object.keys(value).filter((k) => k !== expected)) {
         warnings.push(`section [${name}.${sub}] is not supported (kata-ts reads [${name}.${expected}]) and is ignored`);
@@ -141,14 +164,17 @@ export function parseRuntimeConfig(file: string, text: string, origin: ConfigOri
     shim: new TableReader(file, 'shim.kata', tableAt(doc, 'shim.kata') ?? {}),
     agent: new TableReader(file, 'agent.kata', tableAt(doc, 'agent.kata') ?? {}),
     runtime: new TableReader(file, 'runtime', tableAt(doc, 'runtime') ?? {}),
+    factory: new TableReader(file, 'factory', tableAt(doc, 'factory') ?? {}),
   };
+  const hypervisor = readHypervisor(readers.hypervisor, file);
   const config: RuntimeConfig = {
     source: { path: file, origin },
-    hypervisor: readHypervisor(readers.hypervisor, file),
+    hypervisor,
     proxy: readComponent(readers.proxy),
     shim: readComponent(readers.shim),
     agent: readAgent(readers.agent),
     runtime: readRuntime(readers.runtime),
+    factory: readFactory(readers.factory, file, hypervisor),
     warnings: sectionWarnings(doc),
   };
   if (config.runtime.disableNewNetns && config.runtime.internetworkingModel !== 'none') {

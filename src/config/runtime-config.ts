@@ -90,6 +90,16 @@ export interface RuntimeSection {
   experimental: string[];
 }
 
+/**
+ * Kata 1.x's [factory]: with enable_template, sandbox VMs are restored from a
+ * template VM (booted once, its agent up, saved) instead of booting.
+ */
+export interface FactoryConfig {
+  enableTemplate: boolean;
+  /** Where the template's memory and device state are kept. */
+  templatePath: string;
+}
+
 export type ConfigOrigin = 'flag' | 'env' | 'system' | 'bundled';
 
 export interface RuntimeConfig {
@@ -99,6 +109,7 @@ export interface RuntimeConfig {
   shim: ComponentConfig;
   agent: AgentConfig;
   runtime: RuntimeSection;
+  factory: FactoryConfig;
   /** Non-fatal findings (unknown keys, ignored sections), for the caller to log. */
   warnings: string[];
 }

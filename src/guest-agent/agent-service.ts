@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -15,6 +14,7 @@ import {
   type ProcessRequest,
   type ReadStreamRequest,
   type RemoveContainerRequest,
+  type ReseedRandomDevRequest,
   type SetGuestDateTimeRequest,
   type SignalProcessRequest,
   type TtyWinResizeRequest,
@@ -27,6 +27,8 @@ import { onlineCpuMem, type OnlineCpuMemRequest } from './cpu-memory.js';
 import { addArpNeighbors, listInterfaces, listRoutes, updateInterface, updateRoutes } from './network.js';
 import { AgentError, failed, invalid } from './agent-error.js';
 import { formatTable } from '../util/text-table.js';
+import { loadNativeAddon } from '../util/native-addon.js';
+import { messageOf } from '../util/errors.js';
 import type { AgentLog } from './agent-log.js';
 import type { AgentOptions } from './agent-options.js';
 import type { Sandbox } from './sandbox.js';
@@ -114,10 +116,30 @@ async function guestDetails(): Promise<GuestDetailsResponse> {
   };
 }
 
-function setDateTime(req: SetGuestDateTimeRequest): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('date', ['-s', `@${req.Sec}`], (err) => (err ? reject(failed(`cannot set the date: ${err.message}`)) : resolve()));
-  });
+async function setDateTime(req: SetGuestDateTimeRequest): Promise<void> {
+  const seconds = Number(req.Sec);
+  const micros = Number(req.Usec ?? 0);
+  if (!Number.isSafeInteger(seconds) || seconds < 0 || !Number.isInteger(micros) || micros < 0 || micros >= 1_000_000) {
+    throw invalid(`SetGuestDateTime: bad time ${String(req.Sec)}.${String(req.Usec)}`);
+  }
+  try {
+    loadNativeAddon().setRealtime(seconds, micros);
+  } catch (err) {
+    throw failed(`cannot set the date: ${messageOf(err)}`);
+  }
+}
+
+/** Host bytes into the kernel's pool, and a reseed now: VMs restored from one template must not share the generator's state. */
+async function reseedRandom(req: ReseedRandomDevRequest): Promise<void> {
+  const data = Buffer.from(req.data ?? []);
+  if (data.length === 0) throw invalid('ReseedRandomDev without data');
+  try {
+    loadNativeAddon().reseedCrng(data);
+  } catch (err) {
+    throw failed(`cannot reseed the random generator: ${messageOf(err)}`);
+  } finally {
+    data.fill(0);
+  }
 }
 
 /** The grpc.AgentService implementation, one entry per RPC. */
@@ -128,6 +150,7 @@ export function agentServiceHandlers(sandbox: Sandbox, log: AgentLog, options: P
     OnlineCPUMem: (req: OnlineCpuMemRequest) => onlineCpuMem(req),
     GetGuestDetails: () => guestDetails(),
     SetGuestDateTime: (req: SetGuestDateTimeRequest) => setDateTime(req),
+    ReseedRandomDev: (req: ReseedRandomDevRequest) => reseedRandom(req),
     CreateContainer: (req: CreateContainerRequest) => sandbox.createContainer(req),
     StartContainer: (req: ContainerRequest) => sandbox.startContainer(req.container_id),
     RemoveContainer: (req: RemoveContainerRequest) => sandbox.removeContainer(req.container_id, req.timeout),

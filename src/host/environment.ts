@@ -79,6 +79,8 @@ export async function collectEnvironment(
       KernelModules: config.agent.kernelModules,
       DialTimeout: config.agent.dialTimeoutSeconds,
     },
+    // Kata 1.x's [factory]: VM templating (vm_cache_number is refused, so always 0 here).
+    Factory: { EnableTemplate: config.factory.enableTemplate, TemplatePath: config.factory.templatePath, VMCacheNumber: 0 },
     Host: {
       Kernel: await facts.kernelRelease(),
       Architecture: os.arch() === 'x64' ? 'amd64' : os.arch(),

@@ -18,6 +18,14 @@ export interface VmSpec {
   agentDebug: boolean;
   /** The pod's network devices and the namespace QEMU runs in (tap devices belong to one). */
   network?: VmNetwork;
+  /** Guest RAM in a template's memory file: written by the template VM, mapped copy-on-write by its clones. */
+  template?: VmTemplateMemory;
+}
+
+export interface VmTemplateMemory {
+  memoryFile: string;
+  /** save: the template VM, whose RAM is the file itself; restore: a clone, started paused for the saved state. */
+  role: 'save' | 'restore';
 }
 
 /** A virtio-net device backed by a tap device of the namespace QEMU runs in. */
@@ -287,10 +295,26 @@ export function networkArgs(spec: VmSpec): string[] {
   });
 }
 
+/**
+ * A template VM's RAM is its memory file (share=on): QEMU saves the device
+ * state alone (x-ignore-shared). A clone maps the file privately (share=off),
+ * so every clone reads the template's pages from one page cache and copies
+ * only what it writes, and waits for the device state (-incoming defer).
+ */
+export function templateArgs(spec: VmSpec): string[] {
+  if (!spec.template) return [];
+  const share = spec.template.role === 'save' ? 'on' : 'off';
+  return [
+    '-machine', 'memory-backend=pc.ram',
+    '-object', `memory-backend-file,id=pc.ram,size=${spec.hypervisor.defaultMemoryMiB}M,mem-path=${qemuOptValue(spec.template.memoryFile)},share=${share}`,
+    ...(spec.template.role === 'restore' ? ['-incoming', 'defer'] : []),
+  ];
+}
+
 /** The composable pieces, in command-line order. */
 export const qemuArgPieces: ReadonlyArray<(spec: VmSpec) => string[]> = [
   identityArgs, machineArgs, cpuArgs, memoryArgs, firmwareArgs, qmpArgs, consoleArgs,
-  bridgeArgs, networkArgs, agentChannelArgs, sharedFsArgs, scsiArgs, rngArgs, balloonArgs, imageArgs, bootArgs,
+  bridgeArgs, networkArgs, agentChannelArgs, sharedFsArgs, scsiArgs, rngArgs, balloonArgs, imageArgs, bootArgs, templateArgs,
 ];
 
 export function qemuArgs(spec: VmSpec): string[] {

@@ -21,6 +21,8 @@ export interface VmHandle {
   mountNamespace?: boolean;
   /** QEMU runs as nobody (rootless): it opens a hot-plugged disk with nobody's rights. */
   rootless?: boolean;
+  /** Restored from a VM template, not booted: its agent was up before the host connected. */
+  restored?: boolean;
 }
 
 /** Starts QEMU daemonized; a failed start leaves no process and no directory behind. */

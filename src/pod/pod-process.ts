@@ -37,6 +37,9 @@ export interface PodOptions {
  * its memory: started again (by a carrier or a command), it reconnects to the
  * VM, and the carriers attach anew.
  */
+/** How soon the agent of a VM restored from a template answers a ping, at most (it is up already). */
+const restoredPongMs = 700;
+
 export async function runPod(options: PodOptions): Promise<void> {
   const { logger, vmDir } = options;
   const record = await readVmFile(vmDir);
@@ -57,7 +60,10 @@ export async function runPod(options: PodOptions): Promise<void> {
   const takeover = !options.fresh;
   let proxy: AgentProxy | undefined;
   if (record.vm.agentChannel.kind === 'serial') {
-    proxy = await startAgentProxy(record.vm.agentChannel.socket, record.vm.layout.proxySocket, logger, options.readyTimeoutMs, 10_000, { resetPeer: takeover });
+    proxy = await startAgentProxy(record.vm.agentChannel.socket, record.vm.layout.proxySocket, logger, options.readyTimeoutMs, 10_000, {
+      resetPeer: takeover,
+      ...(record.vm.restored && !takeover ? { reconnectMs: restoredPongMs } : {}),
+    });
   }
   const agent = new AgentClient(record.agentUrl);
   const links = new Set<net.Socket>();

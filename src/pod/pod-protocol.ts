@@ -11,6 +11,7 @@ export const podAgentMethods = [
   'check', 'createSandbox', 'destroySandbox', 'createContainer', 'startContainer', 'removeContainer', 'execProcess',
   'signalProcess', 'updateContainer', 'addContainerDevice', 'removeContainerDevice', 'listProcesses', 'pauseContainer', 'resumeContainer',
   'statsContainer', 'updateInterface', 'updateRoutes', 'listInterfaces', 'listRoutes', 'addArpNeighbors', 'onlineCpuMem', 'getGuestDetails',
+  'setGuestDateTime', 'reseedRandomDev',
 ] as const;
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 

@@ -7,9 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js';
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { hotplugMemoryMiB, maxVcpus, type VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
+import { restoreVmState } from '../hypervisor/vm-state.js';
+import { ensureTemplate, templateFits, type VmTemplate } from './vm-factory.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -87,21 +89,28 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const network = options.network ? await setupPodNetwork(options.network, logger, (planned) => writeNetworkFile(options.vmDir, planned)) : undefined;
   const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
   const started = Date.now();
-  const host = { hypervisor: h, hostCpus: os.cpus().length, hostMemoryMiB: Math.floor(os.totalmem() / (1024 * 1024)) };
+  const host = hostOf(config);
   const resources: VmResources = {
     baseVcpus: h.defaultVcpus, baseMemoryMiB: h.defaultMemoryMiB, vcpus: h.defaultVcpus, maxVcpus: maxVcpus(host), memoryMiB: h.defaultMemoryMiB,
     maxMemoryMiB: h.defaultMemoryMiB + hotplugMemoryMiB(host), dimms: 0, memorySlots: h.memorySlots,
   };
-  const vm = await startVmWithFreeCid(
-    (vsockCid) => ({ ...host, sandboxId, accelerator, layout, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork }),
+  const specOf = (vsockCid: number | undefined): VmSpec => ({ ...host, sandboxId, accelerator, layout, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork });
+  const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
+  const template = await templateToRestore(config, specOf(undefined), logger, dialTimeoutMs).catch(async (err: unknown) => {
+    if (network) await teardownPodNetwork(network, logger);
+    throw err;
+  });
+  const startedVm = await startVmWithFreeCid(
+    (vsockCid) => ({ ...specOf(vsockCid), ...(template ? { template: { memoryFile: template.memoryFile, role: 'restore' as const } } : {}) }),
     logger,
   ).catch(async (err: unknown) => {
     if (network) await teardownPodNetwork(network, logger);
     throw err;
   });
+  const vm: VmHandle = template ? { ...startedVm, restored: true } : startedVm;
   let pod: ProcessIdentity | undefined;
   try {
-    const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
+    if (template) await restoreVmState(layout.qmpSocket, template.stateFile);
     const channel = vm.agentChannel;
     const agentUrl = channel.kind === 'vsock' ? `vsock://${channel.cid}:${channel.port}` : `unix://${layout.proxySocket}`;
     // From here on the VM dir says which VM it holds: a pod process (this one or a later one) reads it.
@@ -114,6 +123,11 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
         throw new KataError('VM', (await vmIsRunning(vm)) && (await isSameProcessAlive(bootingPod)) ? 'the pod process stopped answering' : 'the VM exited while booting');
       });
       await waitForAgent(agent, Math.max(1000, dialTimeoutMs - (Date.now() - started)), vmGone);
+      // A clone woke with the template's clock and random state: both are the host's now (Kata's factory does the same).
+      if (template) {
+        await agent.reseedRandomDev(randomBytes(512).toString('base64'));
+        await agent.setGuestDateTime(Date.now());
+      }
     })().catch(async (err: unknown) => {
       // The VM dir goes away with the VM, so the console log is kept for the user.
       const kept = await keepConsoleLog(layout.consoleLog, sandboxId);
@@ -137,6 +151,35 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     await shutdownSandboxVm({ vm, pod, network }, logger);
     throw err;
   }
+}
+
+/** What the host offers a VM: CPUs for default_maxvcpus = 0, memory for hot-plug. */
+function hostOf(config: RuntimeConfig): Pick<VmSpec, 'hypervisor' | 'hostCpus' | 'hostMemoryMiB'> {
+  return { hypervisor: config.hypervisor, hostCpus: os.cpus().length, hostMemoryMiB: Math.floor(os.totalmem() / (1024 * 1024)) };
+}
+
+/**
+ * `factory init`: the template of a sandbox VM of this configuration (no pod
+ * network), made now unless it exists.
+ */
+export async function initVmTemplate(config: RuntimeConfig, accelerator: 'kvm' | 'tcg', logger: Logger): Promise<VmTemplate> {
+  const h = config.hypervisor;
+  const spec: VmSpec = {
+    ...hostOf(config), sandboxId: 'template', accelerator, layout: vmLayout('/template'), agentDebug: config.agent.enableDebug,
+    imageBytes: h.image ? await imageSize(h.image) : undefined,
+  };
+  return ensureTemplate(config.factory.templatePath, spec, logger, config.agent.dialTimeoutSeconds * 1000);
+}
+
+/** The template this VM starts from (made first if need be), when [factory] enable_template is on and the VM fits one. */
+async function templateToRestore(config: RuntimeConfig, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate | undefined> {
+  if (!config.factory.enableTemplate) return undefined;
+  const misfit = templateFits(spec);
+  if (misfit) {
+    logger.debug(`booting without the VM template: ${misfit}`);
+    return undefined;
+  }
+  return ensureTemplate(config.factory.templatePath, spec, logger, readyTimeoutMs);
 }
 
 /** Where failed boots' console logs are kept: root's own directory, never a predictable name in /tmp. */

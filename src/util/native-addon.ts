@@ -27,6 +27,10 @@ export interface NativeAddon {
   sendFd(socketPath: string, fd: number, name: string): void;
   /** Reads a connected unix socket up to the first newline, with the fds sent along (SCM_RIGHTS). */
   receiveMessage(fd: number, timeoutMs: number): Promise<{ data: Buffer; fds: number[] }>;
+  /** Credits `data` to the kernel's entropy pool and reseeds its generator at once (root only). */
+  reseedCrng(data: Buffer): void;
+  /** clock_settime(CLOCK_REALTIME) (root only). */
+  setRealtime(seconds: number, microseconds: number): void;
 }
 
 export const addonFileName = 'kata_native.node';

@@ -2,8 +2,9 @@
 // the vmlinux inside it, booted with a tiny busybox initrd to /init under the
 // same accelerator), QEMU start to agent ready, `create` of a one-container
 // sandbox, `run` of `true`, the boot breakdown from the guest console, and
-// QEMU's PSS for 1 and for 4 idle pods. Medians of N runs, each beside its
-// ratio to the limit.
+// QEMU's PSS for 1 and for 4 idle pods; then `create`, `run` and PSS again with
+// sandbox VMs restored from a VM template ([factory] enable_template). Medians
+// of N runs, each beside its ratio to the limit.
 // Usage: npm run bench:vm [-- --runs N] [--config FILE] [--pods N]
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -121,8 +122,8 @@ async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: st
   return [...classes.entries()].sort((a, b) => b[1] - a[1]);
 }
 
-async function qemuPid(root: string, sandboxId: string): Promise<number> {
-  const record = await runCli(['--root', root, '--kata-config', configPath, 'state', sandboxId]);
+async function qemuPid(root: string, sandboxId: string, kata: (args: string[]) => Promise<CliResult>): Promise<number> {
+  const record = await kata(['state', sandboxId]);
   if (record.exitCode !== 0) throw new Error(record.stderr);
   const { sandboxDir } = await import('../../src/runtime/sandbox-record.js');
   const sandbox = JSON.parse(await readFile(path.join(sandboxDir(root, sandboxId), 'sandbox.json'), 'utf8')) as { vm: { qemu: { pid: number } } };
@@ -142,6 +143,27 @@ function bootBreakdown(consoleLog: string): Array<[string, number]> {
     if (match) found.push([name, Number(match[1])]);
   }
   return found;
+}
+
+/** PSS of idle pods (a container each, given time to settle): the first alone, by mapping, then all `pods` of them. */
+async function idlePods(kata: (args: string[], outputFile?: string) => Promise<CliResult>, root: string, bundle: string, prefix: string): Promise<{ one: number; breakdown: Array<[string, number]>; all: number[] }> {
+  let one = NaN;
+  let breakdown: Array<[string, number]> = [];
+  for (let pod = 1; pod <= pods; pod++) {
+    await timed(() => kata(['create', `${prefix}${pod}`, '--bundle', bundle], path.join(dir, `${prefix}${pod}.out`)));
+    await timed(() => kata(['start', `${prefix}${pod}`]));
+    if (pod === 1) {
+      await sleep(10_000);
+      const pid = await qemuPid(root, `${prefix}1`, kata);
+      one = await pssMb(pid);
+      breakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel });
+    }
+  }
+  await sleep(10_000);
+  const all: number[] = [];
+  for (let pod = 1; pod <= pods; pod++) all.push(await pssMb(await qemuPid(root, `${prefix}${pod}`, kata)));
+  for (let pod = 1; pod <= pods; pod++) await kata(['delete', '--force', `${prefix}${pod}`]);
+  return { one, breakdown, all };
 }
 
 try {
@@ -178,23 +200,26 @@ try {
   const breakdown = bootBreakdown(await readFile(debugVm.vm.layout.consoleLog, 'latin1'));
   await shutdownSandboxVm(debugVm, silentLogger);
 
-  // Idle pods: a container each, given time to settle before PSS is read.
-  const podPss: number[] = [];
-  let pssBreakdown: Array<[string, number]> = [];
-  for (let pod = 1; pod <= pods; pod++) {
-    await timed(() => kata(['create', `pod${pod}`, '--bundle', sleeper], path.join(dir, `pod${pod}.out`)));
-    await timed(() => kata(['start', `pod${pod}`]));
-    if (pod === 1) {
-      await sleep(10_000);
-      const pid = await qemuPid(root, 'pod1');
-      podPss.push(await pssMb(pid));
-      pssBreakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel });
-    }
+  // Idle pods, booted and then restored from a VM template ([factory] enable_template).
+  const booted = await idlePods(kata, root, sleeper, 'pod');
+  const templateRoot = path.join(dir, 'template-root');
+  const templateConfig = path.join(dir, 'template.toml');
+  await writeFile(templateConfig, (await readFile(configPath, 'utf8'))
+    .replace(/"guest\//g, `"${path.join(path.dirname(configPath), 'guest')}/`)
+    .replace(/^enable_template = .*$/m, 'enable_template = true')
+    .replace(/^template_path = .*$/m, `template_path = "${path.join(dir, 'templates')}"`));
+  const fromTemplate = (args: string[], outputFile?: string): Promise<CliResult> =>
+    runCli(['--root', templateRoot, '--kata-config', templateConfig, ...args], { timeoutMs: 180_000, outputFile });
+  const templateInit = await timed(() => fromTemplate(['factory', 'init']));
+  const createFromTemplate: number[] = [];
+  const runFromTemplate: number[] = [];
+  for (let run = 1; run <= runs; run++) {
+    createFromTemplate.push(await timed(() => fromTemplate(['create', `c${run}`, '--bundle', sleeper], path.join(dir, `tc${run}.out`))));
+    await fromTemplate(['delete', '--force', `c${run}`]);
+    runFromTemplate.push(await timed(() => fromTemplate(['run', `t${run}`, '--bundle', trueBundle])));
   }
-  await sleep(10_000);
-  const allPss: number[] = [];
-  for (let pod = 1; pod <= pods; pod++) allPss.push(await pssMb(await qemuPid(root, `pod${pod}`)));
-  for (let pod = 1; pod <= pods; pod++) await kata(['delete', '--force', `pod${pod}`]);
+  const restored = await idlePods(fromTemplate, templateRoot, sleeper, 'tpod');
+  await fromTemplate(['factory', 'destroy']);
 
   const limit = median(bareVmlinux);
   const row = (name: string, values: number[]): string =>
@@ -213,10 +238,16 @@ try {
   console.log('boot breakdown (guest uptime, console unquieted):');
   for (const [name, seconds] of breakdown) console.log(`  ${name.padEnd(40)} ${seconds.toFixed(2)} s`);
   console.log('');
-  const sum = allPss.reduce((a, b) => a + b, 0);
-  console.log(`QEMU PSS, 1 idle pod:                        ${podPss[0]?.toFixed(1)} MB`);
-  for (const [kind, mb] of pssBreakdown) console.log(`  ${kind.padEnd(56)} ${mb.toFixed(1).padStart(6)} MB`);
-  console.log(`QEMU PSS, ${pods} idle pods:                       ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - (podPss[0] ?? 0)) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
+  console.log(row('create, restored from a VM template', createFromTemplate));
+  console.log(row('run true, restored from a VM template', runFromTemplate));
+  console.log(`${'VM template made (factory init)'.padEnd(44)} ${templateInit.toFixed(0).padStart(7)} ms`);
+  console.log('');
+  for (const [name, figures] of [['booted', booted], ['restored from a VM template', restored]] as const) {
+    const sum = figures.all.reduce((a, b) => a + b, 0);
+    console.log(`QEMU PSS, 1 idle pod, ${name}: ${figures.one.toFixed(1)} MB`);
+    for (const [kind, mb] of figures.breakdown) console.log(`  ${kind.padEnd(56)} ${mb.toFixed(1).padStart(6)} MB`);
+    console.log(`QEMU PSS, ${pods} idle pods, ${name}: ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - figures.one) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
+  }
 } finally {
   await cleanup();
 }

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRuntimeConfig } from '../../src/config/load-config.js';
 import {
-  agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, type VmSpec,
+  agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, templateArgs, type VmSpec,
 } from '../../src/hypervisor/qemu-args.js';
+import { templateFits, templateKey } from '../../src/runtime/vm-factory.js';
 import { vmLayout } from '../../src/hypervisor/vm-layout.js';
 import { configText } from '../helpers/fixtures.js';
 
@@ -117,6 +118,28 @@ describe('QEMU command line', () => {
     assert.deepEqual(valuesOf(args, '-m'), ['512M,slots=10,maxmem=4608M']);
     assert.ok(valuesOf(args, '-device').includes('virtio-rng-pci,rng=rng0'));
     assert.ok(valuesOf(args, '-object').includes('rng-random,id=rng0,filename=/dev/urandom'));
+  });
+});
+
+describe('VM templates on the QEMU command line', () => {
+  it('puts a template VM\'s RAM in its memory file (shared), a clone\'s in a private mapping of it, waiting for the state', () => {
+    const save = qemuArgs(spec('', { template: { memoryFile: '/run/t/k/memory', role: 'save' } }));
+    const restore = qemuArgs(spec('', { template: { memoryFile: '/run/t/k/memory', role: 'restore' } }));
+    assert.ok(valuesOf(save, '-machine').includes('memory-backend=pc.ram'));
+    assert.ok(valuesOf(save, '-object').includes('memory-backend-file,id=pc.ram,size=512M,mem-path=/run/t/k/memory,share=on'));
+    assert.deepEqual(valuesOf(save, '-incoming'), []);
+    assert.ok(valuesOf(restore, '-object').includes('memory-backend-file,id=pc.ram,size=512M,mem-path=/run/t/k/memory,share=off'));
+    assert.deepEqual(valuesOf(restore, '-incoming'), ['defer']);
+    assert.deepEqual(templateArgs(spec()), [], 'no template, plain RAM');
+  });
+
+  it('keys a template by the device set and the files QEMU loads, not by the sandbox\'s paths', async () => {
+    const a = await templateKey(spec());
+    assert.equal(await templateKey(spec('', { sandboxId: 'other', layout: vmLayout('/run/kata-ts/vm/other') })), a);
+    assert.notEqual(await templateKey(spec('default_memory = 1024')), a);
+    assert.notEqual(await templateKey(spec('', { accelerator: 'kvm' })), a);
+    assert.equal(templateFits(spec()), undefined);
+    assert.match(templateFits(spec('', { network: { nics: [{ tap: 'tap0', mac: '02:00:00:00:00:01', vhost: false }] } })) ?? '', /network devices/);
   });
 });
 

@@ -1,0 +1,143 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { qemuArgs, type VmSpec } from '../hypervisor/qemu-args.js';
+import { killFromPidFile, startVm, stopVm } from '../hypervisor/qemu-vm.js';
+import { vmLayout } from '../hypervisor/vm-layout.js';
+import { saveVmState } from '../hypervisor/vm-state.js';
+import { AgentClient } from '../agent-client/agent-client.js';
+import { startAgentProxy } from '../proxy/agent-proxy.js';
+import { withDirLock } from '../store/state-lock.js';
+import { KataError, messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { preparePrivateDir } from '../util/private-dir.js';
+
+/** A saved template VM: its RAM (memory) and device state (state), restored by every clone. */
+export interface VmTemplate {
+  key: string;
+  dir: string;
+  memoryFile: string;
+  stateFile: string;
+}
+
+/** Bump when what a template holds changes, so that older ones are not restored. */
+const templateFormat = 'kata-ts-vm-template/1';
+
+async function fileIdentity(file: string): Promise<string> {
+  if (!file) return '';
+  const st = await stat(file).catch(() => undefined);
+  return st ? `${file} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs}` : `${file} missing`;
+}
+
+/**
+ * Which template a VM can be restored from: its QEMU command line (with
+ * neutral paths: the device set is what must match) and the files QEMU loads.
+ */
+export async function templateKey(spec: VmSpec): Promise<string> {
+  const neutral: VmSpec = { ...spec, sandboxId: 'template', layout: vmLayout('/template'), template: undefined };
+  const h = spec.hypervisor;
+  const files = await Promise.all([h.path, h.kernel, h.initrd, h.image, h.firmware].map(fileIdentity));
+  const text = [templateFormat, ...qemuArgs(neutral), ...files].join('\n');
+  return createHash('sha256').update(text).digest('hex').slice(0, 24);
+}
+
+function templateAt(root: string, key: string): VmTemplate {
+  const dir = path.join(root, key);
+  return { key, dir, memoryFile: path.join(dir, 'memory'), stateFile: path.join(dir, 'state') };
+}
+
+/**
+ * Why a VM cannot start from a template, if it cannot: network devices are the
+ * pod's own (their taps and MACs), so such a VM boots. The namespace QEMU runs
+ * in does not matter to the guest.
+ */
+export function templateFits(spec: VmSpec): string | undefined {
+  return (spec.network?.nics.length ?? 0) > 0 ? 'the VM has network devices' : undefined;
+}
+
+/** The saved template for this VM, if there is one (its state file is written last). */
+export async function findTemplate(root: string, spec: VmSpec): Promise<VmTemplate | undefined> {
+  const template = templateAt(root, await templateKey(spec));
+  return (await stat(template.stateFile).catch(() => undefined)) ? template : undefined;
+}
+
+/**
+ * The template for this VM, made now if there is none: a VM booted with its
+ * RAM in the template's memory file, its agent up (one yamux ping, then the
+ * session closed, so the agent waits for the next), stopped and its device
+ * state saved. One command makes it; others wait on the lock and use it.
+ */
+export async function ensureTemplate(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate> {
+  const found = await findTemplate(root, spec);
+  if (found) return found;
+  const untrusted = await preparePrivateDir(root);
+  if (untrusted) throw new KataError('IO', `the VM template directory cannot be used: ${untrusted}`);
+  const template = templateAt(root, await templateKey(spec));
+  return withDirLock(root, path.join(root, `${template.key}.lock`), async () => {
+    if (await stat(template.stateFile).catch(() => undefined)) return template;
+    const started = Date.now();
+    await makeTemplate(template, spec, logger, readyTimeoutMs).catch(async (err: unknown) => {
+      await rm(template.dir, { recursive: true, force: true });
+      throw new KataError('VM', `cannot make the VM template: ${messageOf(err)}`, { cause: err });
+    });
+    logger.info(`made the VM template ${template.dir} in ${Date.now() - started} ms`);
+    return template;
+  });
+}
+
+async function makeTemplate(template: VmTemplate, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<void> {
+  const layout = vmLayout(path.join(template.dir, 'vm'));
+  // A command killed while it made this template left its QEMU: known by the pid file it named.
+  await killFromPidFile(layout.pidFile);
+  await rm(template.dir, { recursive: true, force: true });
+  await mkdir(template.dir, { mode: 0o700 });
+  // QEMU in the host's mount namespace: its VM dir is not under the VM root.
+  const vm = await startVm({
+    ...spec, sandboxId: 'template', layout, template: { memoryFile: template.memoryFile, role: 'save' },
+    hypervisor: { ...spec.hypervisor, privateMountNamespace: false },
+  }, logger);
+  try {
+    if (vm.agentChannel.kind !== 'serial') throw new KataError('VM', 'a VM template needs the serial agent channel');
+    const proxySocket = path.join(layout.dir, 'proxy.sock');
+    const proxy = await startAgentProxy(vm.agentChannel.socket, proxySocket, logger, readyTimeoutMs);
+    // The calls every clone makes first, made once here: the agent's HTTP/2 and gRPC paths are
+    // loaded and compiled in the saved guest, so a clone does not pay for them.
+    const client = new AgentClient(`unix://${proxySocket}`);
+    try {
+      await client.waitReady(readyTimeoutMs);
+      await client.reseedRandomDev(randomBytes(64).toString('base64'));
+      await client.setGuestDateTime(Date.now());
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+    // The agent sees its port close and opens it again for the next session; let it get there.
+    await sleep(300);
+    const saving = `${template.stateFile}.tmp`;
+    await saveVmState(layout.qmpSocket, saving);
+    await rename(saving, template.stateFile);
+  } finally {
+    await stopVm(vm, logger);
+  }
+}
+
+/** The templates under `root`, for `factory status`. */
+export async function listTemplates(root: string): Promise<Array<VmTemplate & { memoryBytes: number; created: Date }>> {
+  const found = [];
+  for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory()) continue;
+    const template = templateAt(root, entry.name);
+    const state = await stat(template.stateFile).catch(() => undefined);
+    const memory = await stat(template.memoryFile).catch(() => undefined);
+    if (state && memory) found.push({ ...template, memoryBytes: memory.blocks * 512, created: state.mtime });
+  }
+  return found;
+}
+
+/** Removes every template under `root` (running clones keep their mapping of the memory file). */
+export async function destroyTemplates(root: string): Promise<number> {
+  const templates = await listTemplates(root);
+  await rm(root, { recursive: true, force: true });
+  return templates.length;
+}
