@@ -91,7 +91,7 @@ async function pssMb(pid: number): Promise<number> {
  * translation buffer are anonymous mappings told apart by their size (the
  * guest's memory and QEMU's tb-size), the rest by the file they map.
  */
-async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: string }): Promise<Array<[string, number]>> {
+async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: string; templates?: string }): Promise<Array<[string, number]>> {
   const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
   const memoryKb = Number(/^(\d+)M/.exec(cmdline[cmdline.indexOf('-m') + 1] ?? '')?.[1] ?? NaN) * 1024;
   const tbKb = Number(/tb-size=(\d+)/.exec(cmdline.join(' '))?.[1] ?? NaN) * 1024;
@@ -110,7 +110,8 @@ async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: st
       sizeKb = Number(field[2]);
       continue;
     }
-    const kind = name === files.image ? 'rootfs image (DAX pages the guest read)'
+    const kind = files.templates && name.startsWith(`${files.templates}/`) ? 'guest RAM (template file pages, shared, and own copies)'
+      : name === files.image ? 'rootfs image (DAX pages the guest read)'
       : name === files.kernel ? 'guest kernel file (QEMU keeps it mapped)'
       : name === '' && sizeKb === memoryKb ? 'guest RAM (pages the guest touched)'
       : name === '' && Math.abs(sizeKb - tbKb) <= 8 ? `TCG translation buffer (tb-size ${tbKb / 1024} MiB)`
@@ -156,7 +157,7 @@ async function idlePods(kata: (args: string[], outputFile?: string) => Promise<C
       await sleep(10_000);
       const pid = await qemuPid(root, `${prefix}1`, kata);
       one = await pssMb(pid);
-      breakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel });
+      breakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel, templates: path.join(dir, 'templates') });
     }
   }
   await sleep(10_000);
