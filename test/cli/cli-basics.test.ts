@@ -139,9 +139,10 @@ describe('kata-ts command line', () => {
     const r = await runCli(['--kata-config', goodConfig, 'kata-env']);
     assert.equal(r.exitCode, 0, r.stderr);
     const env = parse(r.stdout) as Record<string, Record<string, unknown>>;
-    for (const section of ['Meta', 'Runtime', 'Hypervisor', 'Kernel', 'Initrd', 'Proxy', 'Shim', 'Agent', 'Host']) {
+    for (const section of ['Meta', 'Runtime', 'Hypervisor', 'Kernel', 'Initrd', 'Proxy', 'Shim', 'Agent', 'Factory', 'Host']) {
       assert.ok(env[section], `section ${section}`);
     }
+    assert.deepEqual({ ...env.Factory }, { EnableTemplate: false, TemplatePath: '/run/kata-ts-template', VMCacheNumber: 0 });
     const { stdout: qemuVersion } = await execa('/usr/bin/qemu-system-x86_64', ['--version']);
     assert.ok(qemuVersion.includes(String(env.Hypervisor?.Version)));
     assert.equal((env.Runtime?.Config as Record<string, unknown>).Path, goodConfig);
