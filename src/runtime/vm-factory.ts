@@ -135,9 +135,15 @@ export async function listTemplates(root: string): Promise<Array<VmTemplate & { 
   return found;
 }
 
-/** Removes every template under `root` (running clones keep their mapping of the memory file). */
+/**
+ * Removes every template under `root` (running clones keep their mapping of
+ * the memory file), and the QEMU of one a killed command was making.
+ */
 export async function destroyTemplates(root: string): Promise<number> {
   const templates = await listTemplates(root);
+  for (const entry of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (entry.isDirectory()) await killFromPidFile(path.join(root, entry.name, 'vm', 'qemu.pid'));
+  }
   await rm(root, { recursive: true, force: true });
   return templates.length;
 }
