@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { HypervisorConfig } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
 import type { KvmEvidence } from './kvm-boot-probe.js';
+import { fileIdentity } from '../util/file-identity.js';
 
 /** Root-owned, under /run: gone at the next boot, which is also part of the key. */
 export const defaultProbeCacheDir = '/run/kata-ts-probe';
@@ -18,12 +19,6 @@ export interface CachedEvidence {
   key: string;
   inputs: Record<string, string>;
   evidence: KvmEvidence;
-}
-
-async function fileIdentity(file: string): Promise<string> {
-  if (!file) return '';
-  const st = await stat(file).catch(() => undefined);
-  return st ? `${file} dev=${st.dev} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs}` : `${file} missing`;
 }
 
 /** Loaded KVM modules (kvm, kvm_intel, kvm_amd, kvm_pvm...) with their source versions. */

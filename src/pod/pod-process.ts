@@ -20,6 +20,9 @@ import { encodeMessage, podAgentMethods, podHypervisorMethods, type PodCall, typ
 import { listenOwnerOnly } from '../util/unix-socket.js';
 import { lostStatus } from './process-relay.js';
 
+/** How soon the agent of a VM restored from a template answers a ping, at most (it is up already). */
+const restoredPongMs = 700;
+
 export interface PodOptions {
   vmDir: string;
   /** Started with the VM (create): no agent session to take over. */
@@ -37,9 +40,6 @@ export interface PodOptions {
  * its memory: started again (by a carrier or a command), it reconnects to the
  * VM, and the carriers attach anew.
  */
-/** How soon the agent of a VM restored from a template answers a ping, at most (it is up already). */
-const restoredPongMs = 700;
-
 export async function runPod(options: PodOptions): Promise<void> {
   const { logger, vmDir } = options;
   const record = await readVmFile(vmDir);

@@ -94,7 +94,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     baseVcpus: h.defaultVcpus, baseMemoryMiB: h.defaultMemoryMiB, vcpus: h.defaultVcpus, maxVcpus: maxVcpus(host), memoryMiB: h.defaultMemoryMiB,
     maxMemoryMiB: h.defaultMemoryMiB + hotplugMemoryMiB(host), dimms: 0, memorySlots: h.memorySlots,
   };
-  const specOf = (vsockCid: number | undefined): VmSpec => ({ ...host, sandboxId, accelerator, layout, agentDebug: config.agent.enableDebug, vsockCid, imageBytes, network: vmNetwork });
+  const specOf = (vsockCid: number | undefined): VmSpec => vmSpecOf(config, { sandboxId, accelerator, layout, vsockCid, imageBytes, network: vmNetwork });
   const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
   const template = await templateToRestore(config, specOf(undefined), logger, dialTimeoutMs).catch(async (err: unknown) => {
     if (network) await teardownPodNetwork(network, logger);
@@ -164,11 +164,13 @@ function hostOf(config: RuntimeConfig): Pick<VmSpec, 'hypervisor' | 'hostCpus' |
  */
 export async function initVmTemplate(config: RuntimeConfig, accelerator: 'kvm' | 'tcg', logger: Logger): Promise<VmTemplate> {
   const h = config.hypervisor;
-  const spec: VmSpec = {
-    ...hostOf(config), sandboxId: 'template', accelerator, layout: vmLayout('/template'), agentDebug: config.agent.enableDebug,
-    imageBytes: h.image ? await imageSize(h.image) : undefined,
-  };
+  const spec = vmSpecOf(config, { sandboxId: 'template', accelerator, layout: vmLayout('/template'), imageBytes: h.image ? await imageSize(h.image) : undefined });
   return ensureTemplate(config.factory.templatePath, spec, logger, config.agent.dialTimeoutSeconds * 1000);
+}
+
+/** A sandbox VM's QEMU spec: create and `factory init` build it alike, so that their template keys agree. */
+function vmSpecOf(config: RuntimeConfig, vm: Pick<VmSpec, 'sandboxId' | 'accelerator' | 'layout' | 'imageBytes' | 'vsockCid' | 'network'>): VmSpec {
+  return { ...hostOf(config), ...vm, agentDebug: config.agent.enableDebug };
 }
 
 /** The template this VM starts from (made first if need be), when [factory] enable_template is on and the VM fits one. */

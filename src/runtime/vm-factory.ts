@@ -11,6 +11,7 @@ import { startAgentProxy } from '../proxy/agent-proxy.js';
 import { withDirLock } from '../store/state-lock.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { fileIdentity } from '../util/file-identity.js';
 import { preparePrivateDir } from '../util/private-dir.js';
 
 /** A saved template VM: its RAM (memory) and device state (state), restored by every clone. */
@@ -23,12 +24,6 @@ export interface VmTemplate {
 
 /** Bump when what a template holds changes, so that older ones are not restored. */
 const templateFormat = 'kata-ts-vm-template/1';
-
-async function fileIdentity(file: string): Promise<string> {
-  if (!file) return '';
-  const st = await stat(file).catch(() => undefined);
-  return st ? `${file} ino=${st.ino} size=${st.size} mtime=${st.mtimeMs}` : `${file} missing`;
-}
 
 /**
  * Which template a VM can be restored from: its QEMU command line (with
@@ -56,26 +51,24 @@ export function templateFits(spec: VmSpec): string | undefined {
   return (spec.network?.nics.length ?? 0) > 0 ? 'the VM has network devices' : undefined;
 }
 
-/** The saved template for this VM, if there is one (its state file is written last). */
-export async function findTemplate(root: string, spec: VmSpec): Promise<VmTemplate | undefined> {
-  const template = templateAt(root, await templateKey(spec));
-  return (await stat(template.stateFile).catch(() => undefined)) ? template : undefined;
+/** Whether the template is complete: its state file is written last. */
+async function isSaved(template: VmTemplate): Promise<boolean> {
+  return (await stat(template.stateFile).catch(() => undefined)) !== undefined;
 }
 
 /**
  * The template for this VM, made now if there is none: a VM booted with its
- * RAM in the template's memory file, its agent up (one yamux ping, then the
- * session closed, so the agent waits for the next), stopped and its device
- * state saved. One command makes it; others wait on the lock and use it.
+ * RAM in the template's memory file, its agent up and its first calls made
+ * (then the session closed, so the agent waits for the next), stopped and its
+ * device state saved. One command makes it; others wait on the lock and use it.
  */
 export async function ensureTemplate(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate> {
-  const found = await findTemplate(root, spec);
-  if (found) return found;
+  const template = templateAt(root, await templateKey(spec));
+  if (await isSaved(template)) return template;
   const untrusted = await preparePrivateDir(root);
   if (untrusted) throw new KataError('IO', `the VM template directory cannot be used: ${untrusted}`);
-  const template = templateAt(root, await templateKey(spec));
   return withDirLock(root, path.join(root, `${template.key}.lock`), async () => {
-    if (await stat(template.stateFile).catch(() => undefined)) return template;
+    if (await isSaved(template)) return template;
     const started = Date.now();
     await makeTemplate(template, spec, logger, readyTimeoutMs).catch(async (err: unknown) => {
       await rm(template.dir, { recursive: true, force: true });
