@@ -116,7 +116,7 @@ function readRuntime(r: TableReader): RuntimeSection {
 /** Kata's default template_path is /run/vc/vm/template; kata-ts keeps its own under /run. */
 export const defaultTemplatePath = '/run/kata-ts-template';
 
-function readFactory(r: TableReader, file: string, h: HypervisorConfig): FactoryConfig {
+function readFactory(r: TableReader, file: string): FactoryConfig {
   const config: FactoryConfig = {
     enableTemplate: r.boolean('enable_template', false),
     templatePath: r.path('template_path', defaultTemplatePath),
@@ -126,12 +126,6 @@ function readFactory(r: TableReader, file: string, h: HypervisorConfig): Factory
     throw new KataError('CONFIG_INVALID', `${file}: factory.vm_cache_number: kata-ts has no VM cache (set 0, and enable_template for fast starts)`);
   }
   r.string('vm_cache_endpoint', '');
-  if (config.enableTemplate && h.useVsock) {
-    throw new KataError('CONFIG_INVALID', `${file}: factory.enable_template = true does not work with hypervisor.qemu.use_vsock = true (a restored VM keeps the template's vsock device)`);
-  }
-  if (config.enableTemplate && h.rootless) {
-    throw new KataError('CONFIG_INVALID', `${file}: factory.enable_template = true does not work with hypervisor.qemu.rootless = true (QEMU as nobody cannot map the root-only template)`);
-  }
   return config;
 }
 
@@ -174,7 +168,7 @@ export function parseRuntimeConfig(file: string, text: string, origin: ConfigOri
     shim: readComponent(readers.shim),
     agent: readAgent(readers.agent),
     runtime: readRuntime(readers.runtime),
-    factory: readFactory(readers.factory, file, hypervisor),
+    factory: readFactory(readers.factory, file),
     warnings: sectionWarnings(doc),
   };
   if (config.runtime.disableNewNetns && config.runtime.internetworkingModel !== 'none') {

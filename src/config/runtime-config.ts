@@ -100,6 +100,18 @@ export interface FactoryConfig {
   templatePath: string;
 }
 
+/**
+ * Why this configuration's VMs boot instead of being restored from a
+ * template, if they do: a vsock device carries the VM's own CID, which a
+ * restored guest would keep; QEMU as nobody (rootless) cannot map the
+ * root-only template.
+ */
+export function templateUnusableBy(h: Pick<HypervisorConfig, 'useVsock' | 'rootless'>): string | undefined {
+  if (h.useVsock) return 'use_vsock = true (a restored guest would keep the template\'s CID)';
+  if (h.rootless) return 'rootless = true (QEMU as nobody cannot map the root-only template)';
+  return undefined;
+}
+
 export type ConfigOrigin = 'flag' | 'env' | 'system' | 'bundled';
 
 export interface RuntimeConfig {

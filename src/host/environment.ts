@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { RuntimeConfig } from '../config/runtime-config.js';
+import { templateUnusableBy, type RuntimeConfig } from '../config/runtime-config.js';
 import { kataTsVersion } from '../util/version.js';
 import { carrierBinaryPath } from '../util/package-root.js';
 import type { HostVerdict } from './check-host.js';
@@ -80,7 +80,7 @@ export async function collectEnvironment(
       DialTimeout: config.agent.dialTimeoutSeconds,
     },
     // Kata 1.x's [factory]: VM templating (vm_cache_number is refused, so always 0 here).
-    Factory: { EnableTemplate: config.factory.enableTemplate, TemplatePath: config.factory.templatePath, VMCacheNumber: 0 },
+    Factory: { EnableTemplate: config.factory.enableTemplate, TemplatePath: config.factory.templatePath, VMCacheNumber: 0, Template: templateInEffect(config) },
     Host: {
       Kernel: await facts.kernelRelease(),
       Architecture: os.arch() === 'x64' ? 'amd64' : os.arch(),
@@ -91,4 +91,11 @@ export async function collectEnvironment(
       CPU: { Vendor: cpu.vendor, Model: cpu.model },
     },
   };
+}
+
+/** What [factory] does for this configuration's sandboxes, in words. */
+function templateInEffect(config: RuntimeConfig): string {
+  if (!config.factory.enableTemplate) return 'off: VMs boot';
+  const unusable = templateUnusableBy(config.hypervisor);
+  return unusable ? `not used, VMs boot: ${unusable}` : 'VMs without pod network devices are restored from the template';
 }

@@ -165,6 +165,8 @@ function hostOf(config: RuntimeConfig): Pick<VmSpec, 'hypervisor' | 'hostCpus' |
 export async function initVmTemplate(config: RuntimeConfig, accelerator: 'kvm' | 'tcg', logger: Logger): Promise<VmTemplate> {
   const h = config.hypervisor;
   const spec = vmSpecOf(config, { sandboxId: 'template', accelerator, layout: vmLayout('/template'), imageBytes: h.image ? await imageSize(h.image) : undefined });
+  const misfit = templateFits(spec);
+  if (misfit) throw new KataError('CONFIG_INVALID', `this configuration's VMs boot without a template: ${misfit}`);
   return ensureTemplate(config.factory.templatePath, spec, logger, config.agent.dialTimeoutSeconds * 1000);
 }
 

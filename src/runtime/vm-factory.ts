@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { templateUnusableBy } from '../config/runtime-config.js';
 import { qemuArgs, type VmSpec } from '../hypervisor/qemu-args.js';
 import { killFromPidFile, startVm, stopVm } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
@@ -43,12 +44,13 @@ function templateAt(root: string, key: string): VmTemplate {
 }
 
 /**
- * Why a VM cannot start from a template, if it cannot: network devices are the
- * pod's own (their taps and MACs), so such a VM boots. The namespace QEMU runs
- * in does not matter to the guest.
+ * Why a VM cannot start from a template, if it cannot; such a VM boots. Besides
+ * what the configuration rules out, network devices are the pod's own (their
+ * taps and MACs). The namespace QEMU runs in does not matter to the guest.
  */
 export function templateFits(spec: VmSpec): string | undefined {
-  return (spec.network?.nics.length ?? 0) > 0 ? 'the VM has network devices' : undefined;
+  if ((spec.network?.nics.length ?? 0) > 0) return 'the VM has network devices';
+  return templateUnusableBy(spec.hypervisor);
 }
 
 /** Whether the template is complete: its state file is written last. */
@@ -64,7 +66,7 @@ async function isSaved(template: VmTemplate): Promise<boolean> {
  */
 export async function ensureTemplate(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate> {
   const template = templateAt(root, await templateKey(spec));
-  if (await isSaved(template)) return template;
+  if (await isSaved(template)) return markUsed(template);
   const untrusted = await preparePrivateDir(root);
   if (untrusted) throw new KataError('IO', `the VM template directory cannot be used: ${untrusted}`);
   return withDirLock(root, path.join(root, `${template.key}.lock`), async () => {
@@ -75,8 +77,34 @@ export async function ensureTemplate(root: string, spec: VmSpec, logger: Logger,
       throw new KataError('VM', `cannot make the VM template: ${messageOf(err)}`, { cause: err });
     });
     logger.info(`made the VM template ${template.dir} in ${Date.now() - started} ms`);
+    await pruneTemplates(root, template.key, logger);
     return template;
   });
+}
+
+/**
+ * How many templates are kept: each holds what its guest touched while it
+ * booted (about 100 MB), and a rebuilt image or a changed configuration makes
+ * a new one, so the least recently used beyond these are removed.
+ */
+export const templatesKept = 4;
+
+/** Records a use (the template directory's mtime), which pruning goes by. */
+async function markUsed(template: VmTemplate): Promise<VmTemplate> {
+  const now = new Date();
+  await utimes(template.dir, now, now).catch(() => undefined);
+  return template;
+}
+
+/** Removes the least recently used templates beyond `templatesKept`; running clones keep their mapping. */
+export async function pruneTemplates(root: string, justMade: string, logger: Logger): Promise<void> {
+  const others = await Promise.all((await listTemplates(root)).filter((t) => t.key !== justMade).map(async (t) => ({ ...t, used: (await stat(t.dir)).mtimeMs })));
+  others.sort((a, b) => b.used - a.used);
+  for (const stale of others.slice(templatesKept - 1)) {
+    // Its lock file stays: a command may hold it, and an empty file costs nothing.
+    await rm(stale.dir, { recursive: true, force: true });
+    logger.info(`removed the least recently used VM template ${stale.dir}`);
+  }
 }
 
 async function makeTemplate(template: VmTemplate, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<void> {

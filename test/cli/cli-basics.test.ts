@@ -142,7 +142,7 @@ describe('kata-ts command line', () => {
     for (const section of ['Meta', 'Runtime', 'Hypervisor', 'Kernel', 'Initrd', 'Proxy', 'Shim', 'Agent', 'Factory', 'Host']) {
       assert.ok(env[section], `section ${section}`);
     }
-    assert.deepEqual({ ...env.Factory }, { EnableTemplate: false, TemplatePath: '/run/kata-ts-template', VMCacheNumber: 0 });
+    assert.deepEqual({ ...env.Factory }, { EnableTemplate: true, TemplatePath: '/run/kata-ts-template', VMCacheNumber: 0, Template: 'VMs without pod network devices are restored from the template' });
     const { stdout: qemuVersion } = await execa('/usr/bin/qemu-system-x86_64', ['--version']);
     assert.ok(qemuVersion.includes(String(env.Hypervisor?.Version)));
     assert.equal((env.Runtime?.Config as Record<string, unknown>).Path, goodConfig);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findConfig } from '../../src/config/find-config.js';
 import { loadRuntimeConfig, parseRuntimeConfig } from '../../src/config/load-config.js';
-import type { RuntimeConfig } from '../../src/config/runtime-config.js';
+import { templateUnusableBy, type RuntimeConfig } from '../../src/config/runtime-config.js';
 import { KataError } from '../../src/util/errors.js';
 import { configText, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
 
@@ -32,17 +32,20 @@ describe('configuration.toml parsing', () => {
     assert.equal(config.hypervisor.accelerator, 'auto');
     assert.equal(config.hypervisor.useVsock, false);
     assert.equal(config.agent.dialTimeoutSeconds, 60);
-    assert.deepEqual(config.factory, { enableTemplate: false, templatePath: '/run/kata-ts-template' });
+    assert.deepEqual(config.factory, { enableTemplate: true, templatePath: '/run/kata-ts-template' });
     assert.equal(config.source.origin, 'flag');
   });
 
-  it('reads [factory] as Kata 1.x does, and refuses what a template cannot do', () => {
+  it('reads [factory] as Kata 1.x does, and says which VMs cannot use a template', () => {
     const factory = (text: string, qemu = ''): RuntimeConfig => parseRuntimeConfig(file, configText(qemu, `[factory]\n${text}`), 'flag');
     assert.deepEqual(factory('enable_template = true\ntemplate_path = "templates"').factory, { enableTemplate: true, templatePath: '/etc/kata/templates' });
     assert.deepEqual(factory('enable_template = true').warnings, []);
     assert.throws(() => factory('vm_cache_number = 2'), /factory\.vm_cache_number: kata-ts has no VM cache/);
-    assert.throws(() => factory('enable_template = true', 'use_vsock = true'), /enable_template = true does not work with hypervisor\.qemu\.use_vsock/);
-    assert.throws(() => factory('enable_template = true', 'rootless = true'), /enable_template = true does not work with hypervisor\.qemu\.rootless/);
+    assert.equal(factory('').factory.enableTemplate, false, 'off without the key, as in Kata');
+    // VMs these keys rule out boot instead; the configuration still loads.
+    assert.equal(templateUnusableBy(factory('enable_template = true', 'use_vsock = true').hypervisor), "use_vsock = true (a restored guest would keep the template's CID)");
+    assert.match(templateUnusableBy(factory('enable_template = true', 'rootless = true').hypervisor) ?? '', /^rootless = true/);
+    assert.equal(templateUnusableBy(factory('enable_template = true').hypervisor), undefined);
     assert.throws(() => factory('enable_template = "yes"'), /factory\.enable_template/);
   });
 

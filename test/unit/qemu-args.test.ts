@@ -4,7 +4,11 @@ import { parseRuntimeConfig } from '../../src/config/load-config.js';
 import {
   agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, templateArgs, type VmSpec,
 } from '../../src/hypervisor/qemu-args.js';
-import { templateFits, templateKey } from '../../src/runtime/vm-factory.js';
+import { pruneTemplates, templateFits, templateKey, templatesKept } from '../../src/runtime/vm-factory.js';
+import { Logger } from '../../src/util/logger.js';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { vmLayout } from '../../src/hypervisor/vm-layout.js';
 import { configText } from '../helpers/fixtures.js';
 
@@ -140,6 +144,31 @@ describe('VM templates on the QEMU command line', () => {
     assert.notEqual(await templateKey(spec('', { accelerator: 'kvm' })), a);
     assert.equal(templateFits(spec()), undefined);
     assert.match(templateFits(spec('', { network: { nics: [{ tap: 'tap0', mac: '02:00:00:00:00:01', vhost: false }] } })) ?? '', /network devices/);
+    assert.match(templateFits(spec('use_vsock = true')) ?? '', /^use_vsock = true/);
+    assert.match(templateFits(spec('rootless = true')) ?? '', /^rootless = true/);
+  });
+
+  it('keeps the most recently used templates and removes the others', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-templates-'));
+    try {
+      const keys = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
+      for (const [i, key] of keys.entries()) {
+        await mkdir(path.join(root, key));
+        await writeFile(path.join(root, key, 'memory'), 'm');
+        await writeFile(path.join(root, key, 'state'), 's');
+        // a1 is the oldest use, a6 the newest.
+        const used = new Date(Date.now() - (keys.length - i) * 60_000);
+        await utimes(path.join(root, key), used, used);
+      }
+      await mkdir(path.join(root, 'unsaved'));
+      const logged: string[] = [];
+      const logger = new Logger({ format: 'text', debug: false, sink: (line) => logged.push(line) });
+      await pruneTemplates(root, 'a1', logger);
+      assert.deepEqual((await readdir(root)).sort(), ['a1', 'a4', 'a5', 'a6', 'unsaved'], `the template just made and the ${templatesKept - 1} most recently used others stay`);
+      assert.equal(logged.length, 2);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
 
