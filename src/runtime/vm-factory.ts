@@ -121,7 +121,8 @@ async function makeTemplate(template: VmTemplate, spec: VmSpec, logger: Logger, 
   try {
     if (vm.agentChannel.kind !== 'serial') throw new KataError('VM', 'a VM template needs the serial agent channel');
     const proxySocket = path.join(layout.dir, 'proxy.sock');
-    const proxy = await startAgentProxy(vm.agentChannel.socket, proxySocket, logger, readyTimeoutMs);
+    // Its complaints go to the log only: if the template fails, the one-line error says why.
+    const proxy = await startAgentProxy(vm.agentChannel.socket, proxySocket, logger.fileOnly(), readyTimeoutMs);
     // The calls every clone makes first, made once here: the agent's HTTP/2 and gRPC paths are
     // loaded and compiled in the saved guest, so a clone does not pay for them.
     const client = new AgentClient(`unix://${proxySocket}`);

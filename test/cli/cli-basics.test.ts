@@ -142,7 +142,13 @@ describe('kata-ts command line', () => {
     for (const section of ['Meta', 'Runtime', 'Hypervisor', 'Kernel', 'Initrd', 'Proxy', 'Shim', 'Agent', 'Factory', 'Host']) {
       assert.ok(env[section], `section ${section}`);
     }
-    assert.deepEqual({ ...env.Factory }, { EnableTemplate: true, TemplatePath: '/run/kata-ts-template', VMCacheNumber: 0, Template: 'VMs without pod network devices are restored from the template' });
+    assert.deepEqual({ ...env.Factory }, { EnableTemplate: false, TemplatePath: '/run/kata-ts-template', VMCacheNumber: 0, Template: 'off: VMs boot' }, 'off without the key, as in Kata');
+    const factoryEnv = async (qemu: string): Promise<unknown> => {
+      const config = await writeConfig(dir, configText(qemu, '[factory]\nenable_template = true'), 'factory.toml');
+      return (parse((await runCli(['--kata-config', config, 'env'])).stdout) as Record<string, Record<string, unknown>>).Factory?.Template;
+    };
+    assert.equal(await factoryEnv(''), 'VMs without pod network devices are restored from the template');
+    assert.equal(await factoryEnv('use_vsock = true'), "not used, VMs boot: use_vsock = true (a restored guest would keep the template's CID)");
     const { stdout: qemuVersion } = await execa('/usr/bin/qemu-system-x86_64', ['--version']);
     assert.ok(qemuVersion.includes(String(env.Hypervisor?.Version)));
     assert.equal((env.Runtime?.Config as Record<string, unknown>).Path, goodConfig);

@@ -76,7 +76,7 @@ esac
     it(`${mode}: create fails in time with one line, the pod process stays small, nothing is left`, { timeout: 120_000 }, async () => {
       const config = await writeConfig(dir, await bundledConfigText({
         kernel: `"${path.join(repoRoot, 'guest', 'vmlinux')}"`, initrd: `"${initrd}"`, image: '""',
-        kernel_params: `"fake.mode=${mode}"`, dial_timeout: '8',
+        kernel_params: `"fake.mode=${mode}"`, dial_timeout: '8', enable_template: 'false',
       }), `${mode}.toml`);
       const root = path.join(dir, `root-${mode}`);
       const bundle = await makeBundle(path.join(dir, `b-${mode}`), { args: ['true'] });
@@ -106,6 +106,26 @@ esac
       assert.deepEqual(await vmDirs(), vmDirsBefore);
     });
   }
+
+  it('garbage while a VM template is made: create fails with one line, and no template or QEMU is left', { timeout: 120_000 }, async () => {
+    const templates = path.join(dir, 'templates');
+    const config = await writeConfig(dir, await bundledConfigText({
+      kernel: `"${path.join(repoRoot, 'guest', 'vmlinux')}"`, initrd: `"${initrd}"`, image: '""',
+      kernel_params: '"fake.mode=garbage"', dial_timeout: '8', enable_template: 'true', template_path: `"${templates}"`,
+    }), 'template-garbage.toml');
+    const bundle = await makeBundle(path.join(dir, 'b-template'), { args: ['true'] });
+    const vmDirsBefore = await vmDirs();
+    const started = Date.now();
+    const r = await runCli(['--root', path.join(dir, 'root-template'), '--kata-config', config, 'create', 'victim', '--bundle', bundle], { timeoutMs: 90_000 });
+    assert.equal(r.exitCode, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0] ?? '', /cannot make the VM template: .*(no answer|did not answer|protocol error|closed)/);
+    assert.ok(Date.now() - started < 40_000, `failed within the dial timeout and cleanup (${Date.now() - started} ms)`);
+    assert.deepEqual(await untilNoneLeft(kataTsProcesses, 10_000), [], 'the template QEMU is gone');
+    assert.deepEqual((await readdir(templates)).filter((name) => !name.endsWith('.lock')), [], 'no template is left');
+    assert.deepEqual(await vmDirs(), vmDirsBefore);
+  });
 });
 
 /**
