@@ -192,12 +192,12 @@ try {
 
   const base = median(times.kata1);
   const row = (name: string, values: number[], warm: number): string =>
-    `${name.padEnd(52)} ${median(values).toFixed(0).padStart(6)} ms  ${(median(values) / base).toFixed(2).padStart(5)}x   (${values.map((v) => v.toFixed(0)).join(', ')}; warm-up ${warm.toFixed(0)})`;
+    `${name.padEnd(58)} ${median(values).toFixed(0).padStart(6)} ms  ${(median(values) / base).toFixed(2).padStart(5)}x   (${values.map((v) => v.toFixed(0)).join(', ')}; warm-up ${warm.toFixed(0)})`;
   const version = (await runTool(kata1('kata-runtime'), ['--version'])).stdout.split('\n')[0] ?? '';
   console.log(`kata-ts against Kata 1.x: run of sh -c 'echo hi', ${runs} rounds, accelerator ${accelerator}, ${new Date().toISOString()}`);
   console.log(`${version}; kernel ${h.kernel}; ${h.defaultMemoryMiB} MiB, ${h.defaultVcpus} vCPU each`);
   console.log('');
-  console.log(`${'run'.padEnd(52)} ${'median'.padStart(9)}  to kata-runtime   (runs)`);
+  console.log(`${'run'.padEnd(58)} ${'median'.padStart(9)}  to kata-runtime   (runs)`);
   console.log(row('kata-runtime run (Kata 1.x, Go agent as /init)', times.kata1, warmUp.kata1));
   console.log(row(`kata-ts run, ${path.basename(configPath)} (enable_template = ${configured.factory.enableTemplate})`, times.configured, warmUp.configured));
   console.log(row('kata-ts run, every VM booted (enable_template = false)', times.booted, warmUp.booted));
