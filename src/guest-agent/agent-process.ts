@@ -11,6 +11,9 @@ export interface ProcessIo {
   terminal?: { fd: number; stream: Duplex };
 }
 
+/** After an exit, output silent this long ends (a child left behind may hold the pipe open forever). */
+export const outputQuietAfterExitMs = 2000;
+
 /** A process the agent started in a container: the init process or an exec. */
 export class AgentProcess {
   readonly stdin: Writable | null;
@@ -32,6 +35,8 @@ export class AgentProcess {
     this.stderr = io.stderr;
     this.exited = exit.then((status) => {
       this.exitStatus = status;
+      io.stdout.endWhenSilent(outputQuietAfterExitMs);
+      io.stderr.endWhenSilent(outputQuietAfterExitMs);
       return status;
     });
   }

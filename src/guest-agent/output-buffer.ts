@@ -16,6 +16,7 @@ export class OutputBuffer {
   private waiters: Array<() => void> = [];
   private buffered = 0;
   private eofDelivered = false;
+  private lastDataAt = Date.now();
   private readonly source: Readable | null;
 
   constructor(source: Readable | null, private readonly highWaterMark = outputHighWaterMark) {
@@ -26,6 +27,9 @@ export class OutputBuffer {
       return;
     }
     source.on('data', (chunk: Buffer) => {
+      // Ended early (endWhenSilent): what a leftover child writes later is not anyone's to read.
+      if (this.ended) return;
+      this.lastDataAt = Date.now();
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       if (this.buffered >= this.highWaterMark) source.pause();
@@ -38,6 +42,28 @@ export class OutputBuffer {
   finish(): void {
     this.ended = true;
     this.wake();
+  }
+
+  /**
+   * The process exited: its output ends once the pipe has been silent for
+   * quietMs, even if a child it left behind (a daemon) still holds the pipe
+   * open. Hosts read output to EOF before WaitProcess (Kata 1.x's shim does,
+   * because its agent forgets a process once waited for), so without this a
+   * leftover child would hold the exit back for as long as it lives. A pipe
+   * paused by backpressure is not silent: the host is still reading.
+   */
+  endWhenSilent(quietMs: number): void {
+    const check = (): void => {
+      if (this.ended) return;
+      const silentFor = Date.now() - this.lastDataAt;
+      if (silentFor >= quietMs && !this.source?.isPaused()) {
+        this.source?.destroy();
+        this.finish();
+        return;
+      }
+      setTimeout(check, Math.max(50, quietMs - silentFor));
+    };
+    setTimeout(check, quietMs);
   }
 
   /** Bytes held, waiting for a read. */

@@ -22,32 +22,23 @@ export interface RelayIo {
 /**
  * Relays one container process's I/O between the agent and the stdio a
  * carrier handed over, until the process exits; resolves with its status
- * (128 + signal when it was killed). Output written just before the exit is
- * drained, but never waited for forever (a daemonized child may hold it open).
+ * (128 + signal when it was killed). Output is read to EOF before WaitProcess,
+ * as Kata 1.x's shim does: its agent forgets a process once it has been waited
+ * for, output not yet read included. (The agent ends the output of an exited
+ * process whose pipe a leftover child holds open once it has been silent.)
  */
-export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger, quietMs = 2000): Promise<number> {
+export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger): Promise<number> {
   const { containerId, execId } = target;
   void pumpInput(agent, target, io.input, logger);
-  const activity = { last: Date.now() };
-  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger, activity);
-  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger, activity);
-  let status: number;
+  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger);
+  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger);
+  await Promise.all([stdout, stderr]);
   try {
-    status = await agent.waitProcess(containerId, execId);
+    return await agent.waitProcess(containerId, execId);
   } catch (err) {
     logger.error(`container ${containerId} process ${execId}: ${messageOf(err)}`);
     return lostStatus;
   }
-  // Output still flowing after the exit is all relayed; only a stream that stays
-  // silent (a daemonized child holding it open) is given up on.
-  const drained = Promise.all([stdout, stderr]).then(() => true);
-  while (!(await Promise.race([drained, sleep(100).then(() => false)]))) {
-    if (Date.now() - activity.last > quietMs) {
-      logger.debug(`container ${containerId} process ${execId}: output still open ${quietMs} ms after the exit, silent; not waiting for it`);
-      break;
-    }
-  }
-  return status;
 }
 
 async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readable, logger: Logger): Promise<void> {
@@ -71,7 +62,7 @@ async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readabl
  * connection not ready or broken) is not EOF: it is retried for a while, and
  * giving up (output lost) is a warning, never silent.
  */
-async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger, activity: { last: number }): Promise<void> {
+async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger): Promise<void> {
   let failures = 0;
   for (;;) {
     let chunk: Buffer | undefined;
@@ -88,7 +79,6 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
       continue;
     }
     if (!chunk) return;
-    activity.last = Date.now();
     if (!output.destroyed) await new Promise<void>((resolve) => output.write(chunk, () => resolve()));
   }
 }

@@ -115,6 +115,31 @@ describe('guest agent: output backpressure and the zombie reaper', () => {
     assert.equal(source.isPaused(), false, 'a read resumes it');
   });
 
+  it('ends an exited process\'s output once the pipe is silent, though a leftover child holds it open; not while paused', async () => {
+    const { PassThrough } = await import('node:stream');
+    const { OutputBuffer } = await import('../../src/guest-agent/output-buffer.js');
+    const held = new PassThrough();
+    const buffer = new OutputBuffer(held);
+    held.write('last words');
+    buffer.endWhenSilent(200);
+    assert.equal((await buffer.read(100)).toString(), 'last words');
+    const started = Date.now();
+    assert.equal((await buffer.read(100)).length, 0, 'EOF, with the pipe still open');
+    assert.ok(Date.now() - started >= 150, 'not before the pipe was silent for the quiet time');
+    assert.equal(held.destroyed, true, 'the agent stops reading the pipe');
+
+    const backedUp = new PassThrough();
+    const slow = new OutputBuffer(backedUp, 1000);
+    for (let i = 0; i < 5; i++) backedUp.write(Buffer.alloc(400));
+    await new Promise((r) => setImmediate(r));
+    slow.endWhenSilent(100);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(backedUp.destroyed, false, 'a pipe paused by backpressure is not silent');
+    let total = 0;
+    for (let chunk = await slow.read(4096); chunk.length > 0; chunk = await slow.read(4096)) total += chunk.length;
+    assert.equal(total, 2000, 'every byte, then EOF once the pipe went quiet');
+  });
+
   it('reaps a zombie child seen twice, never one whose exit is being read or one seen once', async () => {
     const { ZombieReaper } = await import('../../src/guest-agent/zombie-reaper.js');
     const { watchedPids } = await import('../../src/guest-agent/process-exit.js');
