@@ -88,12 +88,28 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
  */
 async function removeFromGuest(agent: SandboxAgent, id: string, kill: boolean, vmGoes: boolean, warn: (msg: string) => void): Promise<void> {
   if (kill) await agent.signalProcess(id, '', 9).catch(() => undefined);
-  await agent.removeContainer(id, 10).catch((err: unknown) => {
-    if (/not found/i.test(messageOf(err))) return;
-    if (!vmGoes) throw new KataError('VM', `cannot delete container ${id}: the guest could not remove it, so it is kept: ${messageOf(err)}`);
-    warn(`removing container ${id} from the guest: ${messageOf(err)} (its VM stops now)`);
-  });
+  const deadline = Date.now() + killedStopsWithinMs;
+  for (;;) {
+    try {
+      await agent.removeContainer(id, 10);
+      return;
+    } catch (err) {
+      if (/not found/i.test(messageOf(err))) return;
+      // Kata 1.x's agent refuses a container whose init has not exited yet (libcontainer's
+      // "container is not destroyed"); Kata's runtime waits for the killed init, so do we.
+      if (kill && /not destroyed/i.test(messageOf(err)) && Date.now() < deadline) {
+        await sleep(200);
+        continue;
+      }
+      if (!vmGoes) throw new KataError('VM', `cannot delete container ${id}: the guest could not remove it, so it is kept: ${messageOf(err)}`);
+      warn(`removing container ${id} from the guest: ${messageOf(err)} (its VM stops now)`);
+      return;
+    }
+  }
 }
+
+/** How long a SIGKILLed container's init may take to exit before its removal counts as failed. */
+const killedStopsWithinMs = 10_000;
 
 /** The carrier ends on its own once its process is gone; one that does not is stopped by pid. */
 async function stopCarrier(carrier: { pid: number; startTime: number }): Promise<void> {
