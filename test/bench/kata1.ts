@@ -9,12 +9,11 @@
 // Needs Kata 1.x's four binaries in one directory: test/bench/build-kata1.sh
 // builds them from their sources (not on Debian's mirrors, so not in CI).
 // Usage: npm run bench:kata1 -- --kata1 DIR [--runs N] [--config FILE]
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadRuntimeConfig } from '../../src/config/load-config.js';
 import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { configWithTemplates, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { findKata1, kata1Config, kataAgentInitrd, prepareHostForKataRuntime, qemuForKata1 } from '../helpers/kata1.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli, runTool, type CliResult } from '../helpers/run-cli.js';
@@ -47,24 +46,13 @@ async function timedRun(run: () => Promise<CliResult>, what: string): Promise<nu
   return ms;
 }
 
-/** The kata-ts configuration with [factory] as given and its templates in the temp dir. */
-async function kataTsConfig(name: string, enableTemplate: boolean): Promise<string> {
-  const text = (await readFile(configPath, 'utf8'))
-    .replace(/"guest\//g, `"${path.join(path.dirname(configPath), 'guest')}/`)
-    .replace(/^\s*(enable_template|template_path)\s*=.*$/gm, '')
-    .replace(/^\[factory\]\s*$/m, '');
-  const file = path.join(dir, name);
-  await writeFile(file, `${text}\n[factory]\nenable_template = ${enableTemplate}\ntemplate_path = "${path.join(dir, 'templates')}"\n`);
-  return file;
-}
-
 const undoHostPrep = await prepareHostForKataRuntime(dir);
 try {
   const guest = { qemu: await qemuForKata1(h.path, accelerator, dir), kernel: h.kernel, initrd: await kataAgentInitrd(kata1('kata-agent'), dir) };
   const kataConfigFile = await kata1Config(path.join(dir, 'kata1-configuration.toml'), found.dir, guest, h);
   const bundle = await makeBundle(path.join(dir, 'bundle'), { args: ['sh', '-c', 'echo hi'] });
-  const asConfigured = await kataTsConfig('as-configured.toml', configured.factory.enableTemplate);
-  const booted = await kataTsConfig('booted.toml', false);
+  const asConfigured = await configWithTemplates(configPath, dir, 'as-configured.toml', configured.factory.enableTemplate);
+  const booted = await configWithTemplates(configPath, dir, 'booted.toml', false);
   const root = path.join(dir, 'root');
   const kataRuntime = (id: string): Promise<CliResult> =>
     runTool(kata1('kata-runtime'), ['--kata-config', kataConfigFile, 'run', '--bundle', bundle, id], { timeoutMs: 180_000 });

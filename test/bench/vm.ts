@@ -17,7 +17,7 @@ import { extractVmlinux, isElf } from '../../src/image/vmlinux.js';
 import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { repoRoot, tempDir } from '../helpers/fixtures.js';
+import { configWithTemplates, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
@@ -36,16 +36,6 @@ const configured = await loadRuntimeConfig({ explicitPath: configPath });
 const config = { ...configured, factory: { ...configured.factory, enableTemplate: false } };
 const h = config.hypervisor;
 
-/** The configuration file with [factory] set as given (guest paths made absolute, as it moves to the temp dir). */
-async function configVariant(name: string, enableTemplate: boolean): Promise<string> {
-  const text = (await readFile(configPath, 'utf8'))
-    .replace(/"guest\//g, `"${path.join(path.dirname(configPath), 'guest')}/`)
-    .replace(/^\s*(enable_template|template_path)\s*=.*$/gm, '')
-    .replace(/^\[factory\]\s*$/m, '');
-  const file = path.join(dir, name);
-  await writeFile(file, `${text}\n[factory]\nenable_template = ${enableTemplate}\ntemplate_path = "${path.join(dir, 'templates')}"\n`);
-  return file;
-}
 const accelerator = await sandboxAccelerator(config, silentLogger);
 
 /** A busybox initrd whose /init only says it runs: the least a kernel can boot into. */
@@ -182,7 +172,7 @@ async function idlePods(kata: (args: string[], outputFile?: string) => Promise<C
 
 try {
   const root = path.join(dir, 'root');
-  const bootedConfig = await configVariant('booted.toml', false);
+  const bootedConfig = await configWithTemplates(configPath, dir, 'booted.toml', false);
   const kata = (args: string[], outputFile?: string): Promise<CliResult> =>
     runCli(['--root', root, '--kata-config', bootedConfig, ...args], { timeoutMs: 180_000, outputFile });
   const tiny = await tinyBusyboxInitrd();
@@ -217,7 +207,7 @@ try {
   // Idle pods, booted and then restored from a VM template ([factory] enable_template).
   const booted = await idlePods(kata, root, sleeper, 'pod');
   const templateRoot = path.join(dir, 'template-root');
-  const templateConfig = await configVariant('template.toml', true);
+  const templateConfig = await configWithTemplates(configPath, dir, 'template.toml', true);
   const fromTemplate = (args: string[], outputFile?: string): Promise<CliResult> =>
     runCli(['--root', templateRoot, '--kata-config', templateConfig, ...args], { timeoutMs: 180_000, outputFile });
   const templateInit = await timed(() => fromTemplate(['factory', 'init']));

@@ -42,6 +42,22 @@ export async function bundledConfigText(edits: Record<string, string> = {}): Pro
   return text;
 }
 
+/**
+ * A copy of a configuration file in `dir` with [factory] set as given and its
+ * templates under `dir` (guest paths made absolute, as the copy moves), for
+ * benchmarks that compare booted and restored VMs.
+ */
+export async function configWithTemplates(configPath: string, dir: string, name: string, enableTemplate: boolean): Promise<string> {
+  const keys = `enable_template = ${enableTemplate}\ntemplate_path = "${path.join(dir, 'templates')}"`;
+  const text = (await readFile(configPath, 'utf8'))
+    .replace(/"guest\//g, `"${path.join(path.dirname(configPath), 'guest')}/`)
+    .replace(/^\s*(enable_template|template_path)\s*=.*$/gm, '');
+  const header = /^\[factory\]\s*$/m;
+  const file = path.join(dir, name);
+  await writeFile(file, header.test(text) ? text.replace(header, `[factory]\n${keys}`) : `${text}\n[factory]\n${keys}\n`);
+  return file;
+}
+
 /** The Debian kernel (uncompressed) with the boot initrd that loads its modules and mounts the image. */
 export const debianKernelEdits = {
   kernel: `"${path.join(repoRoot, 'guest', 'vmlinux-debian')}"`,
