@@ -12,6 +12,12 @@ import { PtySession } from '../helpers/pty-session.js';
 import tty from 'node:tty';
 
 const forever = ['sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1; done'];
+/**
+ * The same, forking once at its start: the pids-limit test below fills the
+ * container's cgroup, and a shell whose fork fails there exits ("can't fork"),
+ * which a loop of sleeps would hit by chance.
+ */
+const foreverForkingOnce = ['sh', '-c', 'trap "exit 0" TERM; sleep 100000 & wait'];
 
 async function carrierOf(root: string, id: string): Promise<ProcessIdentity> {
   const state = JSON.parse(await readFile(path.join(root, id, 'state.json'), 'utf8')) as { carrier: ProcessIdentity };
@@ -98,7 +104,7 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
   });
 
   it('exec: stdio relayed, exit status, --env, --cwd, --process; ps; pause and resume', { timeout: 120_000 }, async () => {
-    await makeBundle(bundle('svc'), { args: forever, annotations: joinSandbox('pod') });
+    await makeBundle(bundle('svc'), { args: foreverForkingOnce, annotations: joinSandbox('pod') });
     assert.equal((await kata(['create', 'svc', '--bundle', bundle('svc')], { outputFile: path.join(dir, 'svc.out') })).exitCode, 0);
     carriers.push(await carrierOf(root, 'svc'));
     assert.equal((await kata(['start', 'svc'])).exitCode, 0);
