@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRuntimeConfig } from '../../src/config/load-config.js';
+import { renderEvidence, renderVerdict } from '../../src/cli/commands/check.js';
 import { checkHost, type HostVerdict } from '../../src/host/check-host.js';
 import { HostFacts } from '../../src/host/host-facts.js';
 import { parseDeviceHelp, parseQemuVersion } from '../../src/host/qemu-probe.js';
@@ -55,6 +56,24 @@ describe('kata-ts check against fixture hosts', () => {
 
     const forced = await verdictFor('no-vmx', { kvm: 'kernel-hangs', extra: 'accelerator = "kvm"' });
     assert.equal(forced.accelerator, null);
+    assert.equal(forced.canRun, false);
+    assert.match(forced.summary, /accelerator = "kvm" but KVM is not usable/);
+  });
+
+  it('a host with no /dev/kvm at all (kernel 6.18 fc, AMD without svm) is never probed: TCG, and check says why', async () => {
+    const probe = fakeKvmProbe('works');
+    const verdict = await checkHost({ config: config(), facts: new HostFacts(hostFixture('no-dev-kvm')), qemu: fakeQemu(), decision: { probe, cache: null } });
+    assert.equal(probe.boots, 0, 'nothing to probe without /dev/kvm');
+    assert.equal(statusOf(verdict, 'dev-kvm'), 'warn');
+    assert.equal(statusOf(verdict, 'kvm-usable'), 'warn');
+    assert.match(verdict.results.find((r) => r.id === 'kvm-usable')?.detail ?? '', /not probed: \/dev\/kvm does not exist/);
+    assert.deepEqual([verdict.kvmUsable, verdict.accelerator, verdict.canRun, verdict.decision.kvm.source], [false, 'tcg', true, 'not-probed']);
+    // What check --verbose prints for it: the probe line says so, and there is no evidence to show.
+    const evidence = renderEvidence(verdict.decision);
+    assert.deepEqual(evidence, ['KVM probe: not probed']);
+    assert.match(renderVerdict('/tmp/configuration.toml', verdict, true), /^accelerator: tcg \(KVM is not usable, so TCG software emulation: not probed: \/dev\/kvm does not exist\)$/m);
+
+    const forced = await checkHost({ config: config('accelerator = "kvm"'), facts: new HostFacts(hostFixture('no-dev-kvm')), qemu: fakeQemu(), decision: { probe, cache: null } });
     assert.equal(forced.canRun, false);
     assert.match(forced.summary, /accelerator = "kvm" but KVM is not usable/);
   });
