@@ -119,11 +119,26 @@ static int send_all(int sock, const char *text) {
   return 0;
 }
 
-/* The attach message carries fds 0, 1 and 2 (the pod relays the process's I/O through them). */
+/* The attach message carries fds 0, 1 and 2 (the pod relays the process's I/O through them).
+ * Sized from the ids (up to 1024 characters each, more once escaped), never cut short. */
 static int send_attach(int sock) {
-  char text[512];
-  snprintf(text, sizeof text, "{\"type\":\"attach\",\"container\":\"%s\",\"exec\":\"%s\",\"tty\":%s,\"pid\":%d}\n",
-           container_id, exec_id, tty ? "true" : "false", getpid());
+  size_t escaped_ids = 0;
+  for (const char *id = container_id; *id; id++) escaped_ids += 6; /* the most one byte can take escaped: \u00XX */
+  for (const char *id = exec_id; *id; id++) escaped_ids += 6;
+  size_t size = escaped_ids + 128;
+  char *text = malloc(size);
+  if (!text) return -1;
+  FILE *line = fmemopen(text, size, "w");
+  if (!line) {
+    free(text);
+    return -1;
+  }
+  fprintf(line, "{\"type\":\"attach\",\"container\":\"");
+  json_escape(line, container_id);
+  fprintf(line, "\",\"exec\":\"");
+  json_escape(line, exec_id);
+  fprintf(line, "\",\"tty\":%s,\"pid\":%d}\n", tty ? "true" : "false", getpid());
+  fclose(line);
   int fds[3] = {0, 1, 2};
   char control[CMSG_SPACE(sizeof fds)];
   memset(control, 0, sizeof control);
@@ -141,7 +156,10 @@ static int send_attach(int sock) {
   ssize_t n;
   do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  return n == (ssize_t)iov.iov_len ? 0 : -1;
+  /* The fds went with the first bytes; whatever a full socket buffer left over follows. */
+  int ok = n > 0 && send_all(sock, text + n) == 0;
+  free(text);
+  return ok ? 0 : -1;
 }
 
 static int try_connect(void) {

@@ -4,7 +4,7 @@ import type { RuntimeConfig } from '../config/runtime-config.js';
 import type { Logger } from '../util/logger.js';
 import type { OciRuntimeSpec } from './oci-spec-types.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
-import { validateId } from '../store/container-id.js';
+import { StateStore } from '../store/state-store.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
 import { specToAgent } from './agent-spec.js';
 import type { RuntimeContainerState } from './container-record.js';
@@ -66,7 +66,7 @@ function sharedStorage(msize: number): Storage {
  */
 export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig, options: CreateOptions): Promise<CreatedContainer> {
   const { store, logger } = ctx;
-  const id = validateId(options.id);
+  const id = StateStore.checkNewId(options.id);
   const bundle = await loadBundle(options.bundle);
   const spec = bundle.spec;
   const terminal = spec.process?.terminal ?? false;

@@ -71,6 +71,37 @@ const namespace: Check = (v, at) => {
 
 const idMapping = shape({ containerID: uint, hostID: uint, size: uint });
 
+/** Every capability Linux 6.1 (the guest kernel) knows, 0 to 40: runc and crun refuse any other name. */
+export const knownCapabilities: ReadonlySet<string> = new Set([
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO', 'SYS_CHROOT',
+  'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME', 'SYS_TTY_CONFIG', 'MKNOD', 'LEASE',
+  'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG', 'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ',
+  'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+].map((name) => `CAP_${name}`));
+
+/** The rlimits setrlimit(2) takes, by runtime-spec's names: runc and crun refuse any other type. */
+export const knownRlimits: ReadonlySet<string> = new Set([
+  'AS', 'CORE', 'CPU', 'DATA', 'FSIZE', 'LOCKS', 'MEMLOCK', 'MSGQUEUE', 'NICE', 'NOFILE', 'NPROC', 'RSS', 'RTPRIO', 'RTTIME', 'SIGPENDING', 'STACK',
+].map((name) => `RLIMIT_${name}`));
+
+/** A string from a closed set; an unknown one fails the way runc fails it, naming the value. */
+function oneOf(known: ReadonlySet<string>, what: string): Check {
+  return (v, at) => str(v, at) ?? (known.has(v as string) ? undefined : `${at} ${JSON.stringify(v)} is not a known ${what}`);
+}
+
+const capabilityList = arrayOf(oneOf(knownCapabilities, 'capability'));
+
+/** One rlimit: a known type, and a soft value the hard one allows (setrlimit fails otherwise). */
+const rlimit: Check = (v, at) => {
+  const problem = shape({ type: oneOf(knownRlimits, 'rlimit type'), hard: uint, soft: uint })(v, at);
+  if (problem) return problem;
+  const { type, hard, soft } = v as { type?: unknown; hard?: number; soft?: number };
+  if (type === undefined) return `${at}.type is missing`;
+  if (hard !== undefined && soft !== undefined && soft > hard) return `${at}: soft ${soft} is above hard ${hard}`;
+  return undefined;
+};
+
 const processShape = shape({
   terminal: bool,
   consoleSize: shape({ height: uint, width: uint }),
@@ -78,8 +109,8 @@ const processShape = shape({
   args: arrayOf(str),
   env: arrayOf(str),
   cwd: absPath,
-  capabilities: shape({ bounding: arrayOf(str), effective: arrayOf(str), inheritable: arrayOf(str), permitted: arrayOf(str), ambient: arrayOf(str) }),
-  rlimits: arrayOf(shape({ type: str, hard: uint, soft: uint })),
+  capabilities: shape({ bounding: capabilityList, effective: capabilityList, inheritable: capabilityList, permitted: capabilityList, ambient: capabilityList }),
+  rlimits: arrayOf(rlimit),
   noNewPrivileges: bool,
   apparmorProfile: str,
   oomScoreAdj: int,

@@ -9,6 +9,8 @@ import { withDirLock, type LockOptions } from './state-lock.js';
 
 const stateFile = 'state.json';
 const lockName = '.lock';
+/** NAME_MAX: the longest file name Linux file systems take. */
+const maxNameBytes = 255;
 
 export interface ListedState {
   id: string;
@@ -31,6 +33,17 @@ export class StateStore {
 
   private fileOf(id: string): string {
     return path.join(this.dirOf(id), stateFile);
+  }
+
+  /**
+   * Throws unless a new container may take this id: runc's charset, and a name
+   * the state directory's file system can hold (NAME_MAX, 255 bytes on Linux).
+   */
+  static checkNewId(id: string): string {
+    validateId(id);
+    const bytes = Buffer.byteLength(id);
+    if (bytes > maxNameBytes) throw new KataError('INVALID_ID', `container id is ${bytes} bytes long: the state directory holds names of at most ${maxNameBytes} bytes`);
+    return id;
   }
 
   /** Claims the id (mkdir is atomic) and writes its first state. */

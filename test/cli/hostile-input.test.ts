@@ -76,6 +76,10 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   spec('fractional gid', /process\.user\.gid must be a non-negative integer/, (s) => void (s.process.user = { uid: 0, gid: 0.5 }));
   spec('additionalGids of strings', /additionalGids\[0\] must be a non-negative integer/, (s) => void (s.process.user = { uid: 0, gid: 0, additionalGids: ['wheel'] }));
   spec('capabilities as a string', /capabilities\.bounding must be an array/, (s) => void (s.process.capabilities = { bounding: 'CAP_SYS_ADMIN' }));
+  spec('unknown capability', /process\.capabilities\.effective\[1\] "CAP_BOGUS" is not a known capability/, (s) => void (s.process.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL', 'CAP_BOGUS'] }));
+  spec('capability without its CAP_ prefix', /process\.capabilities\.bounding\[0\] "KILL" is not a known capability/, (s) => void (s.process.capabilities = { bounding: ['KILL'] }));
+  spec('unknown rlimit type', /process\.rlimits\[0\]\.type "RLIMIT_BOGUS" is not a known rlimit type/, (s) => void (s.process.rlimits = [{ type: 'RLIMIT_BOGUS', hard: 1, soft: 1 }]));
+  spec('rlimit soft above hard', /process\.rlimits\[0\]: soft 5000 is above hard 4000/, (s) => void (s.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 4000, soft: 5000 }]));
   spec('rlimit without numbers', /rlimits\[0\]\.hard must be a non-negative integer/, (s) => void (s.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: 'lots', soft: 1 }]));
   spec('hostname is a number', /hostname must be a string/, (s) => void (s.hostname = 42));
   spec('mounts is an object', /mounts must be an array/, (s) => void (s.mounts = { '/x': '/y' }));
@@ -121,6 +125,8 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   processFile('args with a NUL byte', JSON.stringify({ args: ['sh', '\u0000'] }), /contains a NUL byte/);
   processFile('uid as text', JSON.stringify({ args: ['sh'], user: { uid: 'root' } }), /user\.uid must be a non-negative integer/);
   processFile('empty args', JSON.stringify({ args: [] }), /has no args/);
+  processFile('unknown capability', JSON.stringify({ args: ['sh'], capabilities: { bounding: ['CAP_NOPE'] } }), /capabilities\.bounding\[0\] "CAP_NOPE" is not a known capability/);
+  processFile('unknown rlimit type', JSON.stringify({ args: ['sh'], rlimits: [{ type: 'RLIMIT_NOPE', hard: 1, soft: 1 }] }), /rlimits\[0\]\.type "RLIMIT_NOPE" is not a known rlimit type/);
   processFile('relative cwd', JSON.stringify({ args: ['sh'], cwd: '.' }), /cwd must be an absolute path/);
 
   // configuration.toml
@@ -147,6 +153,7 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   cli('id .', ['state', '.'], /invalid container id/);
   cli('id with a newline', ['state', 'a\nb'], /invalid container id/);
   cli('id of 1025 characters', ['state', 'a'.repeat(1025)], /invalid container id|longer than 1024 characters/);
+  cli('id of 300 characters at create', ['create', 'a'.repeat(300), '--bundle', '/nonexistent'], /^kata-ts: container id is 300 bytes long: the state directory holds names of at most 255 bytes$/);
   cli('unknown command', ['frobnicate'], /unknown command/);
   cli('unknown flag', ['create', '--bogus', 'x'], /unknown option/);
   cli('signal 999', ['kill', 'x', '999'], /unknown signal|does not exist/);

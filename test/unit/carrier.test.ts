@@ -118,6 +118,25 @@ describe('the carrier (native/carrier.c) against a scripted pod socket', () => {
     pod.server.close();
   });
 
+  for (const length of [230, 255, 1024]) {
+    it(`attaches with ids of ${length} characters: the whole line, parsed as sent`, async () => {
+      const socket = path.join(dir, `long-${length}.sock`);
+      const pod = scriptedPod(socket);
+      const id = `${'c'.repeat(length - 3)}+.-`;
+      const execId = `${'e'.repeat(length - 1)}_`;
+      const child = spawn(carrierPath, ['--socket', socket, '--container', id, '--exec', execId, '--ready-fd', '3', '--'], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+      children.push(child);
+      const attached = await pod.next();
+      assert.deepEqual([attached.message.container, attached.message.exec, attached.message.pid], [id, execId, child.pid]);
+      assert.equal(attached.fds.length, 3);
+      attached.socket.write(encodeMessage({ type: 'exit', status: 0 }));
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+      for (const fd of attached.fds) closeSync(fd);
+      pod.server.close();
+    });
+  }
+
   it('SIGKILLed, it closes its connection (the pod kills the process)', async () => {
     const socket = path.join(dir, 'pod2.sock');
     const pod = scriptedPod(socket);
