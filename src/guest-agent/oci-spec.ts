@@ -9,6 +9,19 @@ const defaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 const lowerFirst = (s: string): string => s.charAt(0).toLowerCase() + s.slice(1);
 
+/**
+ * RLIM_INFINITY (2^64 - 1) reaches the agent as a double (protobuf uint64 read as a
+ * Number), which JSON.stringify would write as 18446744073709552000: crun refuses
+ * that as out of range. Any rlimit past 2^53 can only mean "unlimited".
+ */
+const rlimInfinityMark = '<RLIM_INFINITY>';
+const rlimitValue = (v: number): number | string => (v > Number.MAX_SAFE_INTEGER ? rlimInfinityMark : v);
+
+/** config.json or process.json text for crun: an unlimited rlimit as the exact uint64 it is. */
+export function ociJson(value: OciConfig): string {
+  return JSON.stringify(value).replaceAll(`"${rlimInfinityMark}"`, '18446744073709551615');
+}
+
 export function processToOci(p: OciProcess): Record<string, unknown> {
   const out: Record<string, unknown> = {
     terminal: p.Terminal,
@@ -22,7 +35,7 @@ export function processToOci(p: OciProcess): Record<string, unknown> {
   if (p.Capabilities) {
     out.capabilities = Object.fromEntries(Object.entries(p.Capabilities).map(([k, v]) => [lowerFirst(k), v]));
   }
-  if (p.Rlimits.length > 0) out.rlimits = p.Rlimits.map((r) => ({ type: r.Type, hard: r.Hard, soft: r.Soft }));
+  if (p.Rlimits.length > 0) out.rlimits = p.Rlimits.map((r) => ({ type: r.Type, hard: rlimitValue(r.Hard), soft: rlimitValue(r.Soft) }));
   if (p.OOMScoreAdj) out.oomScoreAdj = p.OOMScoreAdj;
   if (p.ApparmorProfile) out.apparmorProfile = p.ApparmorProfile;
   return out;

@@ -12,7 +12,7 @@ import { AgentProcess, type ProcessIo } from './agent-process.js';
 import { findBlockDevice, type GuestBlockDevice } from './block-device.js';
 import { ConsoleSocket } from './console-socket.js';
 import { crun, crunMessage, releaseCreatedContainer, spawnCrun } from './crun.js';
-import { limitsToOci, specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
+import { limitsToOci, ociJson, specToOciConfig, processToOci, splitNetworkSysctls } from './oci-spec.js';
 import { applySysctls } from './sysctl.js';
 import { OutputBuffer } from './output-buffer.js';
 import { waitForeignExit } from './process-exit.js';
@@ -182,7 +182,7 @@ export class Sandbox {
     const bundle = path.join(containersDir, id);
     await applySysctls(splitNetworkSysctls(req.OCI.Linux?.Sysctl ?? {}).network);
     await mkdir(bundle, { recursive: true });
-    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(specToOciConfig(req.OCI, id, rootfs)));
+    await writeFile(path.join(bundle, 'config.json'), ociJson(specToOciConfig(req.OCI, id, rootfs)));
     const pidFile = path.join(bundle, 'init.pid');
     // The container's init inherits crun's stdio pipes and keeps them after crun exits.
     const start = startCrun(['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot'], id, Boolean(req.OCI.Process?.Terminal));
@@ -212,7 +212,7 @@ export class Sandbox {
     if (execId === containerId || c.execs.has(execId)) throw new AgentError(grpc.status.ALREADY_EXISTS, `process ${execId} already exists`);
     const processFile = path.join(c.bundle, `exec-${execId}.json`);
     const pidFile = path.join(c.bundle, `exec-${execId}.pid`);
-    await writeFile(processFile, JSON.stringify(processToOci(proc)));
+    await writeFile(processFile, ociJson(processToOci(proc)));
     // crun exec stays in the foreground as the process's parent and exits with its status.
     const start = startCrun(['exec', '--process', processFile, '--pid-file', pidFile], containerId, proc.Terminal);
     // Without a terminal, crun's stderr is the process's stderr: keep none of it here.

@@ -21,7 +21,24 @@ export interface SharedFiles {
   hostMounts: string[];
 }
 
-const isBind = (m: OciMountSpec): boolean => m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+const bindOptions = new Set(['bind', 'rbind']);
+const propagationOptions = new Set(['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'unbindable', 'runbindable']);
+
+/**
+ * A bind mount as runc takes one: type "bind", a bind option, or no type at all
+ * with options that only say "bind" or a propagation (mount(2) with no file
+ * system type and such flags binds the source).
+ */
+export function isBindMount(m: OciMountSpec): boolean {
+  const options = m.options ?? [];
+  if (m.type === 'bind' || options.some((o) => bindOptions.has(o))) return true;
+  return !m.type && options.length > 0 && options.every((o) => propagationOptions.has(o));
+}
+
+/** The guest's options for a bind: crun binds type "bind" mounts, and a propagation-only list gets its "bind" said. */
+function guestBindOptions(options: string[]): string[] {
+  return options.some((o) => bindOptions.has(o)) ? options : ['bind', ...options];
+}
 
 /**
  * Puts a container's files into the sandbox's shared dir, which the guest
@@ -48,7 +65,7 @@ export async function shareContainerFiles(sharedDir: string, mounter: ShareMount
     const mounts: OciMount[] = [];
     for (const [index, m] of specMounts.entries()) {
       const options = m.options ?? [];
-      if (!isBind(m) || !m.source) {
+      if (!isBindMount(m) || !m.source) {
         mounts.push({ destination: m.destination, source: m.source ?? '', type: m.type ?? '', options });
         continue;
       }
@@ -61,7 +78,7 @@ export async function shareContainerFiles(sharedDir: string, mounter: ShareMount
       const source = await pin(sourcePath, `mount source ${sourcePath} (for ${m.destination}) does not exist`);
       if (!(source.isDirectory || source.isFile)) throw new KataError('BAD_BUNDLE', `mount source ${sourcePath} (for ${m.destination}) changed into something that is neither a file nor a directory`);
       binds.push({ index, readonly: options.includes('ro'), source });
-      mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options });
+      mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options: guestBindOptions(options) });
     }
     faultPoint('create:after-source-check');
     const hostRootfs = path.join(hostDir, 'rootfs');

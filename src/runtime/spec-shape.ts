@@ -22,6 +22,8 @@ const str: Check = (v, at) => (typeof v === 'string' ? undefined : `${at} must b
 const bool: Check = (v, at) => (typeof v === 'boolean' ? undefined : `${at} must be true or false`);
 const int: Check = (v, at) => (Number.isSafeInteger(v) ? undefined : `${at} must be an integer`);
 const uint: Check = (v, at) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `${at} must be a non-negative integer`);
+/** A uint64 as JSON.parse reads it: past 2^53 it is no longer exact, which is fine for limits (RLIM_INFINITY is 2^64 - 1). */
+const uint64: Check = (v, at) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 2 ** 64 ? undefined : `${at} must be a non-negative integer`);
 const absPath: Check = (v, at) => (typeof v === 'string' && v.startsWith('/') ? undefined : `${at} must be an absolute path`);
 /** A path inside the container that cannot climb out of where it starts: absolute, no ".." component. */
 const containedPath: Check = (v, at) => absPath(v, at) ?? ((v as string).split('/').includes('..') ? `${at} must not contain ".." (${JSON.stringify(v)})` : undefined);
@@ -94,7 +96,7 @@ const capabilityList = arrayOf(oneOf(knownCapabilities, 'capability'));
 
 /** One rlimit: a known type, and a soft value the hard one allows (setrlimit fails otherwise). */
 const rlimit: Check = (v, at) => {
-  const problem = shape({ type: oneOf(knownRlimits, 'rlimit type'), hard: uint, soft: uint })(v, at);
+  const problem = shape({ type: oneOf(knownRlimits, 'rlimit type'), hard: uint64, soft: uint64 })(v, at);
   if (problem) return problem;
   const { type, hard, soft } = v as { type?: unknown; hard?: number; soft?: number };
   if (type === undefined) return `${at}.type is missing`;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../helpers/fixtures.js';
@@ -36,5 +36,53 @@ describe('OCI bind mounts', () => {
     assert.equal(run.stdout, 'relative to the bundle\nm\nm\nm\nm\n1');
     assert.deepEqual(await vmDirs(), vmDirsBefore);
     assert.deepEqual(await kataTsProcesses(), []);
+  });
+
+  it('a mount with no type whose options are only a propagation or "bind" is a bind mount, as runc takes it', { timeout: 120_000 }, async () => {
+    const kinds = [['shared'], ['rslave'], ['private'], ['unbindable'], ['rprivate'], ['bind']];
+    await mkdir(path.join(dir, 'typeless'));
+    await writeFile(path.join(dir, 'typeless', 'marker'), 'here\n');
+    const bundle = await makeBundle(path.join(dir, 'typeless-bundle'), {
+      args: ['sh', '-c', `for i in ${kinds.map((_k, i) => i).join(' ')}; do cat /mnt/t$i/marker || echo "t$i missing"; done`],
+      mounts: kinds.map((options, i) => ({ destination: `/mnt/t${i}`, source: path.join(dir, 'typeless'), options })),
+    });
+    const run = await kataTs(path.join(dir, 'root'))(['run', '--bundle', bundle, 'typeless'], { timeoutMs: 120_000 });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(run.stdout, kinds.map(() => 'here').join('\n'));
+  });
+});
+
+/** process.rlimits as runc applies them: soft and hard each as given, RLIM_INFINITY included. */
+describe('OCI rlimits', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir('kata-ts-rlimits-')));
+  after(() => cleanup());
+
+  it('soft and hard limits read back as given in the container and in an exec; "unlimited" stays unlimited', { timeout: 120_000 }, async () => {
+    const kata = kataTs(path.join(dir, 'root'));
+    const bundle = await makeBundle(path.join(dir, 'b'), {
+      args: ['sleep', '600'],
+      rlimits: [{ type: 'RLIMIT_NOFILE', soft: 3000, hard: 4000 }, { type: 'RLIMIT_CORE', soft: 1, hard: 12345 }],
+    });
+    // RLIM_INFINITY as callers write it: the exact uint64, which JSON.parse cannot hold as a safe integer.
+    const configFile = path.join(bundle, 'config.json');
+    await writeFile(configFile, (await readFile(configFile, 'utf8')).replace('12345', '18446744073709551615'));
+    try {
+      // The carrier keeps create's stdout and stderr: a file, not a pipe the test would wait on.
+      const output = path.join(dir, 'limits.out');
+      assert.equal((await kata(['create', '--bundle', bundle, 'limits'], { outputFile: output })).exitCode, 0, await readFile(output, 'utf8'));
+      assert.equal((await kata(['start', 'limits'])).exitCode, 0);
+      const limits = await kata(['exec', 'limits', 'sh', '-c', 'grep -E "^Max (open files|core file size)" /proc/1/limits; ulimit -Sn; ulimit -Hn']);
+      assert.equal(limits.exitCode, 0, limits.stderr);
+      const lines = limits.stdout.split('\n').map((l) => l.split(/\s{2,}/).slice(0, 3).join('|'));
+      assert.deepEqual(lines, ['Max core file size|1|unlimited', 'Max open files|3000|4000', '3000', '4000'], 'the container\'s init, and an exec that inherits its limits');
+      const processFile = path.join(dir, 'process.json');
+      await writeFile(processFile, JSON.stringify({ args: ['sh', '-c', 'ulimit -Sn; ulimit -Hn'], cwd: '/', env: ['PATH=/bin'], rlimits: [{ type: 'RLIMIT_NOFILE', soft: 300, hard: 400 }] }));
+      const own = await kata(['exec', '--process', processFile, 'limits']);
+      assert.equal(own.stdout, '300\n400', own.stderr);
+    } finally {
+      await kata(['delete', '--force', 'limits']);
+    }
   });
 });

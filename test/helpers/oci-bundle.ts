@@ -16,6 +16,8 @@ export interface BundleOptions {
   networkNamespace?: string | null;
   /** No pid namespace of its own: the container sees every process of the VM, the agent's included. */
   vmPidNamespace?: boolean;
+  /** process.rlimits, replacing the default spec's. */
+  rlimits?: Array<{ type: string; soft: number; hard: number }>;
 }
 
 /** An OCI bundle at dir: a busybox rootfs and a config.json from kata-ts's default spec. */
@@ -30,6 +32,7 @@ export async function makeBundle(dir: string, options: BundleOptions): Promise<s
     spec.process.capabilities = caps;
   }
   if (options.annotations) spec.annotations = options.annotations;
+  if (options.rlimits && spec.process) spec.process.rlimits = options.rlimits;
   if (options.mounts) spec.mounts = [...(spec.mounts ?? []), ...options.mounts];
   if (options.networkNamespace !== undefined && spec.linux) {
     const others = (spec.linux.namespaces ?? []).filter((ns) => ns.type !== 'network');
