@@ -3,6 +3,7 @@ import type { AgentClient } from '../agent-client/agent-client.js';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { encodeMessage, LineReader, type CarrierMessage, type CarrierReply } from './pod-protocol.js';
+import type { OutputWatch } from './output-watch.js';
 import { passedStdio } from './passed-fd-streams.js';
 import { relayProcess, type RelayTarget } from './process-relay.js';
 
@@ -15,6 +16,8 @@ export interface CarrierLinkContext {
   onExit(target: RelayTarget, status: number): Promise<void>;
   /** Each attached carrier's way to be told its process is over without waiting for the agent (the VM died). */
   finishers: Set<(status: number) => void>;
+  /** Told when a process's output first reaches its caller, and when it is over. */
+  outputWatch: OutputWatch;
 }
 
 /**
@@ -75,7 +78,8 @@ export async function serveCarrier(
   });
   socket.resume();
   reply({ type: 'attached' });
-  const status = await relayProcess(ctx.agent, target, io, logger);
+  const status = await relayProcess(ctx.agent, target, io, logger, () => ctx.outputWatch.outputWritten(target.containerId, target.execId));
+  ctx.outputWatch.exited(target.containerId, target.execId);
   io.close();
   if (finished) return;
   finish(status);

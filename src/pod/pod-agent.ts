@@ -3,7 +3,8 @@ import type { AgentClient } from '../agent-client/agent-client.js';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import { podSocketPath } from './pod-layout.js';
 import type { SandboxHypervisor } from './pod-hypervisor.js';
-import { encodeMessage, LineReader, podAgentMethods, podHypervisorMethods, type PodAgentMethod, type PodCall, type PodCallReply } from './pod-protocol.js';
+import type { SandboxRelays } from './output-watch.js';
+import { encodeMessage, LineReader, podAgentMethods, podHypervisorMethods, podRelayMethods, type PodAgentMethod, type PodCall, type PodCallReply } from './pod-protocol.js';
 
 /** The agent as a command sees it: the methods the pod process calls for it. */
 export type SandboxAgent = Pick<AgentClient, PodAgentMethod>;
@@ -78,4 +79,9 @@ export function podAgent(vmDir: string, restart: () => Promise<void>): SandboxAg
 /** The sandbox's QEMU hot-plug, done by its pod process (the owner of QMP). */
 export function podHypervisor(vmDir: string, restart: () => Promise<void>): SandboxHypervisor {
   return proxyOf<SandboxHypervisor>(podHypervisorMethods, podCaller(vmDir, restart));
+}
+
+/** The sandbox's I/O relays, in its pod process. */
+export function podRelays(vmDir: string, restart: () => Promise<void>): SandboxRelays {
+  return proxyOf<SandboxRelays>(podRelayMethods, podCaller(vmDir, restart));
 }

@@ -16,7 +16,8 @@ import { takePodLock } from './pod-lock.js';
 import { serveGoneVm } from './gone-vm-server.js';
 import { closeFds, readFirstMessage } from './pod-connection.js';
 import { PodHypervisor } from './pod-hypervisor.js';
-import { encodeMessage, podAgentMethods, podHypervisorMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
+import { OutputWatch } from './output-watch.js';
+import { encodeMessage, podAgentMethods, podHypervisorMethods, podRelayMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
 import { listenOwnerOnly } from '../util/unix-socket.js';
 import { lostStatus } from './process-relay.js';
 
@@ -73,6 +74,7 @@ export async function runPod(options: PodOptions): Promise<void> {
     logger,
     onExit: async () => undefined,
     finishers: new Set(),
+    outputWatch: new OutputWatch(),
   };
   const server = net.createServer({ pauseOnConnect: true }, (socket) => {
     links.add(socket);
@@ -118,6 +120,7 @@ function calleeOf(call: PodCall, ctx: CarrierLinkContext, hypervisor: PodHypervi
   if (!Array.isArray(call.args)) return undefined;
   if ((podAgentMethods as readonly string[]).includes(call.method)) return ctx.agent;
   if ((podHypervisorMethods as readonly string[]).includes(call.method)) return hypervisor;
+  if ((podRelayMethods as readonly string[]).includes(call.method)) return ctx.outputWatch;
   return undefined;
 }
 

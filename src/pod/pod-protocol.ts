@@ -19,10 +19,14 @@ export type PodAgentMethod = (typeof podAgentMethods)[number];
 export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice', 'plugVcpus', 'unplugVcpus', 'plugMemory', 'vcpuThreads'] as const;
 export type PodHypervisorMethod = (typeof podHypervisorMethods)[number];
 
+/** What a command may ask of the pod process's I/O relays (output-watch.ts). */
+export const podRelayMethods = ['firstOutput'] as const;
+export type PodRelayMethod = (typeof podRelayMethods)[number];
+
 /** A command's request: one per connection. */
 export interface PodCall {
   type: 'call';
-  method: PodAgentMethod | PodHypervisorMethod;
+  method: PodAgentMethod | PodHypervisorMethod | PodRelayMethod;
   args: unknown[];
 }
 

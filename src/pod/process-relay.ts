@@ -27,11 +27,11 @@ export interface RelayIo {
  * for, output not yet read included. (The agent ends the output of an exited
  * process whose pipe a leftover child holds open once it has been silent.)
  */
-export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger): Promise<number> {
+export async function relayProcess(agent: AgentClient, target: RelayTarget, io: RelayIo, logger: Logger, onOutput: () => void = () => undefined): Promise<number> {
   const { containerId, execId } = target;
   void pumpInput(agent, target, io.input, logger);
-  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger);
-  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger);
+  const stdout = pumpOutput(() => agent.readStdout(containerId, execId), io.output, logger, onOutput);
+  const stderr = target.tty ? Promise.resolve() : pumpOutput(() => agent.readStderr(containerId, execId), io.errorOutput, logger, onOutput);
   await Promise.all([stdout, stderr]);
   try {
     return await agent.waitProcess(containerId, execId);
@@ -62,7 +62,7 @@ async function pumpInput(agent: AgentClient, target: RelayTarget, input: Readabl
  * connection not ready or broken) is not EOF: it is retried for a while, and
  * giving up (output lost) is a warning, never silent.
  */
-async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger): Promise<void> {
+async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writable, logger: Logger, onOutput: () => void): Promise<void> {
   let failures = 0;
   for (;;) {
     let chunk: Buffer | undefined;
@@ -80,5 +80,6 @@ async function pumpOutput(read: () => Promise<Buffer | undefined>, output: Writa
     }
     if (!chunk) return;
     if (!output.destroyed) await new Promise<void>((resolve) => output.write(chunk, () => resolve()));
+    onOutput();
   }
 }

@@ -170,10 +170,11 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       await writeSandboxRecord(record);
       return spawned;
     });
-    // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's createRuntime and prestart point.
-    const hookState = { ociVersion, id, status: 'creating', pid: carrier.id.pid, bundle: bundle.dir, annotations: state.annotations };
-    await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
+    // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's
+    // prestart and createRuntime point, in that order, with the state crun (the guest's runtime) gives them.
+    const hookState = { ociVersion, id, status: 'created', pid: carrier.id.pid, bundle: bundle.dir, annotations: state.annotations };
     await runHooks(spec.hooks, 'prestart', hookState, logger, true);
+    await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
     warnGuestHooks(spec.hooks, logger);
     Object.assign(state, { status: 'created', carrier: carrier.id });
     delete state.creator;

@@ -1,5 +1,6 @@
 import { vmIsRunning } from '../hypervisor/qemu-vm.js';
-import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js';
+import { podAgent, podHypervisor, podRelays, type SandboxAgent } from '../pod/pod-agent.js';
+import type { SandboxRelays } from '../pod/output-watch.js';
 import type { SandboxHypervisor } from '../pod/pod-hypervisor.js';
 import { KataError } from '../util/errors.js';
 import { spawnPod } from './pod-spawn.js';
@@ -20,6 +21,11 @@ export async function withSandboxAgent<T>(record: Pick<SandboxRecord, 'sandboxId
 /** Runs fn with the sandbox's QEMU hot-plug, done by its pod process (the owner of QMP). */
 export async function withSandboxHypervisor<T>(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, fn: (hypervisor: SandboxHypervisor) => Promise<T>, log: Partial<RuntimeContext['log']> = {}): Promise<T> {
   return fn(podHypervisor(...(await podOf(record, log))));
+}
+
+/** Runs fn with the sandbox's I/O relays, in its pod process. */
+export async function withSandboxRelays<T>(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, fn: (relays: SandboxRelays) => Promise<T>, log: Partial<RuntimeContext['log']> = {}): Promise<T> {
+  return fn(podRelays(...(await podOf(record, log))));
 }
 
 async function podOf(record: Pick<SandboxRecord, 'sandboxId' | 'vm'>, log: Partial<RuntimeContext['log']>): Promise<[string, () => Promise<void>]> {

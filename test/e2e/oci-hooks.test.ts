@@ -45,20 +45,20 @@ describe('OCI hooks', () => {
     await cleanup();
   });
 
-  it('createRuntime, prestart, poststart and poststop run in order with the state; a failing poststart only warns', { timeout: 120_000 }, async () => {
+  it('prestart, createRuntime, poststart and poststop run in order with the state; poststart finds the first output; a failing poststart only warns', { timeout: 120_000 }, async () => {
     const log = path.join(dir, 'ok.log');
+    // The carrier keeps create's stdout and stderr: a file, not a pipe the test would wait on.
+    const output = path.join(dir, 'ok.out');
     const bundle = await makeBundle(path.join(dir, 'ok'), {
-      args: ['sh', '-c', 'sleep 1; exit 0'],
+      args: ['sh', '-c', 'echo first words; sleep 1; exit 0'],
       hooks: {
         createRuntime: [recorder(log, 'createRuntime')],
         prestart: [recorder(log, 'prestart')],
-        poststart: [recorder(log, 'poststart', '; exit 7'), recorder(log, 'poststart2')],
+        poststart: [recorder(log, 'poststart', '; exit 7'), recorder(log, 'poststart2', `; grep -c "first words" ${output} >> ${log}.found`)],
         poststop: [recorder(log, 'poststop')],
         createContainer: [recorder(log, 'createContainer')],
       },
     });
-    // The carrier keeps create's stdout and stderr: a file, not a pipe the test would wait on.
-    const output = path.join(dir, 'ok.out');
     const created = await kata(['create', 'ok', '--bundle', bundle], { outputFile: output });
     assert.equal(created.exitCode, 0, await readFile(output, 'utf8'));
     assert.match(await readFile(output, 'utf8'), /createContainer hooks run in the container's namespaces, which are inside the VM; kata-ts does not run them/);
@@ -69,12 +69,13 @@ describe('OCI hooks', () => {
     await waitForStatus(kata, 'ok', 'stopped');
     assert.equal((await kata(['delete', 'ok'])).exitCode, 0);
     const hooks = await recorded(log);
-    assert.deepEqual(hooks.map((h) => h.name), ['createRuntime', 'prestart', 'poststart', 'poststart2', 'poststop'], 'in order; the failed poststart did not stop the next');
+    assert.deepEqual(hooks.map((h) => h.name), ['prestart', 'createRuntime', 'poststart', 'poststart2', 'poststop'], 'in order (runc\'s and crun\'s); the failed poststart did not stop the next');
+    assert.equal(await readFile(`${log}.found`, 'utf8'), '1\n', 'poststart ran after the process had started and its first output had arrived');
     for (const h of hooks) {
       assert.equal(h.state.id, 'ok');
       assert.equal(h.state.bundle, bundle);
     }
-    assert.deepEqual(hooks.map((h) => h.state.status), ['creating', 'creating', 'running', 'running', 'stopped']);
+    assert.deepEqual(hooks.map((h) => h.state.status), ['created', 'created', 'running', 'running', 'stopped'], 'as crun gives them');
     assert.equal(hooks[0]?.state.pid, pid, 'the container\'s pid');
   });
 
