@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { decodeHeader, encodeHeader, Flag, FrameType, initialStreamWindow } from '../../src/transport/yamux/frame.js';
-import { YamuxSession } from '../../src/transport/yamux/yamux-session.js';
+import { maxQueuedControlReplies, YamuxSession } from '../../src/transport/yamux/yamux-session.js';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { YamuxStream } from '../../src/transport/yamux/yamux-stream.js';
 
 /** Two Duplex ends joined back to back, like a socketpair. */
@@ -49,6 +54,43 @@ describe('yamux frames and sessions', () => {
     assert.ok((await client.ping()) >= 0);
     client.close();
     server.close();
+  });
+
+  it('a peer that floods a million pings and never reads makes the session close, with what it queued bounded', { timeout: 60_000 }, async () => {
+    const socketPath = path.join(os.tmpdir(), `kata-ts-yamux-flood-${process.pid}.sock`);
+    await rm(socketPath, { force: true });
+    const server = net.createServer();
+    server.listen(socketPath);
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const peer = net.connect(socketPath);
+    await once(peer, 'connect');
+    const [conn] = await accepted;
+    // The peer never reads: its receive buffer and our send buffer fill, then replies queue here.
+    peer.pause();
+    const session = new YamuxSession(conn, { role: 'client' });
+    const errors: Error[] = [];
+    session.on('error', (err: Error) => errors.push(err));
+    // Not events.once: it would reject on the 'error' the session emits before it closes.
+    const closed = new Promise((resolve) => session.once('close', resolve));
+    let mostQueued = 0;
+    const watch = setInterval(() => (mostQueued = Math.max(mostQueued, conn.writableLength)), 1);
+    const pings = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => encodeHeader({ type: FrameType.Ping, flags: Flag.SYN, streamId: 0, length: i })));
+    for (let round = 0; round < 100 && !session.isClosed; round++) {
+      if (!peer.write(pings)) await Promise.race([once(peer, 'drain'), once(peer, 'close'), closed]);
+      mostQueued = Math.max(mostQueued, conn.writableLength);
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    clearInterval(watch);
+    assert.ok(session.isClosed, `the session closed (it queued ${conn.writableLength} bytes of replies)`);
+    assert.match(errors[0]?.message ?? '', new RegExp(`more than ${maxQueuedControlReplies} control replies queued`));
+    // Node queues up to its high-water mark before it asks for a drain; the cap counts from there.
+    const bound = conn.writableHighWaterMark + (maxQueuedControlReplies + 1) * 12;
+    assert.ok(mostQueued <= bound, `queued at most the cap's worth of replies: ${mostQueued} bytes (bound ${bound})`);
+    assert.ok(conn.destroyed, 'the connection is gone, not left flushing to a peer that does not read');
+    peer.destroy();
+    server.close();
+    await rm(socketPath, { force: true });
   });
 
   it('a reset stream errors on the other side', async () => {

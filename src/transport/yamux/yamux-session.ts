@@ -14,6 +14,14 @@ export interface YamuxOptions {
 }
 
 /**
+ * Control replies (ping ACKs, RSTs of refused streams) that may wait unsent
+ * while the peer does not read: a peer that floods pings and never reads would
+ * otherwise make this process buffer replies without bound (Go's http2 caps
+ * them the same way, maxQueuedControlFrames). Past this the session closes.
+ */
+export const maxQueuedControlReplies = 10_000;
+
+/**
  * A yamux session over any Duplex (a unix socket, a virtio-serial port).
  * Emits 'stream' for streams the peer opens, 'close' when the connection ends,
  * and 'error' for protocol errors (after sending GoAway).
@@ -30,6 +38,8 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   private closed = false;
   private keepalive: NodeJS.Timeout | undefined;
   private readonly acceptStreams: boolean;
+  /** Control replies written since the connection last drained. */
+  private queuedControlReplies = 0;
 
   constructor(
     private readonly conn: Duplex,
@@ -42,6 +52,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
     conn.on('end', () => this.shutdown(new KataError('IO', 'yamux connection ended')));
     conn.on('close', () => this.shutdown(new KataError('IO', 'yamux connection closed')));
     conn.on('error', (err: Error) => this.shutdown(err));
+    conn.on('drain', () => (this.queuedControlReplies = 0));
     if (options.keepaliveMs) {
       this.keepalive = setInterval(() => {
         this.ping(options.keepaliveMs).catch((err: Error) => this.shutdown(err));
@@ -106,6 +117,19 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
     this.conn.write(payload && payload.length > 0 ? Buffer.concat([header, payload]) : header);
   }
 
+  /** A reply the peer's frame asked for: counted while the peer does not read, and the session closes past the cap. */
+  private sendControlReply(type: FrameType, flags: number, streamId: number, length: number): void {
+    if (this.conn.writableNeedDrain && ++this.queuedControlReplies > maxQueuedControlReplies) {
+      const err = new KataError('IO', `yamux peer does not read: more than ${maxQueuedControlReplies} control replies queued`);
+      this.emit('error', err);
+      this.shutdown(err);
+      // destroy, not end: end would wait for the peer to read what is queued.
+      this.conn.destroy();
+      return;
+    }
+    this.sendFrame(type, flags, streamId, length);
+  }
+
   streamClosed(id: number): void {
     this.streams.delete(id);
   }
@@ -137,7 +161,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
   private handleFrame(h: FrameHeader, payload: Buffer): void {
     switch (h.type) {
       case FrameType.Ping:
-        if (h.flags & Flag.SYN) this.sendFrame(FrameType.Ping, Flag.ACK, 0, h.length);
+        if (h.flags & Flag.SYN) this.sendControlReply(FrameType.Ping, Flag.ACK, 0, h.length);
         else if (h.flags & Flag.ACK) {
           this.pings.get(h.length)?.(0);
           this.pings.delete(h.length);
@@ -160,7 +184,7 @@ export class YamuxSession extends EventEmitter implements StreamOwner {
     let stream = this.streams.get(h.streamId);
     if (h.flags & Flag.SYN && !stream) {
       if (this.localGoAway || !this.acceptStreams) {
-        this.sendFrame(FrameType.WindowUpdate, Flag.RST, h.streamId, 0);
+        this.sendControlReply(FrameType.WindowUpdate, Flag.RST, h.streamId, 0);
         return;
       }
       stream = new YamuxStream(h.streamId, this, 'inbound');
