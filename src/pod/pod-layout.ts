@@ -8,12 +8,12 @@ export function podSocketPath(vmDir: string): string {
 }
 
 /**
- * An abstract unix socket name held by the one pod process of a VM dir: the
- * kernel releases it when that process dies, however it dies, so it is the
- * lock that keeps a second pod process from starting (no stale lock files).
+ * The pod lock's file, in the root-only VM dir: its flock is held by the one
+ * pod process of the VM (an abstract socket name, which any local user could
+ * bind first, was the lock before).
  */
-export function podLockName(vmDir: string): string {
-  return `\0kata-ts-pod:${vmDir}`;
+export function podLockPath(vmDir: string): string {
+  return path.join(vmDir, 'pod.lock');
 }
 
 /** Who the pod process of a VM dir is now (the first one, or one started again since). */

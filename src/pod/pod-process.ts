@@ -54,7 +54,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   if (self) await writeJsonAtomic(podIdentityPath(vmDir), self);
   if (!(await vmIsRunning(record.vm))) {
     await serveGoneVm(podSocketPath(vmDir), record.sandboxId, logger);
-    lock.close();
+    await lock.release();
     return;
   }
   // Taking over a live VM whose pod process died: the agent must drop the old session.
@@ -99,7 +99,7 @@ export async function runPod(options: PodOptions): Promise<void> {
     agent.close();
     await proxy?.close();
     await rm(socketPath, { force: true });
-    lock.close();
+    await lock.release();
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => void stop(`got ${signal}`));
   await Promise.race([proxy?.closed ?? new Promise<void>(() => undefined), watchVm(record, () => stopping)]);

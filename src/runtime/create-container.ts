@@ -106,103 +106,119 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   // Only a sandbox this create boots is removed on failure: another create's live one never is.
   let ownsSandboxDir = false;
   try {
-    const carrier = await withSandboxLock(store.root, sandboxId, async () => {
-      let record: SandboxRecord;
-      if (membership.joins || accelerator === undefined) {
-        record = await readSandboxRecord(store.root, sandboxId).catch((err: unknown) => {
-          if (isKataError(err, 'NOT_FOUND')) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} (annotation ${membership.namedBy}) does not exist`);
-          throw err;
-        });
-      } else {
-        if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
-          throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
+    // Everything up to the written state happens under the sandbox's lock, a failure's undoing
+    // included: another create joining this sandbox never sees a VM that is about to go.
+    const carrier = await withSandboxLock(store.root, sandboxId, async (lock) => {
+      try {
+        const spawned = await createUnderLock();
+        // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's
+        // prestart and createRuntime point, in that order, with the state crun (the guest's runtime) gives them.
+        const hookState = { ociVersion, id, status: 'created', pid: spawned.id.pid, bundle: bundle.dir, annotations: state.annotations };
+        await runHooks(spec.hooks, 'prestart', hookState, logger, true);
+        await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
+        warnGuestHooks(spec.hooks, logger);
+        Object.assign(state, { status: 'created', carrier: spawned.id });
+        delete state.creator;
+        // Under the container's lock: a delete --force racing this create sees either none of it or all.
+        await store.withLock(id, () => store.write(state));
+        return spawned;
+      } catch (err) {
+        for (const step of undo.reverse()) {
+          await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));
         }
-        ownsSandboxDir = true;
-        const networkNs = spec.linux?.namespaces?.find((ns) => ns.type === 'network');
-        const vm = await bootSandboxVm({
-          config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod,
-          network: {
-            wantsNetns: networkNs !== undefined, ...(networkNs?.path ? { netnsPath: networkNs.path } : {}),
-            model: config.runtime.internetworkingModel, disableNewNetns: config.runtime.disableNewNetns,
-          },
-          ...(spec.linux?.cgroupsPath ? { cgroup: { path: spec.linux.cgroupsPath, cpu: spec.linux.resources?.cpu ?? {}, sandboxOnly: config.runtime.sandboxCgroupOnly } } : {}),
-        });
-        bootMs = vm.bootMs;
-        undo.push(() => shutdownSandboxVm(vm, logger));
-        record = {
-          ...vm, schemaVersion: 1, root: store.root, containers: [],
-          blockDeviceDriver: config.hypervisor.blockDeviceDriver, bridges: config.hypervisor.defaultBridges,
-        };
-        if (vm.network?.plan.endpoints.length) {
-          const plan = vm.network.plan;
-          logger.debug('the agent answers: UpdateInterface, UpdateRoutes', { interfaces: plan.endpoints.length, routes: plan.routes.length });
-          await withSandboxAgent(record, (agent) => configureGuestNetwork(agent, plan));
-        }
-        logger.debug('CreateSandbox', { vmBootMs: bootMs });
-        await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
+        if (ownsSandboxDir) {
+          await removeSandboxDir(store.root, sandboxId);
+          lock.retire();
+        } else if (membership.joins) await dropMember(store.root, sandboxId, id, logger);
+        throw err;
       }
-      // The VM grows by what this container asks for (Kata 1.x: vCPUs and memory hot-plugged before CreateContainer).
-      state.needs = containerNeeds(spec.linux?.resources);
-      const grown = await growSandbox(record, [...(await memberNeeds(store, record, id)), state.needs], logger);
-      if (grown) {
-        record.resources = grown;
-        // Written at once when the sandbox already has one: what was plugged stays plugged even if this create fails.
-        if (!ownsSandboxDir) await writeSandboxRecord(record);
-      }
-      logger.debug('sharing the container files');
-      const mounter = shareMounter(record.vm);
-      const shared = await shareContainerFiles(record.vm.layout.sharedDir, mounter, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
-      state.hostMounts = shared.hostMounts;
-      undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, mounter, id, shared.hostMounts));
-      logger.debug('CreateContainer');
-      await withSandboxAgent(record, async (agent) => {
-        await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });
-        undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
-      });
-      logger.debug('starting the carrier');
-      const spawned = await spawnCarrier({
-        vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
-        detached: !options.foreground, stdio: options.stdio, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
-      });
-      undo.push(() => stopProcess(spawned.id));
-      state.vm = record.vm.qemu;
-      record.containers = [...record.containers.filter((c) => c !== id), id];
-      await writeSandboxRecord(record);
-      return spawned;
     });
-    // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's
-    // prestart and createRuntime point, in that order, with the state crun (the guest's runtime) gives them.
-    const hookState = { ociVersion, id, status: 'created', pid: carrier.id.pid, bundle: bundle.dir, annotations: state.annotations };
-    await runHooks(spec.hooks, 'prestart', hookState, logger, true);
-    await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
-    warnGuestHooks(spec.hooks, logger);
-    Object.assign(state, { status: 'created', carrier: carrier.id });
-    delete state.creator;
-    // Under the container's lock: a delete --force racing this create sees either none of it or all.
-    await store.withLock(id, () => store.write(state));
     if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
     logger.info(`created container ${id} in sandbox ${sandboxId}`, { pid: carrier.id.pid, ...(bootMs ? { vmBootMs: bootMs, accelerator } : {}) });
     return { state, carrier, bootMs };
   } catch (err) {
-    for (const step of undo.reverse()) {
-      await step().catch((e: unknown) => logger.warn(`cleaning up after a failed create: ${messageOf(e)}`));
-    }
-    if (ownsSandboxDir) await removeSandboxDir(store.root, sandboxId);
-    else if (membership.joins) await dropMember(store.root, sandboxId, id, logger);
     await store.remove(id);
     throw err;
   }
+
+  /** The sandbox (booted, or the one joined), the container's files and the container in the guest, and its carrier. */
+  async function createUnderLock(): Promise<SpawnedCarrier> {
+    let record: SandboxRecord;
+    if (membership.joins || accelerator === undefined) {
+      record = await readSandboxRecord(store.root, sandboxId).catch((err: unknown) => {
+        if (isKataError(err, 'NOT_FOUND')) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} (annotation ${membership.namedBy}) does not exist`);
+        throw err;
+      });
+    } else {
+      if (await readSandboxRecord(store.root, sandboxId).then(() => true, () => false)) {
+        throw new KataError('ALREADY_EXISTS', `sandbox ${sandboxId} already exists`);
+      }
+      ownsSandboxDir = true;
+      const networkNs = spec.linux?.namespaces?.find((ns) => ns.type === 'network');
+      const vm = await bootSandboxVm({
+        config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod,
+        network: {
+          wantsNetns: networkNs !== undefined, ...(networkNs?.path ? { netnsPath: networkNs.path } : {}),
+          model: config.runtime.internetworkingModel, disableNewNetns: config.runtime.disableNewNetns,
+        },
+        ...(spec.linux?.cgroupsPath ? { cgroup: { path: spec.linux.cgroupsPath, cpu: spec.linux.resources?.cpu ?? {}, sandboxOnly: config.runtime.sandboxCgroupOnly } } : {}),
+      });
+      bootMs = vm.bootMs;
+      undo.push(() => shutdownSandboxVm(vm, logger));
+      record = {
+        ...vm, schemaVersion: 1, root: store.root, containers: [],
+        blockDeviceDriver: config.hypervisor.blockDeviceDriver, bridges: config.hypervisor.defaultBridges,
+      };
+      if (vm.network?.plan.endpoints.length) {
+        const plan = vm.network.plan;
+        logger.debug('the agent answers: UpdateInterface, UpdateRoutes', { interfaces: plan.endpoints.length, routes: plan.routes.length });
+        await withSandboxAgent(record, (agent) => configureGuestNetwork(agent, plan));
+      }
+      logger.debug('CreateSandbox', { vmBootMs: bootMs });
+      await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
+    }
+    // The VM grows by what this container asks for (Kata 1.x: vCPUs and memory hot-plugged before CreateContainer).
+    state.needs = containerNeeds(spec.linux?.resources);
+    const grown = await growSandbox(record, [...(await memberNeeds(store, record, id)), state.needs], logger);
+    if (grown) {
+      record.resources = grown;
+      // Written at once when the sandbox already has one: what was plugged stays plugged even if this create fails.
+      if (!ownsSandboxDir) await writeSandboxRecord(record);
+    }
+    logger.debug('sharing the container files');
+    const mounter = shareMounter(record.vm);
+    const shared = await shareContainerFiles(record.vm.layout.sharedDir, mounter, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
+    state.hostMounts = shared.hostMounts;
+    undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, mounter, id, shared.hostMounts));
+    logger.debug('CreateContainer');
+    await withSandboxAgent(record, async (agent) => {
+      await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });
+      undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
+    });
+    logger.debug('starting the carrier');
+    const spawned = await spawnCarrier({
+      vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
+      detached: !options.foreground, stdio: options.stdio, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
+    });
+    undo.push(() => stopProcess(spawned.id));
+    state.vm = record.vm.qemu;
+    record.containers = [...record.containers.filter((c) => c !== id), id];
+    await writeSandboxRecord(record);
+    return spawned;
+  }
 }
 
-/** A failed join leaves the pod's record without it; a failure here is said, as a ghost member would keep the VM up. */
+/** A failed join leaves the pod's record without it (under the sandbox lock, held); a failure here is said, as a ghost member would keep the VM up. */
 async function dropMember(root: string, sandboxId: string, id: string, logger: Logger): Promise<void> {
-  await withSandboxLock(root, sandboxId, async () => {
+  try {
     const record = await readSandboxRecord(root, sandboxId).catch((err: unknown) => {
       if (!isKataError(err, 'NOT_FOUND')) throw err;
       return undefined;
     });
     if (record?.containers.includes(id)) await writeSandboxRecord({ ...record, containers: record.containers.filter((c) => c !== id) });
-  }).catch((err: unknown) => logger.warn(`sandbox ${sandboxId} may still count container ${id}, which keeps its VM up until the pod is deleted: ${messageOf(err)}`));
+  } catch (err) {
+    logger.warn(`sandbox ${sandboxId} may still count container ${id}, which keeps its VM up until the pod is deleted: ${messageOf(err)}`);
+  }
 }
 
 /** configuration.toml's kernel_modules entries ("name key=value ...") as Kata 1.x sends them. */

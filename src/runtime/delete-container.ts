@@ -40,7 +40,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
   const { state: found } = await loadContainer(store, id);
   // Lock order: the sandbox's, then the container's; the status is read under both.
   let state = found;
-  await withSandboxLock(store.root, found.sandboxId, () => store.withLock(id, async () => {
+  await withSandboxLock(store.root, found.sandboxId, (sandboxLock) => store.withLock(id, async () => {
     const loaded = await loadContainer(store, id);
     state = loaded.state;
     const status = loaded.status;
@@ -64,8 +64,10 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await unshareContainerFiles(layout.sharedDir, shareMounter(record?.vm), id, state.hostMounts);
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
-      if (containers.length === 0) await destroySandbox(record, vmAlive, guestless, ctx);
-      else {
+      if (containers.length === 0) {
+        await destroySandbox(record, vmAlive, guestless, ctx);
+        sandboxLock.retire();
+      } else {
         // The VM gives back the vCPUs only this container needed (Kata 1.x does so at delete).
         const resources = vmAlive ? await shrinkSandbox(record, await memberNeeds(store, record, id), logger) : record.resources;
         await writeSandboxRecord({ ...record, containers, ...(resources ? { resources } : {}) });
@@ -75,6 +77,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       // No record: a create was killed while booting; whatever it started goes too.
       await reapUnrecordedSandbox(sandboxDir(store.root, state.sandboxId), logger);
       await removeSandboxDir(store.root, state.sandboxId);
+      sandboxLock.retire();
     }
     await store.remove(id);
   }));

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BlockDeviceDriver } from '../config/runtime-config.js';
 import { writeJsonAtomic } from '../store/atomic-file.js';
-import { withDirLock, type LockOptions } from '../store/state-lock.js';
+import { withDirLock, type HeldLock, type LockOptions } from '../store/state-lock.js';
 import { errnoCode, KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import type { SandboxVm } from './sandbox-vm.js';
@@ -63,9 +63,20 @@ export async function removeSandboxDir(root: string, sandboxId: string): Promise
   await rm(dir, { recursive: true, force: true });
 }
 
-/** The per-sandbox lock: held while a command changes the sandbox's VM or its container list. */
-export async function withSandboxLock<T>(root: string, sandboxId: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
+/**
+ * Where sandbox locks live: a root-only directory that is never removed, apart
+ * from the VM dirs, which go while their lock is held (a lock file removed with
+ * its directory would let a waiter and a newcomer both in).
+ */
+export const sandboxLockDir = '/run/kata-ts-locks';
+
+/**
+ * The per-sandbox lock: held while a command changes the sandbox's VM or its
+ * container list. Whoever removes the sandbox retires the lock (its file goes
+ * as it is let go), so lock files do not pile up.
+ */
+export async function withSandboxLock<T>(root: string, sandboxId: string, fn: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
   const dir = sandboxDir(root, sandboxId);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  return withDirLock(dir, path.join(dir, '.lock'), fn, options);
+  await mkdir(sandboxLockDir, { recursive: true, mode: 0o700 });
+  return withDirLock(dir, path.join(sandboxLockDir, `${path.basename(dir)}.lock`), fn, options);
 }

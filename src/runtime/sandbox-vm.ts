@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { preparePrivateDir } from '../util/private-dir.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import os from 'node:os';
@@ -86,6 +86,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const { accelerator } = options;
   const imageBytes = h.image ? await imageSize(h.image) : undefined;
   const layout = vmLayout(options.vmDir);
+  await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   const network = options.network ? await setupPodNetwork(options.network, logger, (planned) => writeNetworkFile(options.vmDir, planned)) : undefined;
   const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
   const started = Date.now();

@@ -115,11 +115,25 @@ export class StateStore {
     }, options);
   }
 
-  /** Holds the per-id lock (used as the per-sandbox lock with a sandbox id). */
+  /**
+   * Holds the container's lock, a file in its state dir: remove() takes the
+   * dir (and the lock file) while holding it, and a command that waited for it
+   * then finds the container gone.
+   */
   async withLock<T>(id: string, fn: () => Promise<T>, options?: LockOptions): Promise<T> {
     const dir = this.dirOf(id);
-    if (!(await this.exists(id))) throw new KataError('NOT_FOUND', `container ${id} does not exist`);
-    return withDirLock(dir, path.join(dir, lockName), fn, options);
+    const gone = (): KataError => new KataError('NOT_FOUND', `container ${id} does not exist`);
+    if (!(await this.exists(id))) throw gone();
+    let entered = false;
+    try {
+      return await withDirLock(dir, path.join(dir, lockName), () => {
+        entered = true;
+        return fn();
+      }, options);
+    } catch (err) {
+      if (!entered && !(await this.exists(id))) throw gone();
+      throw err;
+    }
   }
 
   async remove(id: string): Promise<void> {

@@ -9,8 +9,8 @@ export interface NativeAddon {
   accept(listenFd: number): Promise<number>;
   connect(cid: number, port: number): Promise<number>;
   shutdown(fd: number): void;
-  /** flock(fd, LOCK_EX | LOCK_NB): 0 when taken, else the errno (11, EWOULDBLOCK, while another holds it). */
-  tryLock(fd: number): number;
+  /** flock(fd, LOCK_EX | LOCK_NB), or LOCK_SH when shared: 0 when taken, else the errno (11, EWOULDBLOCK, while another holds it). */
+  tryLock(fd: number, shared?: boolean): number;
   /** waitpid(pid, WNOHANG): the wait status when a zombie child was reaped, else -1. */
   reap(pid: number): number;
   /** The CID at the other end of a connected vsock. */

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +174,32 @@ describe('QEMU and the pod process both killed', () => {
       if (process.env.KATA_TS_TEST_LOG) process.stderr.write(await readFile(log, 'utf8').catch(() => ''));
       await kata(['delete', '--force', 'pod']);
       await cleanup();
+    }
+  });
+});
+
+/** The pod lock is a flock in the root-only VM dir; its abstract socket name of old could be taken by anyone. */
+describe('a local user cannot lock a sandbox out of its pod process', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  before(async () => ({ dir, cleanup } = await tempDir('kata-ts-podlock-')));
+  after(() => cleanup());
+
+  it('nobody binds the abstract name the pod lock once was; kata-ts run still works', { timeout: 120_000 }, async () => {
+    const root = path.join(dir, 'root');
+    const squatter = spawn(process.execPath, ['-e', `
+      const net = require('net');
+      net.createServer().listen(${JSON.stringify(`\0kata-ts-pod:${sandboxDir(root, 'squatted')}`)}, () => console.log('bound'));
+    `], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const [bound] = await once(squatter.stdout, 'data') as [Buffer];
+      assert.equal(bound.toString().trim(), 'bound', 'the name is taken, by uid 65534');
+      const bundle = await makeBundle(path.join(dir, 'b'), { args: ['echo', 'still served'] });
+      const run = await kataTs(root)(['run', '--bundle', bundle, 'squatted']);
+      assert.equal(run.exitCode, 0, run.stderr);
+      assert.equal(run.stdout, 'still served');
+    } finally {
+      squatter.kill('SIGKILL');
     }
   });
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { validateId } from '../../src/store/container-id.js';
 import { stateSchemaVersion, type ContainerState } from '../../src/store/container-state.js';
 import { StateStore } from '../../src/store/state-store.js';
+import { sandboxDir, sandboxLockDir, withSandboxLock } from '../../src/runtime/sandbox-record.js';
 import { identify, isSameProcessAlive, parseStartTime } from '../../src/util/process-identity.js';
 import { safeJoin } from '../../src/util/safe-path.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
@@ -103,6 +104,78 @@ describe('state store', () => {
     const started = Date.now();
     assert.equal(await withDirLock(lockDir, lockPath, async () => 'mine', { waitMs: 5000 }), 'mine');
     assert.ok(Date.now() - started < 1000, 'no stale period to wait out');
+  });
+
+  /** A holds the lock and removes what it guards; B waits from before, C comes after: never both inside at once. */
+  async function holderRemoves(lock: (name: string, fn: () => Promise<void>) => Promise<void>, remove: () => Promise<void>): Promise<string[]> {
+    const events: string[] = [];
+    let inside = 0;
+    const enter = (name: string) => async (): Promise<void> => {
+      inside++;
+      events.push(`${name} in${inside > 1 ? ' WITH ANOTHER' : ''}`);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      inside--;
+      events.push(`${name} out`);
+    };
+    let releaseA!: () => void;
+    const aHolds = new Promise<void>((resolve) => (releaseA = resolve));
+    let aIn!: () => void;
+    const aEntered = new Promise<void>((resolve) => (aIn = resolve));
+    const a = lock('A', async () => {
+      events.push('A in');
+      aIn();
+      await aHolds;
+      await remove();
+      events.push('A out');
+    });
+    await aEntered;
+    const b = lock('B', enter('B')).catch((err: Error) => void events.push(`B: ${err.message}`));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    releaseA();
+    // C starts once A has removed it and is letting go.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const c = lock('C', enter('C')).catch((err: Error) => void events.push(`C: ${err.message}`));
+    await Promise.all([a, b, c]);
+    return events;
+  }
+
+  it('a sandbox lock whose holder removes the sandbox: a waiter and a newcomer never hold it together', async () => {
+    const sandboxRoot = path.join(root, 'sandbox-root');
+    for (let round = 0; round < 5; round++) {
+      const sandbox = `sb${round}-${process.pid}`;
+      const events = await holderRemoves(
+        (_name, fn) => withSandboxLock(sandboxRoot, sandbox, fn, { waitMs: 10_000 }),
+        () => rm(sandboxDir(sandboxRoot, sandbox), { recursive: true, force: true }),
+      );
+      assert.ok(!events.some((e) => e.includes('WITH ANOTHER')), events.join(', '));
+      assert.deepEqual(events.filter((e) => e.endsWith(' in')).sort(), ['A in', 'B in', 'C in'], events.join(', '));
+    }
+    // Retired by the last holder, the lock files do not pile up.
+    await withSandboxLock(sandboxRoot, 'retiring', async (lock) => lock.retire());
+    assert.equal((await readdir(sandboxLockDir)).some((f) => f.startsWith(path.basename(sandboxDir(sandboxRoot, 'retiring')))), false);
+  });
+
+  it('a sandbox lock retired while others wait (the sandbox was deleted): still one holder at a time', async () => {
+    const sandboxRoot = path.join(root, 'sandbox-root');
+    for (let round = 0; round < 5; round++) {
+      const sandbox = `retired${round}-${process.pid}`;
+      let retire: (() => void) | undefined;
+      const events = await holderRemoves(
+        (name, fn) => withSandboxLock(sandboxRoot, sandbox, async (lock) => {
+          if (name === 'A') retire = () => lock.retire();
+          await fn();
+        }, { waitMs: 10_000 }),
+        async () => retire?.(),
+      );
+      assert.ok(!events.some((e) => e.includes('WITH ANOTHER')), events.join(', '));
+    }
+  });
+
+  it('a container lock whose holder removes the container: the waiter and the newcomer find it gone', async () => {
+    const store = new StateStore(root);
+    await store.create(sample('doomed'));
+    const events = await holderRemoves((_name, fn) => store.withLock('doomed', fn, { waitMs: 10_000 }), () => store.remove('doomed'));
+    assert.deepEqual(events.filter((e) => !e.startsWith('A')).sort(), ['B: container doomed does not exist', 'C: container doomed does not exist']);
   });
 
   it('reports corrupt or foreign state clearly and lists it as an error', async () => {
