@@ -11,7 +11,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { hotplugMemoryMiB, maxVcpus, type VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
 import { restoreVmState } from '../hypervisor/vm-state.js';
-import { ensureTemplate, templateFits, type VmTemplate } from './vm-factory.js';
+import { ensureTemplate, templateFits, withTemplate, type VmTemplate } from './vm-factory.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -97,21 +97,26 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   };
   const specOf = (vsockCid: number | undefined): VmSpec => vmSpecOf(config, { sandboxId, accelerator, layout, vsockCid, imageBytes, network: vmNetwork });
   const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
-  const template = await templateToRestore(config, specOf(undefined), logger, dialTimeoutMs).catch(async (err: unknown) => {
+  // QEMU starts, and a clone loads the template's state, while the template is held: a prune leaves it alone.
+  const { vm: startedVm, restored } = await startFromTemplateOrBoot(config, specOf(undefined), logger, dialTimeoutMs, async (template) => {
+    const fresh = await startVmWithFreeCid(
+      (vsockCid) => ({ ...specOf(vsockCid), ...(template ? { template: { memoryFile: template.memoryFile, role: 'restore' as const } } : {}) }),
+      logger,
+    );
+    if (template) {
+      await restoreVmState(layout.qmpSocket, template.stateFile).catch(async (err: unknown) => {
+        await stopVm(fresh, logger);
+        throw err;
+      });
+    }
+    return fresh;
+  }).catch(async (err: unknown) => {
     if (network) await teardownPodNetwork(network, logger);
     throw err;
   });
-  const startedVm = await startVmWithFreeCid(
-    (vsockCid) => ({ ...specOf(vsockCid), ...(template ? { template: { memoryFile: template.memoryFile, role: 'restore' as const } } : {}) }),
-    logger,
-  ).catch(async (err: unknown) => {
-    if (network) await teardownPodNetwork(network, logger);
-    throw err;
-  });
-  const vm: VmHandle = template ? { ...startedVm, restored: true } : startedVm;
+  const vm: VmHandle = restored ? { ...startedVm, restored: true } : startedVm;
   let pod: ProcessIdentity | undefined;
   try {
-    if (template) await restoreVmState(layout.qmpSocket, template.stateFile);
     const channel = vm.agentChannel;
     const agentUrl = channel.kind === 'vsock' ? `vsock://${channel.cid}:${channel.port}` : `unix://${layout.proxySocket}`;
     // From here on the VM dir says which VM it holds: a pod process (this one or a later one) reads it.
@@ -125,7 +130,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       });
       await waitForAgent(agent, Math.max(1000, dialTimeoutMs - (Date.now() - started)), vmGone);
       // A clone woke with the template's clock and random state: both are the host's now (Kata's factory does the same).
-      if (template) {
+      if (restored) {
         await agent.reseedRandomDev(randomBytes(512).toString('base64'));
         await agent.setGuestDateTime(Date.now());
       }
@@ -176,15 +181,18 @@ function vmSpecOf(config: RuntimeConfig, vm: Pick<VmSpec, 'sandboxId' | 'acceler
   return { ...hostOf(config), ...vm, agentDebug: config.agent.enableDebug };
 }
 
-/** The template this VM starts from (made first if need be), when [factory] enable_template is on and the VM fits one. */
-async function templateToRestore(config: RuntimeConfig, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate | undefined> {
-  if (!config.factory.enableTemplate) return undefined;
-  const misfit = templateFits(spec);
+/**
+ * Starts the VM from the template (made first if need be) when [factory]
+ * enable_template is on and the VM fits one, else boots it: `start` gets the
+ * template, held for as long as it runs, or undefined.
+ */
+async function startFromTemplateOrBoot(config: RuntimeConfig, spec: VmSpec, logger: Logger, readyTimeoutMs: number, start: (template: VmTemplate | undefined) => Promise<VmHandle>): Promise<{ vm: VmHandle; restored: boolean }> {
+  const misfit = config.factory.enableTemplate ? templateFits(spec) : 'templates are off';
   if (misfit) {
     logger.debug(`booting without the VM template: ${misfit}`);
-    return undefined;
+    return { vm: await start(undefined), restored: false };
   }
-  return ensureTemplate(config.factory.templatePath, spec, logger, readyTimeoutMs);
+  return { vm: await withTemplate(config.factory.templatePath, spec, logger, readyTimeoutMs, start), restored: true };
 }
 
 /** Where failed boots' console logs are kept: root's own directory, never a predictable name in /tmp. */

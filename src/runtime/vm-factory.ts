@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { templateUnusableBy } from '../config/runtime-config.js';
@@ -9,7 +9,7 @@ import { vmLayout } from '../hypervisor/vm-layout.js';
 import { saveVmState } from '../hypervisor/vm-state.js';
 import { AgentClient } from '../agent-client/agent-client.js';
 import { startAgentProxy } from '../proxy/agent-proxy.js';
-import { withDirLock } from '../store/state-lock.js';
+import { tryFileLock, withDirLock } from '../store/state-lock.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { fileIdentity } from '../util/file-identity.js';
@@ -38,7 +38,7 @@ export async function templateKey(spec: VmSpec): Promise<string> {
   return createHash('sha256').update(text).digest('hex').slice(0, 24);
 }
 
-function templateAt(root: string, key: string): VmTemplate {
+export function templateAt(root: string, key: string): VmTemplate {
   const dir = path.join(root, key);
   return { key, dir, memoryFile: path.join(dir, 'memory'), stateFile: path.join(dir, 'state') };
 }
@@ -58,28 +58,74 @@ async function isSaved(template: VmTemplate): Promise<boolean> {
   return (await stat(template.stateFile).catch(() => undefined)) !== undefined;
 }
 
+/** The lock of one template (a file beside it in the template root, which stays). */
+function templateLockPath(template: VmTemplate): string {
+  return `${template.dir}.lock`;
+}
+
 /**
- * The template for this VM, made now if there is none: a VM booted with its
- * RAM in the template's memory file, its agent up and its first calls made
- * (then the session closed, so the agent waits for the next), stopped and its
- * device state saved. One command makes it; others wait on the lock and use it.
+ * Why a saved template must not be restored, if it must not: its directory and
+ * files are root's own, real (no symlinks) and writable by no one else. Whoever
+ * could write them would choose the memory and device state of every clone.
  */
-export async function ensureTemplate(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate> {
-  const template = templateAt(root, await templateKey(spec));
-  if (await isSaved(template)) return markUsed(template);
+export async function templateDistrust(template: VmTemplate): Promise<string | undefined> {
+  const uid = process.geteuid?.();
+  for (const [file, kind] of [[template.dir, 'directory'], [template.memoryFile, 'file'], [template.stateFile, 'file']] as const) {
+    const st = await lstat(file).catch(() => undefined);
+    if (!st) return `${file} is missing`;
+    if (kind === 'directory' ? !st.isDirectory() : !st.isFile()) return `${file} is not a ${kind}`;
+    if (st.uid !== uid) return `${file} belongs to uid ${st.uid}, not to this user`;
+    if ((st.mode & 0o022) !== 0) return `${file} is writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs `use` with the saved template, held with a shared lock: a prune (which
+ * takes the lock exclusively, without waiting) leaves it alone meanwhile, so a
+ * clone can map its memory and load its state. Undefined when it is not saved.
+ */
+export async function withSavedTemplate<T>(template: VmTemplate, use: (template: VmTemplate) => Promise<T>): Promise<{ value: T } | undefined> {
+  return withDirLock(template.dir, templateLockPath(template), async () => {
+    if (!(await isSaved(template))) return undefined;
+    const distrust = await templateDistrust(template);
+    if (distrust) throw new KataError('IO', `the VM template ${template.dir} cannot be used: ${distrust} (kata-ts factory destroy removes it)`);
+    await markUsed(template);
+    return { value: await use(template) };
+  }, { shared: true });
+}
+
+/**
+ * Runs `use` with the template for this VM, made now if there is none: a VM
+ * booted with its RAM in the template's memory file, its agent up and its first
+ * calls made (then the session closed, so the agent waits for the next),
+ * stopped and its device state saved. One command makes it; others wait on the
+ * lock and use it. The template root and the template are checked before use.
+ */
+export async function withTemplate<T>(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number, use: (template: VmTemplate) => Promise<T>): Promise<T> {
   const untrusted = await preparePrivateDir(root);
   if (untrusted) throw new KataError('IO', `the VM template directory cannot be used: ${untrusted}`);
-  return withDirLock(root, path.join(root, `${template.key}.lock`), async () => {
-    if (await isSaved(template)) return template;
-    const started = Date.now();
-    await makeTemplate(template, spec, logger, readyTimeoutMs).catch(async (err: unknown) => {
-      await rm(template.dir, { recursive: true, force: true });
-      throw new KataError('VM', `cannot make the VM template: ${messageOf(err)}`, { cause: err });
+  const template = templateAt(root, await templateKey(spec));
+  for (let attempt = 0; ; attempt++) {
+    const used = await withSavedTemplate(template, use);
+    if (used) return used.value;
+    if (attempt > 0) throw new KataError('VM', `the VM template ${template.dir} was removed right after it was made`);
+    await withDirLock(root, templateLockPath(template), async () => {
+      if (await isSaved(template)) return;
+      const started = Date.now();
+      await makeTemplate(template, spec, logger, readyTimeoutMs).catch(async (err: unknown) => {
+        await rm(template.dir, { recursive: true, force: true });
+        throw new KataError('VM', `cannot make the VM template: ${messageOf(err)}`, { cause: err });
+      });
+      logger.info(`made the VM template ${template.dir} in ${Date.now() - started} ms`);
+      await pruneTemplates(root, template.key, logger);
     });
-    logger.info(`made the VM template ${template.dir} in ${Date.now() - started} ms`);
-    await pruneTemplates(root, template.key, logger);
-    return template;
-  });
+  }
+}
+
+/** `factory init`: the template for this VM, made now unless it exists. */
+export function ensureTemplate(root: string, spec: VmSpec, logger: Logger, readyTimeoutMs: number): Promise<VmTemplate> {
+  return withTemplate(root, spec, logger, readyTimeoutMs, async (template) => template);
 }
 
 /**
@@ -96,13 +142,27 @@ async function markUsed(template: VmTemplate): Promise<VmTemplate> {
   return template;
 }
 
-/** Removes the least recently used templates beyond `templatesKept`; running clones keep their mapping. */
+/**
+ * Removes the least recently used templates beyond `templatesKept`; running
+ * clones keep their mapping. Each is removed under its own lock, taken without
+ * waiting: a template being made or restored right now stays.
+ */
 export async function pruneTemplates(root: string, justMade: string, logger: Logger): Promise<void> {
   const others = await Promise.all((await listTemplates(root)).filter((t) => t.key !== justMade).map(async (t) => ({ ...t, used: (await stat(t.dir)).mtimeMs })));
   others.sort((a, b) => b.used - a.used);
   for (const stale of others.slice(templatesKept - 1)) {
-    // Its lock file stays: a command may hold it, and an empty file costs nothing.
-    await rm(stale.dir, { recursive: true, force: true });
+    const lock = await tryFileLock(templateLockPath(stale));
+    if (!lock) {
+      logger.debug(`VM template ${stale.dir} is in use: kept for now`);
+      continue;
+    }
+    try {
+      await rm(stale.dir, { recursive: true, force: true });
+      // Its lock file goes too, while held: a command waiting on it then finds the template gone.
+      await rm(templateLockPath(stale), { force: true });
+    } finally {
+      await lock.release();
+    }
     logger.info(`removed the least recently used VM template ${stale.dir}`);
   }
 }

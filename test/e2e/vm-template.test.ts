@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -89,6 +89,26 @@ describe('VM templates ([factory] enable_template)', () => {
     assert.match((await kata(['factory', 'status'])).stdout, /^[0-9a-f]{24} /m, 'create made the template again');
     assert.deepEqual(await untilNoneLeft(kataTsProcesses, 15_000), [], 'no QEMU (template or clone), pod process or carrier is left');
     assert.deepEqual(await vmDirs(), vmDirsBefore);
+  });
+
+  it('a saved template that others can write is refused: create fails with one line, and leaves nothing', { timeout: 300_000 }, async () => {
+    assert.equal((await kata(['factory', 'init'])).exitCode, 0);
+    const key = (await kata(['factory', 'status'])).stdout.match(/^([0-9a-f]{24}) /m)?.[1];
+    assert.ok(key, 'a template exists');
+    const templateDir = path.join(templates, key);
+    await chmod(templateDir, 0o777);
+    try {
+      const bundle = await makeBundle(path.join(dir, 'planted'), { args: ['true'] });
+      const r = await kata(['create', 'planted', '--bundle', bundle]);
+      assert.equal(r.exitCode, 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^kata-ts: the VM template ${templateDir} cannot be used: ${templateDir} is writable by others \\(mode 777\\)`));
+      assert.deepEqual(await vmDirs(), vmDirsBefore, 'no VM dir');
+      assert.deepEqual(await kataTsProcesses(), [], 'no process');
+      assert.match((await kata(['state', 'planted'])).stderr, /does not exist/);
+    } finally {
+      await chmod(templateDir, 0o700);
+    }
   });
 
   it('a template directory that cannot be used fails create with one line, and leaves nothing', { timeout: 120_000 }, async () => {

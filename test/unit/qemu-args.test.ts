@@ -4,9 +4,9 @@ import { parseRuntimeConfig } from '../../src/config/load-config.js';
 import {
   agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, templateArgs, type VmSpec,
 } from '../../src/hypervisor/qemu-args.js';
-import { pruneTemplates, templateFits, templateKey, templatesKept } from '../../src/runtime/vm-factory.js';
+import { pruneTemplates, templateAt, templateDistrust, templateFits, templateKey, templatesKept, withSavedTemplate } from '../../src/runtime/vm-factory.js';
 import { Logger } from '../../src/util/logger.js';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { vmLayout } from '../../src/hypervisor/vm-layout.js';
@@ -166,6 +166,60 @@ describe('VM templates on the QEMU command line', () => {
       await pruneTemplates(root, 'a1', logger);
       assert.deepEqual((await readdir(root)).sort(), ['a1', 'a4', 'a5', 'a6', 'unsaved'], `the template just made and the ${templatesKept - 1} most recently used others stay`);
       assert.equal(logged.length, 2);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('VM templates in use, and templates that others could write', () => {
+  const makeSaved = async (root: string, key: string, minutesAgo: number): Promise<void> => {
+    await mkdir(path.join(root, key), { mode: 0o700 });
+    await writeFile(path.join(root, key, 'memory'), 'm', { mode: 0o600 });
+    await writeFile(path.join(root, key, 'state'), 's', { mode: 0o600 });
+    const used = new Date(Date.now() - minutesAgo * 60_000);
+    await utimes(path.join(root, key), used, used);
+  };
+  const quiet = new Logger({ format: 'text', debug: false, sink: () => undefined });
+
+  it('a prune racing a restore leaves the template being restored; once let go, the next prune removes it', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-templates-'));
+    try {
+      const keys = ['old', 'b', 'c', 'd', 'new'];
+      for (const [i, key] of keys.entries()) await makeSaved(root, key, 100 - i * 10);
+      let seen: string[] = [];
+      const restored = await withSavedTemplate(templateAt(root, 'old'), async (template) => {
+        // markUsed made it the most recent: age it again, so that it is the one a prune would pick.
+        const old = new Date(Date.now() - 1000 * 60_000);
+        await utimes(template.dir, old, old);
+        await pruneTemplates(root, 'new', quiet);
+        seen = (await readdir(root)).filter((f) => !f.endsWith('.lock')).sort();
+        return readFile(template.stateFile, 'utf8');
+      });
+      assert.deepEqual(restored, { value: 's' }, 'the restore read the state it was given');
+      assert.ok(seen.includes('old'), `the template in use stayed: ${seen.join(' ')}`);
+      await pruneTemplates(root, 'new', quiet);
+      assert.ok(!(await readdir(root)).includes('old'), 'removed once nobody used it');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a template whose directory or files others can write, or that is a symlink, is refused', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-templates-'));
+    try {
+      await makeSaved(root, 'k', 0);
+      const template = templateAt(root, 'k');
+      assert.equal(await templateDistrust(template), undefined);
+      await chmod(template.dir, 0o777);
+      await assert.rejects(withSavedTemplate(template, async () => 'restored'), /the VM template .*\/k cannot be used: .*\/k is writable by others \(mode 777\)/);
+      await chmod(template.dir, 0o700);
+      await chmod(template.stateFile, 0o666);
+      assert.match(await templateDistrust(template) ?? '', /state is writable by others/);
+      await chmod(template.stateFile, 0o600);
+      await rm(template.memoryFile);
+      await symlink('/etc/passwd', template.memoryFile);
+      assert.match(await templateDistrust(template) ?? '', /memory is not a file/);
     } finally {
       await rm(root, { recursive: true, force: true });
     }
