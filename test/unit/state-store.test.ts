@@ -149,6 +149,7 @@ describe('state store', () => {
       );
       assert.ok(!events.some((e) => e.includes('WITH ANOTHER')), events.join(', '));
       assert.deepEqual(events.filter((e) => e.endsWith(' in')).sort(), ['A in', 'B in', 'C in'], events.join(', '));
+      await withSandboxLock(sandboxRoot, sandbox, async (lock) => lock.retire());
     }
     // Retired by the last holder, the lock files do not pile up.
     await withSandboxLock(sandboxRoot, 'retiring', async (lock) => lock.retire());
@@ -168,6 +169,7 @@ describe('state store', () => {
         async () => retire?.(),
       );
       assert.ok(!events.some((e) => e.includes('WITH ANOTHER')), events.join(', '));
+      await withSandboxLock(sandboxRoot, sandbox, async (lock) => lock.retire());
     }
   });
 
