@@ -24,11 +24,38 @@ export function missingOptions(fragment: string, config: string): string[] {
   return wantedOptions(fragment).filter((o) => !have.has(o));
 }
 
-async function run(cmd: string, args: string[], cwd: string): Promise<void> {
+async function run(cmd: string, args: string[], cwd: string, onStdout?: (chunk: Buffer) => void): Promise<void> {
   try {
-    await runCommand(cmd, args, { cwd });
+    await runCommand(cmd, args, { cwd, ...(onStdout ? { onStdout } : {}) });
   } catch (err) {
     throw new KataError('IO', `kernel build: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+/** How often the kernel build says how far it got. */
+export const kernelProgressEveryMs = 30_000;
+
+/** Kbuild's step lines ("  CC      fs/ext4/inode.o"): how many so far, and the latest. */
+export class BuildProgress {
+  steps = 0;
+  private latest = '';
+  private partial = '';
+
+  take(chunk: Buffer | string): void {
+    const lines = (this.partial + chunk.toString()).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const step = line.match(/^\s+([A-Z][A-Z0-9_]*(?: \[M\])?)\s+(\S.*)$/);
+      if (!step) continue;
+      this.steps++;
+      this.latest = `${step[1]} ${step[2]}`;
+    }
+  }
+
+  line(elapsedMs: number): string {
+    const seconds = Math.round(elapsedMs / 1000);
+    const clock = `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+    return `compiling the guest kernel: ${clock} so far, ${this.steps} build steps${this.latest ? `, now ${this.latest}` : ''}`;
   }
 }
 
@@ -68,8 +95,15 @@ export async function buildMinimalKernel(cacheDir: string, progress: (step: stri
     const jobs = os.cpus().length + 1;
     progress(`compiling vmlinux with ${jobs} jobs (about 10 minutes on 2 cores, once)`);
     const started = Date.now();
-    await run('make', [`-j${jobs}`, 'vmlinux'], src);
-    progress(`compiled in ${Math.round((Date.now() - started) / 1000)} s`);
+    const build = new BuildProgress();
+    // A long silent wait reads as a hang: what is being compiled, and the time so far, every 30 s.
+    const ticker = setInterval(() => progress(build.line(Date.now() - started)), kernelProgressEveryMs);
+    try {
+      await run('make', [`-j${jobs}`, 'vmlinux'], src, (chunk) => build.take(chunk));
+    } finally {
+      clearInterval(ticker);
+    }
+    progress(`compiled in ${Math.round((Date.now() - started) / 1000)} s (${build.steps} build steps)`);
     await mkdir(path.dirname(cached), { recursive: true });
     await copyFile(path.join(src, 'vmlinux'), `${cached}.new`);
     await run('strip', ['--strip-all', `${cached}.new`], work);

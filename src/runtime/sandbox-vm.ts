@@ -187,12 +187,18 @@ function vmSpecOf(config: RuntimeConfig, vm: Pick<VmSpec, 'sandboxId' | 'acceler
  * template, held for as long as it runs, or undefined.
  */
 async function startFromTemplateOrBoot(config: RuntimeConfig, spec: VmSpec, logger: Logger, readyTimeoutMs: number, start: (template: VmTemplate | undefined) => Promise<VmHandle>): Promise<{ vm: VmHandle; restored: boolean }> {
-  const misfit = config.factory.enableTemplate ? templateFits(spec) : 'templates are off';
+  const misfit = config.factory.enableTemplate ? templateFits(spec) : 'templates are off ([factory] enable_template = false)';
   if (misfit) {
-    logger.debug(`booting without the VM template: ${misfit}`);
-    return { vm: await start(undefined), restored: false };
+    const vm = await start(undefined);
+    logger.info(`VM booted, without a VM template: ${misfit}`);
+    return { vm, restored: false };
   }
-  return { vm: await withTemplate(config.factory.templatePath, spec, logger, readyTimeoutMs, start), restored: true };
+  const vm = await withTemplate(config.factory.templatePath, spec, logger, readyTimeoutMs, async (template) => {
+    const restored = await start(template);
+    logger.info(`VM restored from the VM template ${template.dir}`);
+    return restored;
+  });
+  return { vm, restored: true };
 }
 
 /** Where failed boots' console logs are kept: root's own directory, never a predictable name in /tmp. */

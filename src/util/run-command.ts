@@ -12,6 +12,8 @@ export interface RunOptions {
   passFds?: number[];
   /** The command's environment (the caller's when absent). */
   env?: NodeJS.ProcessEnv;
+  /** Sees stdout as it comes (a long build's progress), besides collecting it. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
@@ -41,7 +43,10 @@ export function runCommand(file: string, args: readonly string[], options: RunOp
     const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.passFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out.push(chunk);
+      options.onStdout?.(chunk);
+    });
     child.stderr?.on('data', (chunk: Buffer) => err.push(chunk));
     let timedOut = false;
     const timer = options.timeoutMs ? setTimeout(() => {

@@ -83,9 +83,15 @@ describe('VM templates ([factory] enable_template)', () => {
     const destroyed = await kata(['factory', 'destroy']);
     assert.match(destroyed.stdout, /removed 1 VM template/);
     const bundle = await makeBundle(path.join(dir, 'echo'), { args: ['sh', '-c', 'echo hello from a clone; exit 3'] });
-    const r = await kata(['run', 'echo', '--bundle', bundle]);
+    const log = path.join(dir, 'echo.log');
+    const r = await kata(['--log', log, 'run', 'echo', '--bundle', bundle]);
     assert.equal(r.exitCode, 3, r.stderr);
     assert.equal(r.stdout, 'hello from a clone');
+    // What the quick start's summary reads: that the VM came from a template, which one, and what making it cost.
+    const logged = await readFile(log, 'utf8');
+    const made = logged.match(/msg="made the VM template (\S+) in (\d+) ms"/);
+    assert.ok(made, logged);
+    assert.match(logged, new RegExp(`msg="VM restored from the VM template ${made[1]}"`));
     assert.match((await kata(['factory', 'status'])).stdout, /^[0-9a-f]{24} /m, 'create made the template again');
     assert.deepEqual(await untilNoneLeft(kataTsProcesses, 15_000), [], 'no QEMU (template or clone), pod process or carrier is left');
     assert.deepEqual(await vmDirs(), vmDirsBefore);

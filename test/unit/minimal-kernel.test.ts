@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { kernelConfigFragment, missingOptions, wantedOptions } from '../../src/image/minimal-kernel.js';
+import { BuildProgress, kernelConfigFragment, kernelProgressEveryMs, missingOptions, wantedOptions } from '../../src/image/minimal-kernel.js';
 
 describe('the kata-ts guest kernel config', () => {
   it('finds the options olddefconfig dropped', () => {
@@ -17,5 +17,17 @@ describe('the kata-ts guest kernel config', () => {
       'VSOCKETS_LOOPBACK', 'VIRTIO_VSOCKETS', 'HOTPLUG_PCI_ACPI', 'MEMCG', 'CGROUP_PIDS', 'CGROUP_BPF', 'SECCOMP_FILTER', 'PID_NS', 'NET_NS', 'EXT4_FS', 'VIRTIO_BALLOON', 'PAGE_REPORTING']) {
       assert.ok(wanted.has(`CONFIG_${option}=y`), option);
     }
+  });
+});
+
+describe('the guest kernel build\'s progress lines', () => {
+  it('counts kbuild\'s steps across chunk boundaries and names the latest, with the time so far', () => {
+    const progress = new BuildProgress();
+    progress.take('  SYNC    include/config/auto.conf\n  CC      kernel/fo');
+    progress.take('rk.o\n  AS      arch/x86/entry/entry_64.o\nIn file included from x.c:1:\n  LD [M]  fs/x.ko\n');
+    assert.equal(progress.steps, 4);
+    assert.equal(progress.line(452_000), 'compiling the guest kernel: 7 min 32 s so far, 4 build steps, now LD [M] fs/x.ko');
+    assert.equal(new BuildProgress().line(0), 'compiling the guest kernel: 0 min 0 s so far, 0 build steps');
+    assert.ok(kernelProgressEveryMs <= 30_000, 'at least every 30 s');
   });
 });
