@@ -1,4 +1,4 @@
-import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode, messageOf } from '../util/errors.js';
@@ -76,13 +76,13 @@ export function cgroupRelativePath(cgroupsPath: string): string {
   return path.posix.join('/', ...sliceDirs, `${prefix}-${name}.scope`);
 }
 
-function checkPath(relative: string): string {
+export function checkPath(relative: string): string {
   if (relative.split('/').includes('..') || relative.includes('\0')) throw new Error(`bad cgroupsPath ${JSON.stringify(relative)}`);
   return relative;
 }
 
 /** mkdir -p below a hierarchy, recording each directory made; v1 cpuset dirs get their parent's cpus and mems (they start empty). */
-async function makeCgroupDirs(hierarchy: CgroupHierarchy, relative: string, created: string[]): Promise<string> {
+export async function makeCgroupDirs(hierarchy: CgroupHierarchy, relative: string, created: string[]): Promise<string> {
   let dir = hierarchy.mountPoint;
   for (const part of relative.split('/').filter(Boolean)) {
     const parent = dir;
@@ -151,32 +151,49 @@ export async function addVcpuThreads(cgroup: HostCgroup, threads: number[], logg
   for (const dir of cgroup.vcpuDirs ?? []) await addThreads(dir, threads).catch((err: unknown) => logger.warn(`host cgroup ${dir}: ${messageOf(err)}`));
 }
 
-async function applyCpuV1(dir: string, cpu: SandboxCpuLimits): Promise<void> {
+export async function applyCpuV1(dir: string, cpu: SandboxCpuLimits): Promise<void> {
   if (cpu.shares) await writeFile(path.join(dir, 'cpu.shares'), String(cpu.shares));
   if (cpu.period) await writeFile(path.join(dir, 'cpu.cfs_period_us'), String(cpu.period));
   if (cpu.quota) await writeFile(path.join(dir, 'cpu.cfs_quota_us'), String(cpu.quota));
 }
 
 /** v2 only where the cpu controller is enabled for the cgroup (a hybrid host's unified tree may have none). */
-async function applyCpuV2(dir: string, cpu: SandboxCpuLimits): Promise<void> {
+export async function applyCpuV2(dir: string, cpu: SandboxCpuLimits): Promise<void> {
   if (!(await readFile(path.join(dir, 'cgroup.controllers'), 'utf8').catch(() => '')).split(/\s+/).includes('cpu')) return;
   if (cpu.quota) await writeFile(path.join(dir, 'cpu.max'), `${cpu.quota} ${cpu.period ?? 100000}`);
   // cgroup v2 weight from v1 shares, as runc converts it.
   if (cpu.shares) await writeFile(path.join(dir, 'cpu.weight'), String(Math.round(1 + ((cpu.shares - 2) * 9999) / 262142)));
 }
 
-/** Removes the directories placeSandboxInCgroup made, deepest first; one still in use stays, said. */
-export async function removeSandboxCgroup(cgroup: HostCgroup, logger: Logger): Promise<void> {
-  for (const dir of [...cgroup.created].reverse()) {
-    // A QEMU that just exited may still count until it is reaped (EBUSY for a moment).
-    for (let attempt = 0; ; attempt++) {
+/** How long a cgroup may stay busy after its last process was stopped: a big QEMU takes seconds to finish exiting. */
+const emptiesWithinMs = 30_000;
+
+/**
+ * Removes cgroup directories kata-ts made (a sandbox's and its containers'
+ * together, when both go), deepest first. A process that was just stopped may
+ * still count (EBUSY) until all its threads have exited: waited for, then a dir
+ * still in use stays, said. A dir that holds another cgroup is not ours to empty.
+ */
+export async function removeCgroupDirs(created: string[], logger: Logger): Promise<void> {
+  const depth = (dir: string): number => dir.split('/').length;
+  for (const dir of [...new Set(created)].sort((a, b) => depth(b) - depth(a))) {
+    const deadline = Date.now() + emptiesWithinMs;
+    for (;;) {
       const failure = await rmdir(dir).then(() => undefined, (err: unknown) => err);
       if (!failure || errnoCode(failure) === 'ENOENT') break;
-      if (errnoCode(failure) !== 'EBUSY' || attempt >= 50) {
+      if (errnoCode(failure) === 'EBUSY' && (await holdsCgroups(dir))) {
+        logger.debug(`host cgroup ${dir} stays: it holds another cgroup`);
+        break;
+      }
+      if (errnoCode(failure) !== 'EBUSY' || Date.now() > deadline) {
         logger.warn(`host cgroup ${dir} stays: ${messageOf(failure)}`);
         break;
       }
       await sleep(100);
     }
   }
+}
+
+async function holdsCgroups(dir: string): Promise<boolean> {
+  return (await readdir(dir, { withFileTypes: true }).catch(() => [])).some((e) => e.isDirectory());
 }

@@ -1,3 +1,4 @@
+import type { ContainerCgroup } from '../cgroups/container-cgroup.js';
 import type { BlockAttachment } from '../hypervisor/block-devices.js';
 import type { ContainerState, ContainerStatus } from '../store/container-state.js';
 import type { StateStore } from '../store/state-store.js';
@@ -19,6 +20,8 @@ export interface RuntimeContainerState extends ContainerState {
   needs?: ResourceNeeds;
   /** Block volumes hot-plugged into the container (block-volume hot-plug). */
   volumes?: VolumeRecord[];
+  /** The container's host cgroup (linux.cgroupsPath), holding its carriers; removed at delete. */
+  hostCgroup?: ContainerCgroup;
 }
 
 /** One hot-plugged block volume: enough to unplug it from a later command. */

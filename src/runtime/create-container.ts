@@ -26,6 +26,7 @@ import { stopProcess } from './stop-process.js';
 import { configureGuestNetwork } from './guest-network.js';
 import { checkConsoleSocket } from './console-socket-path.js';
 import { identify } from '../util/process-identity.js';
+import { placeContainerCarrier, removeContainerCgroup } from '../cgroups/container-cgroup.js';
 
 export interface CreateOptions {
   id: string;
@@ -200,7 +201,14 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
       detached: !options.foreground, stdio: options.stdio, podCommand: podCommand(record.vm.layout.dir, ctx.log, config.agent.dialTimeoutSeconds * 1000), logFile: ctx.log.file, logFormat: ctx.log.format,
     });
-    undo.push(() => stopProcess(spawned.id));
+    // Callers read the pid file's process's cgroup for stats and OOM: it is the container's, with its limits.
+    const cgroupsPath = spec.linux?.cgroupsPath;
+    const cgroup = cgroupsPath ? await placeContainerCarrier(cgroupsPath, spawned.id.pid, spec.linux?.resources ?? {}, logger) : undefined;
+    if (cgroup) state.hostCgroup = cgroup;
+    undo.push(async () => {
+      await stopProcess(spawned.id);
+      if (cgroup) await removeContainerCgroup(cgroup, logger);
+    });
     state.vm = record.vm.qemu;
     record.containers = [...record.containers.filter((c) => c !== id), id];
     await writeSandboxRecord(record);

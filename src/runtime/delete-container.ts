@@ -19,6 +19,7 @@ import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, write
 import { memberNeeds, shrinkSandbox } from './sandbox-resources.js';
 import { shutdownSandboxVm } from './sandbox-vm.js';
 import { reapUnrecordedSandbox } from './unrecorded-sandbox.js';
+import { removeContainerCgroup } from '../cgroups/container-cgroup.js';
 
 export interface DeleteOptions {
   /**
@@ -65,9 +66,10 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
       if (containers.length === 0) {
-        await destroySandbox(record, vmAlive, guestless, ctx);
+        await destroySandbox(record, vmAlive, guestless, ctx, state.hostCgroup?.created ?? []);
         sandboxLock.retire();
       } else {
+        if (state.hostCgroup) await removeContainerCgroup(state.hostCgroup, logger);
         // The VM gives back the vCPUs only this container needed (Kata 1.x does so at delete).
         const resources = vmAlive ? await shrinkSandbox(record, await memberNeeds(store, record, id), logger) : record.resources;
         await writeSandboxRecord({ ...record, containers, ...(resources ? { resources } : {}) });
@@ -77,6 +79,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
       // No record: a create was killed while booting; whatever it started goes too.
       await reapUnrecordedSandbox(sandboxDir(store.root, state.sandboxId), logger);
       await removeSandboxDir(store.root, state.sandboxId);
+      if (state.hostCgroup) await removeContainerCgroup(state.hostCgroup, logger);
       sandboxLock.retire();
     }
     await store.remove(id);
@@ -121,12 +124,12 @@ async function stopCarrier(carrier: { pid: number; startTime: number }): Promise
   if (await isSameProcessAlive(carrier)) process.kill(carrier.pid, 'SIGKILL');
 }
 
-async function destroySandbox(record: SandboxRecord, vmAlive: boolean, guestless: boolean, ctx: RuntimeContext): Promise<void> {
+async function destroySandbox(record: SandboxRecord, vmAlive: boolean, guestless: boolean, ctx: RuntimeContext, containerCgroupDirs: string[]): Promise<void> {
   if (vmAlive && !guestless) {
     await withSandboxAgent(record, (agent) => agent.destroySandbox()).catch((err: unknown) => ctx.logger.debug(`DestroySandbox: ${messageOf(err)}`));
   }
   // Without the guest's goodbye QEMU gets a short grace: a hung guest is killed in time.
-  await shutdownSandboxVm(record, ctx.logger, guestless ? guestlessQuitGraceMs : undefined);
+  await shutdownSandboxVm(record, ctx.logger, guestless ? guestlessQuitGraceMs : undefined, containerCgroupDirs);
 }
 
 /** QMP quit's grace when the guest was not asked to stop first (DeleteOptions.vmGoesWithoutGuest). */

@@ -14,6 +14,7 @@ import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord } from './sandbox-record.js';
 import { spawnCarrier, type CarrierStdio, type SpawnedCarrier } from './carrier-process.js';
 import { podCommand } from './pod-spawn.js';
+import { addToContainerCgroup } from '../cgroups/container-cgroup.js';
 
 /** exec's command-line way of describing the process, runc style. */
 export interface ExecFlags {
@@ -102,6 +103,7 @@ export async function execProcess(ctx: RuntimeContext, options: ExecOptions): Pr
     await withSandboxAgent(record, (agent) => agent.signalProcess(id, execId, 9)).catch(() => undefined);
     throw err;
   });
+  if (state.hostCgroup) await addToContainerCgroup(state.hostCgroup, carrier.id.pid, ctx.logger);
   if (options.pidFile) await writePidFile(options.pidFile, carrier.id.pid);
   return { execId, carrier };
 }

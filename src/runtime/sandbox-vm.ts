@@ -21,7 +21,7 @@ import type { PodStarter, RuntimeContext } from './runtime-context.js';
 import { stopProcess } from './stop-process.js';
 import { setupPodNetwork, teardownPodNetwork, type PodNetwork, type PodNetworkRequest } from '../network/pod-network.js';
 import type { VmNetwork } from '../hypervisor/qemu-args.js';
-import { placeSandboxInCgroup, removeSandboxCgroup, type HostCgroup, type SandboxCpuLimits } from '../cgroups/host-cgroups.js';
+import { placeSandboxInCgroup, removeCgroupDirs, type HostCgroup, type SandboxCpuLimits } from '../cgroups/host-cgroups.js';
 import { writeNetworkFile, writeVmFile } from './vm-file.js';
 
 /** A booted sandbox VM with a live agent: everything needed to reach and stop it. */
@@ -259,16 +259,18 @@ async function startVmWithFreeCid(spec: (cid: number | undefined) => VmSpec, log
 /**
  * Stops the VM (the pod process ends with it) and removes the VM dir; safe to
  * call on a dead VM. The pod process first recorded is stopped by pid too.
- * `quitGraceMs`: how long QEMU may take over QMP quit before it is killed.
+ * `quitGraceMs`: how long QEMU may take over QMP quit before it is killed;
+ * `containerCgroupDirs`: the last container's host cgroup dirs, removed with the sandbox's.
  */
-export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger, quitGraceMs?: number): Promise<void> {
+export async function shutdownSandboxVm(sandbox: Pick<SandboxVm, 'vm' | 'pod' | 'network' | 'hostCgroup'>, logger: Logger, quitGraceMs?: number, containerCgroupDirs: string[] = []): Promise<void> {
   const current = await readPodIdentity(sandbox.vm.layout.dir);
   await stopVm(sandbox.vm, logger, quitGraceMs);
   // A pod served inside this very process (the containerd shim) ends with the VM on its own.
   for (const pod of [sandbox.pod, current]) if (pod && pod.pid !== process.pid) await stopProcess(pod);
   // The taps go once QEMU has let go of them, and the host cgroup once it is empty.
   if (sandbox.network) await teardownPodNetwork(sandbox.network, logger);
-  if (sandbox.hostCgroup) await removeSandboxCgroup(sandbox.hostCgroup, logger);
+  // With the last container's cgroup dirs, in one pass: each may be the other's parent.
+  await removeCgroupDirs([...(sandbox.hostCgroup?.created ?? []), ...containerCgroupDirs], logger);
 }
 
 /** QEMU's side of the pod network: where it runs and one NIC per tap, vhost-net where it can work. */

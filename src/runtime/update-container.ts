@@ -1,4 +1,5 @@
 import { resourcesToAgent } from './agent-spec.js';
+import { updateContainerCgroup } from '../cgroups/container-cgroup.js';
 import { loadContainer, requireStatus, type RuntimeContainerState } from './container-record.js';
 import type { OciLinuxResources } from './oci-spec-types.js';
 import type { RuntimeContext } from './runtime-context.js';
@@ -22,6 +23,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     const grown = await growSandbox(record, [...(await memberNeeds(ctx.store, record, id)), needs], ctx.logger);
     if (grown) await writeSandboxRecord({ ...record, resources: grown });
     await withSandboxAgent(record, (agent) => agent.updateContainer(id, resourcesToAgent({ ...resources, devices: [] })));
+    if (state.hostCgroup) await updateContainerCgroup(state.hostCgroup, resources, ctx.logger);
     await ctx.store.write({ ...state, needs } satisfies RuntimeContainerState);
   }));
 }

@@ -8,6 +8,7 @@ import { parseCgroupMounts } from '../../src/cgroups/host-cgroups.js';
 import { bundledConfigText, tempDir, writeConfig } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, sandboxProcesses } from '../helpers/oci-e2e.js';
+import { isSameProcessAlive } from '../../src/util/process-identity.js';
 import { runCli } from '../helpers/run-cli.js';
 
 /** The cgroup path of a process or thread in each hierarchy line of /proc/.../cgroup, by controllers ("" for v2). */
@@ -53,7 +54,7 @@ describe('host cgroups: the sandbox in the spec\'s cgroupsPath', () => {
     const bundle = await makeBundle(path.join(dir, `b-${mode}`), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
     const spec = JSON.parse(await readFile(path.join(bundle, 'config.json'), 'utf8')) as { linux: Record<string, unknown> };
     spec.linux.cgroupsPath = cgroupsPath;
-    spec.linux.resources = { cpu: { quota: 50000, period: 100000, shares: 512 } };
+    spec.linux.resources = { cpu: { quota: 50000, period: 100000, shares: 512 }, memory: { limit: 192 * 1024 * 1024 }, pids: { limit: 77 } };
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
     created.push(kata);
     const result = await kata(['create', 'cg', '--bundle', bundle]);
@@ -95,7 +96,31 @@ describe('host cgroups: the sandbox in the spec\'s cgroupsPath', () => {
       assert.equal((await readFile(path.join(cpu.mountPoint, expected, 'cpu.cfs_quota_us'), 'utf8')).trim(), '50000');
       assert.equal((await readFile(path.join(cpu.mountPoint, expected, 'cpu.shares'), 'utf8')).trim(), '512');
     }
-    assert.equal((await kata(['delete', '--force', 'cg'])).exitCode, 0);
+    // The pid callers wait on, and read the cgroup of (containerd's runc shim: stats, OOM): in cgroupsPath, with the spec's limits.
+    const carrier = (JSON.parse(await readFile(path.join(dir, 'root-false', 'cg', 'state.json'), 'utf8')) as { carrier: { pid: number } }).carrier.pid;
+    const carrierCgroups = await cgroupsOf(`/proc/${carrier}`);
+    assert.ok([...carrierCgroups.values()].every((p) => p === cgroupsPath), `the carrier is in ${cgroupsPath} everywhere: ${JSON.stringify([...carrierCgroups])}`);
+    const v1 = (controller: string) => hierarchies.find((h) => h.version === 1 && h.controllers.includes(controller));
+    const limit = async (controller: string, file: string): Promise<string | undefined> => {
+      const h = v1(controller);
+      return h && (await readFile(path.join(h.mountPoint, cgroupsPath, file), 'utf8')).trim();
+    };
+    if (v1('memory')) assert.equal(await limit('memory', 'memory.limit_in_bytes'), String(192 * 1024 * 1024));
+    if (v1('pids')) assert.equal(await limit('pids', 'pids.max'), '77');
+    if (v1('cpu')) assert.deepEqual([await limit('cpu', 'cpu.cfs_quota_us'), await limit('cpu', 'cpu.shares')], ['50000', '512']);
+    // An exec's carrier joins it, as runc's exec joins the container's cgroup.
+    assert.equal((await kata(['start', 'cg'])).exitCode, 0);
+    const execPidFile = path.join(dir, 'exec.pid');
+    assert.equal((await kata(['exec', '--detach', '--pid-file', execPidFile, 'cg', 'sleep', '30'])).exitCode, 0);
+    const execCarrier = Number(await readFile(execPidFile, 'utf8'));
+    assert.ok([...(await cgroupsOf(`/proc/${execCarrier}`)).values()].every((p) => p === cgroupsPath), 'the exec\'s carrier is there too');
+    // A container that stopped keeps its VM (and its cgroup) until delete.
+    assert.equal((await kata(['kill', 'cg', 'KILL'])).exitCode, 0);
+    const stateNow = async (): Promise<string> => JSON.parse((await runCli(['--root', path.join(dir, 'root-false'), 'state', 'cg'])).stdout).status as string;
+    for (let i = 0; i < 100 && (await stateNow()) !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await stateNow(), 'stopped');
+    assert.ok(await isSameProcessAlive(pod.qemu), 'the VM stays until delete');
+    assert.equal((await kata(['delete', 'cg'])).exitCode, 0);
     await assertSandboxGone(pod);
     for (const h of hierarchies) assert.equal(existsSync(path.join(h.mountPoint, parent)), false, `${h.mountPoint}/${parent} removed`);
   });
