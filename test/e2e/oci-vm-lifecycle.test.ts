@@ -61,6 +61,29 @@ describe('OCI lifecycle: a VM per container', () => {
     }
   });
 
+  it('ids of 230 and 255 characters create, start, exec and delete; 300 characters is one clear line at create', { timeout: 240_000 }, async () => {
+    const bundle = await makeBundle(path.join(dir, 'long'), { args: ['sleep', '600'] });
+    for (const length of [230, 255]) {
+      const id = `${length}-${'x'.repeat(length - 4)}`;
+      const out = path.join(dir, `long-${length}.out`);
+      const created = await kata(['create', id, '--bundle', bundle], { outputFile: out });
+      assert.equal(created.exitCode, 0, `${length}: ${await readFile(out, 'utf8')}`);
+      try {
+        assert.equal((await kata(['start', id])).exitCode, 0);
+        const exec = await kata(['exec', id, 'echo', `exec in a ${length}-character id`]);
+        assert.equal(exec.stdout, `exec in a ${length}-character id`, exec.stderr);
+        assert.match((await kata(['list', '-q'])).stdout, new RegExp(`^${id}$`, 'm'));
+      } finally {
+        assert.equal((await kata(['delete', '--force', id])).exitCode, 0);
+      }
+      assert.equal(existsSync(sandboxDir(root, id)), false);
+    }
+    const tooLong = await kata(['create', 'y'.repeat(300), '--bundle', bundle]);
+    assert.equal(tooLong.exitCode, 1);
+    assert.equal(tooLong.stderr, 'kata-ts: container id is 300 bytes long: the state directory holds names of at most 255 bytes');
+    assert.equal((await kata(['list', '-q'])).stdout, '');
+  });
+
   it('QEMU killed with SIGKILL mid-run: the container shows stopped, and delete cleans everything up', { timeout: 120_000 }, async () => {
     const bundle = await makeBundle(path.join(dir, 'victim'), { args: ['sh', '-c', 'while :; do sleep 1; done'] });
     const out = path.join(dir, 'victim.out');
