@@ -50,6 +50,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   register_flock(env, exports);
   register_crng_seed(env, exports);
   register_clock(env, exports);
+  register_remove_tree(env, exports);
   return exports;
 }
 

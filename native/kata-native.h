@@ -30,4 +30,5 @@ void register_reap(napi_env env, napi_value exports);
 void register_flock(napi_env env, napi_value exports);
 void register_crng_seed(napi_env env, napi_value exports);
 void register_clock(napi_env env, napi_value exports);
+void register_remove_tree(napi_env env, napi_value exports);
 #endif

@@ -4,8 +4,9 @@
  *   kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...]
  *     A new mount namespace (private: nothing propagates either way) in which
  *     VM_DIR's parent (every sandbox's VM dir) is an empty tmpfs, with VM_DIR
- *     alone bound back in; then COMMAND runs there (QEMU, or nsenter/unshare
- *     that runs QEMU). With --proxy-9p, QEMU's virtfs-proxy-helper serves
+ *     alone bound back in, and VM_DIR/shared a read-only view of VM_DIR/mounts
+ *     (share_view); then COMMAND runs there (QEMU, or nsenter/unshare that
+ *     runs QEMU). With --proxy-9p, QEMU's virtfs-proxy-helper serves
  *     SHARED_DIR in that namespace, as root, to a QEMU that runs as nobody:
  *     they talk over a socket pair whose QEMU end is fd 3 (fsdev proxy
  *     sock_fd=3), so the helper ends when QEMU does, however that happens.
@@ -14,6 +15,9 @@
  *     submount with ro) in the caller's namespace, and attaches the clone at
  *     TARGET in the mount namespace of process PID, which must still be the
  *     process that started at START_TIME (/proc/PID/stat field 22).
+ *   kata-ts-mountns bind-here SOURCE TARGET ro|rw
+ *     The same clone, attached at TARGET in the caller's own namespace (QEMU
+ *     sharing the host's).
  *   kata-ts-mountns unmount PID START_TIME TARGET
  *     Detaches TARGET (and what is under it) in PID's mount namespace.
  *
@@ -40,7 +44,7 @@ static void die(const char *what, const char *path) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
+  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | bind-here SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
   exit(2);
 }
 
@@ -69,6 +73,24 @@ static void start_proxy_helper(const char *helper, const char *shared_dir) {
     close(pair[0]);
   }
   fcntl(3, F_SETFD, 0);
+}
+
+/*
+ * The share as the guest sees it (src/share/share-view.ts does the same in the
+ * host's namespace): VM_DIR/shared, which QEMU exports, is a read-only slave
+ * bind of VM_DIR/mounts, where only the host makes entries. Binds attached
+ * under mounts/ later (kata-ts-mountns bind) appear in shared/ with their own
+ * flags; the guest cannot create or rename anything else there.
+ */
+static void share_view(const char *vm_dir) {
+  char mounts[4200], shared[4200];
+  snprintf(mounts, sizeof mounts, "%s/mounts", vm_dir);
+  snprintf(shared, sizeof shared, "%s/shared", vm_dir);
+  if (mount(mounts, mounts, NULL, MS_BIND, NULL) != 0) die("bind", mounts);
+  if (mount(NULL, mounts, NULL, MS_SHARED, NULL) != 0) die("make shared", mounts);
+  if (mount(mounts, shared, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind onto", shared);
+  if (mount(NULL, shared, NULL, MS_SLAVE, NULL) != 0) die("make slave", shared);
+  if (mount(NULL, shared, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) die("make read-only", shared);
 }
 
 static int launch(int argc, char **argv) {
@@ -100,6 +122,7 @@ static int launch(int argc, char **argv) {
   snprintf(from, sizeof from, "/proc/self/fd/%d", keep);
   if (mount(from, vm_dir, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind", vm_dir);
   close(keep);
+  share_view(vm_dir);
   if (helper) start_proxy_helper(helper, shared_dir);
   execvp(argv[2], argv + 2);
   die("exec", argv[2]);
@@ -137,20 +160,34 @@ static int namespace_of(const char *pid, const char *start_time) {
   return ns;
 }
 
-static int bind_into(int argc, char **argv) {
-  if (argc != 5) usage();
-  const char *source = argv[2], *target = argv[3];
-  int readonly = strcmp(argv[4], "ro") == 0;
-  if (!readonly && strcmp(argv[4], "rw") != 0) usage();
-  int ns = namespace_of(argv[0], argv[1]);
+/*
+ * Clones SOURCE recursively, private and (with ro) read-only down to every
+ * submount before it is attached anywhere: attached at TARGET under the share's
+ * mounts/ (a shared mount), its copy in the read-only view shared/ has the same
+ * flags (a remount after the fact would change the original only). ns >= 0:
+ * attached in that mount namespace, else in this one.
+ */
+static int attach_clone(int ns, const char *source, const char *target, const char *mode, const char *who) {
+  int readonly = strcmp(mode, "ro") == 0;
+  if (!readonly && strcmp(mode, "rw") != 0) usage();
   int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
   if (tree < 0) die("clone", source);
   struct mount_attr attr = { .propagation = MS_PRIVATE };
   if (readonly) attr.attr_set = MOUNT_ATTR_RDONLY;
   if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) die("set attributes of", source);
-  if (setns(ns, CLONE_NEWNS) != 0) die("join the mount namespace of", argv[0]);
+  if (ns >= 0 && setns(ns, CLONE_NEWNS) != 0) die("join the mount namespace of", who);
   if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("attach at", target);
   return 0;
+}
+
+static int bind_into(int argc, char **argv) {
+  if (argc != 5) usage();
+  return attach_clone(namespace_of(argv[0], argv[1]), argv[2], argv[3], argv[4], argv[0]);
+}
+
+static int bind_here(int argc, char **argv) {
+  if (argc != 3) usage();
+  return attach_clone(-1, argv[0], argv[1], argv[2], NULL);
 }
 
 static int unmount_in(int argc, char **argv) {
@@ -165,6 +202,7 @@ int main(int argc, char **argv) {
   if (argc < 2) usage();
   if (strcmp(argv[1], "launch") == 0) return launch(argc - 2, argv + 2);
   if (strcmp(argv[1], "bind") == 0) return bind_into(argc - 2, argv + 2);
+  if (strcmp(argv[1], "bind-here") == 0) return bind_here(argc - 2, argv + 2);
   if (strcmp(argv[1], "unmount") == 0) return unmount_in(argc - 2, argv + 2);
   usage();
   return 2;

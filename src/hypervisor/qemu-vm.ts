@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
+import { makeShareDirs, mountShareView } from '../share/share-view.js';
 import type { Logger } from '../util/logger.js';
 import { mountNsBinaryPath } from '../util/package-root.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
@@ -34,8 +35,15 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   // The VM dir stays root-only; the share inside it may be traversed (0711), so that a
   // container whose root is a mapped id (a user namespace) reaches its rootfs in the guest.
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
-  await mkdir(layout.sharedDir, { recursive: true });
-  await chmod(layout.sharedDir, 0o711);
+  await makeShareDirs(layout);
+  // QEMU in the host's mount namespace exports the read-only view made here; in its own, kata-ts-mountns makes it.
+  if (!spec.hypervisor.privateMountNamespace) {
+    await mountShareView(layout).catch(async (err: unknown) => {
+      await unmountAllUnder(layout.dir).catch(() => undefined);
+      await rm(layout.dir, { recursive: true, force: true });
+      throw err;
+    });
+  }
   const args = qemuArgs(spec);
   logger.debug('starting QEMU', { path: spec.hypervisor.path, args: args.join(' ') });
   try {
@@ -45,12 +53,14 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
     const stderr = err instanceof CommandError ? err.result.stderr : '';
     const reason = stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
     await killFromPidFile(layout.pidFile);
+    await unmountAllUnder(layout.dir).catch(() => undefined);
     await rm(layout.dir, { recursive: true, force: true });
     throw new KataError('VM', `QEMU failed to start: ${reason}`, { cause: err });
   }
   const pid = Number((await readFile(layout.pidFile, 'utf8')).trim());
   const qemu = await identify(pid);
   if (!qemu) {
+    await unmountAllUnder(layout.dir).catch(() => undefined);
     await rm(layout.dir, { recursive: true, force: true });
     throw new KataError('VM', `QEMU exited right after starting; see ${layout.consoleLog}`);
   }

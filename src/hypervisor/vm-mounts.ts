@@ -1,4 +1,4 @@
-import { bindPinned, unmount } from '../util/host-mounts.js';
+import { unmount } from '../util/host-mounts.js';
 import { passedFdPath, type PinnedPath } from '../util/pinned-path.js';
 import { KataError } from '../util/errors.js';
 import { mountNsBinaryPath } from '../util/package-root.js';
@@ -13,8 +13,21 @@ export interface ShareMounter {
   unmount(target: string): Promise<void>;
 }
 
-/** Mounts in the host's namespace, seen by a QEMU that shares it. */
-const hostMounter: ShareMounter = { bind: bindPinned, unmount };
+/**
+ * Mounts in the host's namespace, seen by a QEMU that shares it. Made as
+ * kata-ts-mountns makes them (a clone, read-only before it is attached), so
+ * that the copy in the share's read-only view has the flags the original has.
+ */
+const hostMounter: ShareMounter = {
+  bind: async (source, target, readonly) => {
+    const result = await runCommand(mountNsBinaryPath, ['bind-here', passedFdPath, target, readonly ? 'ro' : 'rw'], { reject: false, passFds: [source.fd] });
+    if (result.exitCode !== 0) {
+      const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
+      throw new KataError('IO', `cannot bind-mount ${source.path} on ${target}: ${reason}`);
+    }
+  },
+  unmount,
+};
 
 /**
  * Mounts in the QEMU's own mount namespace (native/mount-ns.c): the host has

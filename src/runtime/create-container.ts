@@ -10,7 +10,7 @@ import { specToAgent } from './agent-spec.js';
 import type { RuntimeContainerState } from './container-record.js';
 import { shareMounter } from '../hypervisor/vm-mounts.js';
 import { containerNeeds, growSandbox, memberNeeds } from './sandbox-resources.js';
-import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from './container-files.js';
+import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from '../share/container-files.js';
 import { loadBundle } from './oci-bundle.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
@@ -188,9 +188,9 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     }
     logger.debug('sharing the container files');
     const mounter = shareMounter(record.vm);
-    const shared = await shareContainerFiles(record.vm.layout.sharedDir, mounter, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
+    const shared = await shareContainerFiles(record.vm.layout, mounter, id, bundle.rootfs, spec.mounts ?? [], bundle.dir, logger);
     state.hostMounts = shared.hostMounts;
-    undo.push(() => unshareContainerFiles(record.vm.layout.sharedDir, mounter, id, shared.hostMounts));
+    undo.push(() => unshareContainerFiles(record.vm.layout, mounter, id, shared.hostMounts));
     logger.debug('CreateContainer');
     await withSandboxAgent(record, async (agent) => {
       await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });

@@ -12,7 +12,7 @@ import { detachContainerVolumes } from './block-volumes.js';
 import { loadContainer } from './container-record.js';
 import { ociVersion } from './describe-container.js';
 import { runHooks } from './oci-hooks.js';
-import { unshareContainerFiles } from './container-files.js';
+import { unshareContainerFiles } from '../share/container-files.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent } from './sandbox-agent.js';
 import { readSandboxRecord, removeSandboxDir, sandboxDir, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
@@ -62,7 +62,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     faultPoint('delete:after-guest');
     if (state.carrier) await stopCarrier(state.carrier);
     const layout = record?.vm.layout ?? vmLayout(sandboxDir(store.root, state.sandboxId));
-    await unshareContainerFiles(layout.sharedDir, shareMounter(record?.vm), id, state.hostMounts);
+    await unshareContainerFiles(layout, shareMounter(record?.vm), id, state.hostMounts);
     await rm(startedMarkerPath(layout.dir, id), { force: true });
     if (record) {
       if (containers.length === 0) {

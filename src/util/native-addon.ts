@@ -29,6 +29,8 @@ export interface NativeAddon {
   receiveMessage(fd: number, timeoutMs: number): Promise<{ data: Buffer; fds: number[] }>;
   /** Credits `data` to the kernel's entropy pool and reseeds its generator at once (root only). */
   reseedCrng(data: Buffer): void;
+  /** rm -r that never follows a symlink nor enters a mount point (fd-relative, O_NOFOLLOW); a missing path is fine. */
+  removeTree(path: string): void;
   /** clock_settime(CLOCK_REALTIME) (root only). */
   setRealtime(seconds: number, microseconds: number): void;
 }

@@ -1,13 +1,15 @@
-import { lstat, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OciMount } from '../agent-protocol/messages.js';
 import type { ShareMounter } from '../hypervisor/vm-mounts.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import { faultPoint } from '../util/fault-point.js';
+import { loadNativeAddon } from '../util/native-addon.js';
+import { shareMountsDir, type ShareDirs } from './share-view.js';
 import { pinPath, type PinnedPath } from '../util/pinned-path.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import type { OciMountSpec } from './oci-spec-types.js';
+import type { OciMountSpec } from '../runtime/oci-spec-types.js';
 
 /** Where the 9p share (mount tag kataShared) is mounted in the guest (Kata 1.x). */
 export const guestSharedDir = '/run/kata-containers/shared/containers';
@@ -41,13 +43,16 @@ function guestBindOptions(options: string[]): string[] {
 }
 
 /**
- * Puts a container's files into the sandbox's shared dir, which the guest
- * sees through 9p: the rootfs at <cid>/rootfs and each bind mount source at
- * <cid>/mounts/<n>. Other mounts (proc, tmpfs, ...) are made by crun in the guest.
- * A relative bind source is the bundle's, as with runc.
+ * Puts a container's files into the sandbox's share: the rootfs at
+ * <cid>/rootfs and each bind mount source at <cid>/mounts/<n>, made in the
+ * host-only mounts dir (share-view.ts), which the guest sees read-only through
+ * 9p. Every entry is made fresh (mkdir without -p, files with O_EXCL), so one
+ * that is already there, a planted symlink included, fails the create instead
+ * of being followed. Other mounts (proc, tmpfs, ...) are made by crun in the
+ * guest. A relative bind source is the bundle's, as with runc.
  */
-export async function shareContainerFiles(sharedDir: string, mounter: ShareMounter, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
-  const hostDir = path.join(sharedDir, containerId);
+export async function shareContainerFiles(layout: ShareDirs, mounter: ShareMounter, containerId: string, rootfs: string, specMounts: OciMountSpec[], bundleDir: string, logger: Logger): Promise<SharedFiles> {
+  const hostDir = path.join(shareMountsDir(layout), containerId);
   const hostMounts: string[] = [];
   const pinned: PinnedPath[] = [];
   const pin = async (p: string, missing: string): Promise<PinnedPath> => {
@@ -56,6 +61,7 @@ export async function shareContainerFiles(sharedDir: string, mounter: ShareMount
     pinned.push(source);
     return source;
   };
+  let madeHostDir = false;
   try {
     // Every source is opened and checked first, then mounted through its fd: a path
     // swapped for a symlink after the check changes nothing of what gets mounted.
@@ -81,31 +87,43 @@ export async function shareContainerFiles(sharedDir: string, mounter: ShareMount
       mounts.push({ destination: m.destination, source: `${guestSharedDir}/${containerId}/mounts/${index}`, type: 'bind', options: guestBindOptions(options) });
     }
     faultPoint('create:after-source-check');
+    await mkdir(hostDir, { mode: 0o711 });
+    madeHostDir = true;
     const hostRootfs = path.join(hostDir, 'rootfs');
-    await mkdir(hostRootfs, { recursive: true });
+    await mkdir(hostRootfs);
     await mounter.bind(pinnedRootfs, hostRootfs, false);
     hostMounts.push(hostRootfs);
+    if (binds.length > 0) await mkdir(path.join(hostDir, 'mounts'), { mode: 0o711 });
     for (const { index, readonly, source } of binds) {
       const target = path.join(hostDir, 'mounts', String(index));
-      await mkdir(path.dirname(target), { recursive: true });
       if (source.isDirectory) await mkdir(target);
-      else await writeFile(target, '');
+      else await writeFile(target, '', { flag: 'wx' });
       await mounter.bind(source, target, readonly);
       hostMounts.push(target);
     }
     return { guestRootfs: `${guestSharedDir}/${containerId}/rootfs`, mounts, hostMounts };
   } catch (err) {
-    await unshareContainerFiles(sharedDir, mounter, containerId, hostMounts).catch(() => undefined);
+    // A dir this create did not make (EEXIST: a leftover, or something planted) is not removed here.
+    if (madeHostDir) await unshareContainerFiles(layout, mounter, containerId, hostMounts).catch(() => undefined);
     throw err instanceof KataError ? err : new KataError('IO', `cannot share the files of container ${containerId}: ${messageOf(err)}`, { cause: err });
   } finally {
     for (const source of pinned) await source.close();
   }
 }
 
-/** Undoes shareContainerFiles: unmounts first, so removing the dir never touches the sources. */
-export async function unshareContainerFiles(sharedDir: string, mounter: ShareMounter, containerId: string, hostMounts: string[]): Promise<void> {
+/**
+ * Undoes shareContainerFiles: unmounts first, so removing the dir never
+ * touches the sources, then removes what is left without following a
+ * symlink or entering a mount point (native removeTree), whoever wrote there.
+ */
+export async function unshareContainerFiles(layout: ShareDirs, mounter: ShareMounter, containerId: string, hostMounts: string[]): Promise<void> {
   for (const point of [...hostMounts].reverse()) await mounter.unmount(point);
-  const hostDir = path.join(sharedDir, containerId);
-  await unmountAllUnder(hostDir);
-  await rm(hostDir, { recursive: true, force: true });
+  for (const dir of [path.join(shareMountsDir(layout), containerId), path.join(layout.sharedDir, containerId)]) {
+    await unmountAllUnder(dir);
+  }
+  try {
+    loadNativeAddon().removeTree(path.join(shareMountsDir(layout), containerId));
+  } catch (err) {
+    throw new KataError('IO', `cannot remove the share of container ${containerId}: ${messageOf(err)}`, { cause: err });
+  }
 }
