@@ -1,7 +1,7 @@
 /*
  * kata-ts-mountns: QEMU in a mount namespace of its own.
  *
- *   kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...]
+ *   kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] [--virtiofsd N DAEMON ARG1..ARGN] -- COMMAND [ARG...]
  *     A new mount namespace (private: nothing propagates either way) in which
  *     VM_DIR's parent (every sandbox's VM dir) is an empty tmpfs, with VM_DIR
  *     alone bound back in, and VM_DIR/shared a read-only view of VM_DIR/mounts
@@ -10,6 +10,8 @@
  *     SHARED_DIR in that namespace, as root, to a QEMU that runs as nobody:
  *     they talk over a socket pair whose QEMU end is fd 3 (fsdev proxy
  *     sock_fd=3), so the helper ends when QEMU does, however that happens.
+ *     With --virtiofsd, DAEMON and its N arguments run there once the view
+ *     exists (start_virtiofsd), and COMMAND starts once it listens.
  *   kata-ts-mountns bind PID START_TIME SOURCE TARGET ro|rw
  *     Clones SOURCE (recursively, as an rbind; read-only down to every
  *     submount with ro) in the caller's namespace, and attaches the clone at
@@ -29,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void die(const char *what, const char *path) {
@@ -44,7 +48,7 @@ static void die(const char *what, const char *path) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | bind-here SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
+  fprintf(stderr, "usage: kata-ts-mountns launch VM_DIR [--proxy-9p HELPER SHARED_DIR] [--virtiofsd N DAEMON ARG...] -- COMMAND [ARG...] | bind PID START_TIME SOURCE TARGET ro|rw | bind-here SOURCE TARGET ro|rw | unmount PID START_TIME TARGET\n");
   exit(2);
 }
 
@@ -93,17 +97,76 @@ static void share_view(const char *vm_dir) {
   if (mount(NULL, shared, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) die("make read-only", shared);
 }
 
-static int launch(int argc, char **argv) {
-  const char *helper = NULL, *shared_dir = NULL;
-  if (argc >= 4 && strcmp(argv[1], "--proxy-9p") == 0) {
-    helper = argv[2];
-    shared_dir = argv[3];
-    argv[3] = argv[0];
-    argv += 3;
-    argc -= 3;
+/*
+ * virtiofsd, started in this namespace once the share's view exists: its output
+ * goes to VM_DIR/virtiofsd.log, its pid to VM_DIR/virtiofsd.pid, and QEMU starts
+ * only once it listens on VM_DIR/virtiofsd.sock (QEMU connects at start).
+ */
+static void start_virtiofsd(const char *vm_dir, char **daemon_argv) {
+  char socket_path[4200], pid_path[4200], log_path[4200];
+  snprintf(socket_path, sizeof socket_path, "%s/virtiofsd.sock", vm_dir);
+  snprintf(pid_path, sizeof pid_path, "%s/virtiofsd.pid", vm_dir);
+  snprintf(log_path, sizeof log_path, "%s/virtiofsd.log", vm_dir);
+  unlink(socket_path);
+  pid_t child = fork();
+  if (child < 0) die("fork", daemon_argv[0]);
+  if (child == 0) {
+    int null = open("/dev/null", O_RDONLY);
+    int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (null >= 0) dup2(null, 0);
+    if (log >= 0) {
+      dup2(log, 1);
+      dup2(log, 2);
+    }
+    setsid();
+    execv(daemon_argv[0], daemon_argv);
+    _exit(127);
   }
-  if (argc < 3 || strcmp(argv[1], "--") != 0) usage();
+  FILE *pid_file = fopen(pid_path, "w");
+  if (!pid_file) die("write", pid_path);
+  fprintf(pid_file, "%d\n", (int)child);
+  fclose(pid_file);
+  for (int waited = 0;; waited += 10) {
+    struct stat st;
+    if (stat(socket_path, &st) == 0 && S_ISSOCK(st.st_mode)) return;
+    int status;
+    if (waitpid(child, &status, WNOHANG) == child) {
+      errno = ECHILD;
+      die("virtiofsd exited before it listened; see", log_path);
+    }
+    if (waited > 10000) {
+      kill(child, SIGKILL);
+      errno = ETIMEDOUT;
+      die("virtiofsd did not listen on", socket_path);
+    }
+    usleep(10000);
+  }
+}
+
+static int launch(int argc, char **argv) {
+  if (argc < 1) usage();
   const char *vm_dir = argv[0];
+  const char *helper = NULL, *shared_dir = NULL;
+  char **daemon_argv = NULL;
+  int i = 1;
+  while (i < argc && strcmp(argv[i], "--") != 0) {
+    if (strcmp(argv[i], "--proxy-9p") == 0 && i + 2 < argc) {
+      helper = argv[i + 1];
+      shared_dir = argv[i + 2];
+      i += 3;
+    } else if (strcmp(argv[i], "--virtiofsd") == 0 && i + 2 < argc) {
+      int count = atoi(argv[i + 1]);
+      if (count < 0 || i + 2 + count >= argc) usage();
+      daemon_argv = calloc((size_t)count + 2, sizeof *daemon_argv);
+      if (!daemon_argv) die("calloc", "virtiofsd arguments");
+      for (int k = 0; k <= count; k++) daemon_argv[k] = argv[i + 2 + k];
+      i += 3 + count;
+    } else {
+      usage();
+    }
+  }
+  if (i + 1 >= argc) usage();
+  char **command = &argv[i + 1];
   char parent[4096];
   if (vm_dir[0] != '/' || strlen(vm_dir) >= sizeof parent) usage();
   strcpy(parent, vm_dir);
@@ -124,8 +187,9 @@ static int launch(int argc, char **argv) {
   close(keep);
   share_view(vm_dir);
   if (helper) start_proxy_helper(helper, shared_dir);
-  execvp(argv[2], argv + 2);
-  die("exec", argv[2]);
+  if (daemon_argv) start_virtiofsd(vm_dir, daemon_argv);
+  execvp(command[0], command);
+  die("exec", command[0]);
   return 1;
 }
 

@@ -9,6 +9,7 @@ import {
   internetworkingModels,
   machineTypes,
   sharedFileSystems,
+  virtioFsCacheModes,
   type AgentConfig,
   type ComponentConfig,
   type ConfigOrigin,
@@ -65,6 +66,10 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     blockDeviceDriver: r.oneOf('block_device_driver', blockDeviceDrivers, 'virtio-blk'),
     sharedFs: r.oneOf('shared_fs', sharedFileSystems, 'virtio-9p'),
     msize9p: r.integer('msize_9p', 8192, { min: 4096, max: 1048576 }),
+    virtioFsDaemon: r.path('virtio_fs_daemon', '/usr/lib/qemu/virtiofsd'),
+    virtioFsCache: r.oneOf('virtio_fs_cache', virtioFsCacheModes, 'auto'),
+    virtioFsCacheSizeMiB: r.integer('virtio_fs_cache_size', 0, { min: 0, max: 1024 * 1024 }),
+    virtioFsExtraArgs: r.strings('virtio_fs_extra_args', ['--thread-pool-size=1', '-o', 'announce_submounts']),
     useVsock: r.boolean('use_vsock', false),
     disableVhostNet: r.boolean('disable_vhost_net', false),
     seccompSandbox: r.string('seccompsandbox', defaultSeccompSandbox),
@@ -86,6 +91,8 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     invalid(`seccompsandbox must be "" or QEMU's -sandbox value ("on,obsolete=deny,..."), got "${config.seccompSandbox}"`);
   }
   if (config.rootless && !config.privateMountNamespace) invalid('rootless = true needs private_mount_namespace = true (the 9p helper serves the share in QEMU\'s mount namespace)');
+  if (config.virtioFsCacheSizeMiB > 0) invalid(`virtio_fs_cache_size = ${config.virtioFsCacheSizeMiB}: QEMU 7.2's vhost-user-fs-pci has no DAX window (set 0)`);
+  if (config.sharedFs === 'virtio-fs' && config.rootless) invalid('shared_fs = "virtio-fs" does not work with rootless = true yet (QEMU as nobody, virtiofsd as root): use "virtio-9p"');
   if (!config.entropySource.startsWith('/')) invalid(`entropy_source must be an absolute path, got "${config.entropySource}"`);
   return config;
 }

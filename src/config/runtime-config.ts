@@ -2,7 +2,9 @@
 
 export const machineTypes = ['pc', 'q35'] as const;
 export const blockDeviceDrivers = ['virtio-blk', 'virtio-scsi'] as const;
-export const sharedFileSystems = ['virtio-9p'] as const;
+export const sharedFileSystems = ['virtio-9p', 'virtio-fs'] as const;
+/** virtiofsd's cache modes (Kata's virtio_fs_cache). */
+export const virtioFsCacheModes = ['none', 'auto', 'always'] as const;
 export const acceleratorChoices = ['auto', 'kvm', 'tcg'] as const;
 export const internetworkingModels = ['default', 'macvtap', 'tcfilter', 'none'] as const;
 export const rootfsTypes = ['erofs', 'ext4'] as const;
@@ -10,6 +12,7 @@ export const rootfsTypes = ['erofs', 'ext4'] as const;
 export type MachineType = (typeof machineTypes)[number];
 export type BlockDeviceDriver = (typeof blockDeviceDrivers)[number];
 export type SharedFileSystem = (typeof sharedFileSystems)[number];
+export type VirtioFsCacheMode = (typeof virtioFsCacheModes)[number];
 export type AcceleratorChoice = (typeof acceleratorChoices)[number];
 export type InternetworkingModel = (typeof internetworkingModels)[number];
 export type RootfsType = (typeof rootfsTypes)[number];
@@ -47,6 +50,12 @@ export interface HypervisorConfig {
   blockDeviceDriver: BlockDeviceDriver;
   sharedFs: SharedFileSystem;
   msize9p: number;
+  /** shared_fs = "virtio-fs": the daemon (Debian's C virtiofsd), its cache mode and extra arguments (Kata's keys). */
+  virtioFsDaemon: string;
+  virtioFsCache: VirtioFsCacheMode;
+  /** MiB of DAX window; QEMU 7.2's vhost-user-fs-pci has none, so only 0 is taken. */
+  virtioFsCacheSizeMiB: number;
+  virtioFsExtraArgs: string[];
   useVsock: boolean;
   /** QEMU's -sandbox (its seccomp filter), as Kata 2.x's seccompsandbox key; "" leaves QEMU unconfined. */
   seccompSandbox: string;
@@ -106,8 +115,9 @@ export interface FactoryConfig {
  * restored guest would keep; QEMU as nobody (rootless) cannot map the
  * root-only template.
  */
-export function templateUnusableBy(h: Pick<HypervisorConfig, 'useVsock' | 'rootless'>): string | undefined {
+export function templateUnusableBy(h: Pick<HypervisorConfig, 'useVsock' | 'rootless' | 'sharedFs'>): string | undefined {
   if (h.useVsock) return 'use_vsock = true (a restored guest would keep the template\'s CID)';
+  if (h.sharedFs === 'virtio-fs') return 'shared_fs = "virtio-fs" (virtiofsd needs guest RAM shared with it; a clone maps the template\'s privately)';
   if (h.rootless) return 'rootless = true (QEMU as nobody cannot map the root-only template)';
   return undefined;
 }

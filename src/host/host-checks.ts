@@ -53,7 +53,7 @@ function moduleCheck(name: string, need: (c: RuntimeConfig) => CheckNeed, purpos
 /** QEMU devices the configuration will put on the command line. */
 export function requiredDevices(config: RuntimeConfig): string[] {
   const h = config.hypervisor;
-  const devices = ['virtio-9p-pci', 'virtio-rng-pci', 'pci-bridge', 'virtio-blk-pci'];
+  const devices = [h.sharedFs === 'virtio-fs' ? 'vhost-user-fs-pci' : 'virtio-9p-pci', 'virtio-rng-pci', 'pci-bridge', 'virtio-blk-pci'];
   devices.push(...(h.useVsock ? ['vhost-vsock-pci'] : ['virtio-serial-pci', 'virtserialport']));
   if (h.blockDeviceDriver === 'virtio-scsi') devices.push('virtio-scsi-pci', 'scsi-hd');
   return devices;
@@ -239,6 +239,18 @@ export const hostChecks: readonly HostCheck[] = [
         }
       }
       return pass(describeGuestRoot(h));
+    },
+  },
+  {
+    id: 'virtiofsd',
+    title: 'virtio-fs daemon',
+    need: (config) => (config.hypervisor.sharedFs === 'virtio-fs' ? 'always' : 'optional'),
+    async run(ctx) {
+      const h = ctx.config.hypervisor;
+      if (h.sharedFs !== 'virtio-fs') return pass(`not used: shared_fs = "${h.sharedFs}"`);
+      return (await ctx.facts.executable(h.virtioFsDaemon))
+        ? pass(h.virtioFsDaemon)
+        : fail(`${h.virtioFsDaemon} is missing or not executable`, "install Debian's qemu-system-x86 (it ships /usr/lib/qemu/virtiofsd), or fix hypervisor.qemu.virtio_fs_daemon");
     },
   },
   {

@@ -73,11 +73,17 @@ export function nextDimmAddress(devices: MemoryDevice[], alignMiB: number): numb
   return Math.ceil(Math.max(...ends) / align) * align;
 }
 
-/** Plugs a pc-dimm of sizeMiB backed by guest RAM (memory-backend-ram), named by index, at a block-aligned address. */
-export async function plugMemory(qmp: QmpClient, index: number, sizeMiB: number, alignMiB: number): Promise<void> {
+/**
+ * Plugs a pc-dimm of sizeMiB backed by guest RAM, named by index, at a
+ * block-aligned address: memory-backend-ram, or a shared memfd when a
+ * vhost-user daemon (virtiofsd) must reach all of the guest's RAM.
+ */
+export async function plugMemory(qmp: QmpClient, index: number, sizeMiB: number, alignMiB: number, sharedRam = false): Promise<void> {
   const backend = `hotmem-${index}`;
   const addr = nextDimmAddress(await qmp.execute<MemoryDevice[]>('query-memory-devices'), alignMiB);
-  await qmp.execute('object-add', { 'qom-type': 'memory-backend-ram', id: backend, size: sizeMiB * mib });
+  await qmp.execute('object-add', sharedRam
+    ? { 'qom-type': 'memory-backend-memfd', id: backend, size: sizeMiB * mib, share: true }
+    : { 'qom-type': 'memory-backend-ram', id: backend, size: sizeMiB * mib });
   try {
     await qmp.execute('device_add', { driver: 'pc-dimm', id: `dimm-${index}`, memdev: backend, ...(addr !== undefined ? { addr } : {}) });
   } catch (err) {

@@ -1,5 +1,6 @@
 import type { HypervisorConfig } from '../config/runtime-config.js';
 import type { VmLayout } from './vm-layout.js';
+import { virtiofsdSocket } from './virtiofsd.js';
 
 /** Everything needed to write a sandbox VM's QEMU command line. */
 export interface VmSpec {
@@ -203,7 +204,19 @@ export function agentChannelArgs(spec: VmSpec): string[] {
 /** QEMU's user under rootless = true; it opens everything it needs before it drops root. */
 export const rootlessUser = 'nobody';
 
+/**
+ * The share: virtio-9p served by QEMU itself, or virtio-fs, where virtiofsd
+ * serves it over vhost-user (its socket in the VM dir). vhost-user needs the
+ * guest's RAM in memory virtiofsd can map: a memfd shared with it.
+ */
 export function sharedFsArgs(spec: VmSpec): string[] {
+  if (spec.hypervisor.sharedFs === 'virtio-fs') {
+    return [
+      '-chardev', `socket,id=virtiofs,path=${qemuOptValue(virtiofsdSocket(spec.layout))}`,
+      '-device', `vhost-user-fs-pci,chardev=virtiofs,tag=${sharedFsMountTag},queue-size=1024`,
+      ...(spec.template ? [] : ['-machine', 'memory-backend=pc.ram', '-object', `memory-backend-memfd,id=pc.ram,size=${spec.hypervisor.defaultMemoryMiB}M,share=on`]),
+    ];
+  }
   // Rootless: QEMU cannot read the share itself; the proxy helper on fd 3 does (native/mount-ns.c starts it).
   const fsdev = spec.hypervisor.rootless
     ? `proxy,id=fsdev-${sharedFsMountTag},sock_fd=3`

@@ -5,6 +5,7 @@ import { CommandError, runCommand } from '../util/run-command.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { unmountAllUnder } from '../util/host-mounts.js';
 import { makeShareDirs, mountShareView } from '../share/share-view.js';
+import { startVirtiofsd, stopVirtiofsd, virtiofsdArgs } from './virtiofsd.js';
 import type { Logger } from '../util/logger.js';
 import { mountNsBinaryPath } from '../util/package-root.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
@@ -22,6 +23,8 @@ export interface VmHandle {
   mountNamespace?: boolean;
   /** QEMU runs as nobody (rootless): it opens a hot-plugged disk with nobody's rights. */
   rootless?: boolean;
+  /** Guest RAM is shared with a vhost-user daemon (virtio-fs): hot-plugged memory must be too. */
+  sharedRam?: boolean;
   /** Restored from a VM template, not booted: its agent was up before the host connected. */
   restored?: boolean;
 }
@@ -36,9 +39,13 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   // container whose root is a mapped id (a user namespace) reaches its rootfs in the guest.
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   await makeShareDirs(layout);
-  // QEMU in the host's mount namespace exports the read-only view made here; in its own, kata-ts-mountns makes it.
+  // QEMU in the host's mount namespace exports the read-only view made here, and virtiofsd serves it
+  // from here; in a namespace of QEMU's own, kata-ts-mountns makes the view and starts virtiofsd there.
   if (!spec.hypervisor.privateMountNamespace) {
-    await mountShareView(layout).catch(async (err: unknown) => {
+    await (async () => {
+      await mountShareView(layout);
+      if (spec.hypervisor.sharedFs === 'virtio-fs') await startVirtiofsd(spec.hypervisor, layout);
+    })().catch(async (err: unknown) => {
       await unmountAllUnder(layout.dir).catch(() => undefined);
       await rm(layout.dir, { recursive: true, force: true });
       throw err;
@@ -53,6 +60,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
     const stderr = err instanceof CommandError ? err.result.stderr : '';
     const reason = stderr.trim() ? stderr.trim().split('\n').pop() : messageOf(err);
     await killFromPidFile(layout.pidFile);
+    await stopVirtiofsd(layout);
     await unmountAllUnder(layout.dir).catch(() => undefined);
     await rm(layout.dir, { recursive: true, force: true });
     throw new KataError('VM', `QEMU failed to start: ${reason}`, { cause: err });
@@ -60,6 +68,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   const pid = Number((await readFile(layout.pidFile, 'utf8')).trim());
   const qemu = await identify(pid);
   if (!qemu) {
+    await stopVirtiofsd(layout);
     await unmountAllUnder(layout.dir).catch(() => undefined);
     await rm(layout.dir, { recursive: true, force: true });
     throw new KataError('VM', `QEMU exited right after starting; see ${layout.consoleLog}`);
@@ -72,6 +81,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
     layout, qemu, agentChannel,
     ...(spec.hypervisor.privateMountNamespace ? { mountNamespace: true } : {}),
     ...(spec.hypervisor.rootless ? { rootless: true } : {}),
+    ...(spec.hypervisor.sharedFs === 'virtio-fs' ? { sharedRam: true } : {}),
   };
 }
 
@@ -90,7 +100,9 @@ export const virtfsProxyHelper = '/usr/lib/qemu/virtfs-proxy-helper';
 function launchInMountNs(spec: VmSpec, file: string, args: string[]): [string, string[]] {
   if (!spec.hypervisor.privateMountNamespace) return [file, args];
   const proxy = spec.hypervisor.rootless ? ['--proxy-9p', virtfsProxyHelper, spec.layout.sharedDir] : [];
-  return [mountNsBinaryPath, ['launch', spec.layout.dir, ...proxy, '--', file, ...args]];
+  const daemonArgs = virtiofsdArgs(spec.hypervisor, spec.layout);
+  const virtiofs = spec.hypervisor.sharedFs === 'virtio-fs' ? ['--virtiofsd', String(daemonArgs.length), spec.hypervisor.virtioFsDaemon, ...daemonArgs] : [];
+  return [mountNsBinaryPath, ['launch', spec.layout.dir, ...proxy, ...virtiofs, '--', file, ...args]];
 }
 
 /**
@@ -131,6 +143,7 @@ export async function stopVm(vm: VmHandle, logger: Logger, graceMs = 3000): Prom
       for (let i = 0; i < 100 && (await isSameProcessAlive(vm.qemu)); i++) await sleep(20);
     }
   }
+  await stopVirtiofsd(vm.layout);
   // A bind mount left in the shared dir would make rm -r delete the files behind it.
   await unmountAllUnder(vm.layout.dir);
   await rm(vm.layout.dir, { recursive: true, force: true });

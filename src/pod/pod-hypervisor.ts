@@ -12,7 +12,7 @@ export interface SandboxHypervisor {
   /** Returns how many hot-plugged vCPUs went out (never the boot ones). */
   unplugVcpus(count: number): Promise<number>;
   /** A DIMM at an address aligned to alignMiB (the guest's memory block). */
-  plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void>;
+  plugMemory(index: number, sizeMiB: number, alignMiB: number, sharedRam?: boolean): Promise<void>;
   vcpuThreads(): Promise<number[]>;
 }
 
@@ -42,8 +42,8 @@ export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMet
     return this.withQmp((qmp) => unplugVcpus(qmp, count));
   }
 
-  plugMemory(index: number, sizeMiB: number, alignMiB: number): Promise<void> {
-    return this.withQmp((qmp) => plugMemory(qmp, index, sizeMiB, alignMiB));
+  plugMemory(index: number, sizeMiB: number, alignMiB: number, sharedRam = false): Promise<void> {
+    return this.withQmp((qmp) => plugMemory(qmp, index, sizeMiB, alignMiB, sharedRam));
   }
 
   vcpuThreads(): Promise<number[]> {

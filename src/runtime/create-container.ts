@@ -46,16 +46,23 @@ export interface CreatedContainer {
   bootMs: number;
 }
 
-/** The 9p share of Kata 1.x: the sandbox's shared dir, mounted once per sandbox. */
-function sharedStorage(msize: number): Storage {
+/**
+ * The share as the guest mounts it, once per sandbox: Kata 1.x's 9p Storage, or
+ * Kata 2.x's virtio-fs one (driver virtio-fs, fstype virtiofs, the same tag).
+ */
+export function sharedStorage(h: Pick<RuntimeConfig['hypervisor'], 'sharedFs' | 'msize9p'>): Storage {
+  // With the trailing slash, as Kata 1.x sends it: its 1.x agent creates only the parent of a path without one.
+  const mountPoint = `${guestSharedDir}/`;
+  if (h.sharedFs === 'virtio-fs') {
+    return { driver: 'virtio-fs', driver_options: [], source: 'kataShared', fstype: 'virtiofs', options: [], mount_point: mountPoint };
+  }
   return {
     driver: '9p',
     driver_options: [],
     source: 'kataShared',
     fstype: '9p',
-    options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', `msize=${msize}`],
-    // With the trailing slash, as Kata 1.x sends it: its 1.x agent creates only the parent of a path without one.
-    mount_point: `${guestSharedDir}/`,
+    options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', `msize=${h.msize9p}`],
+    mount_point: mountPoint,
   };
 }
 
@@ -176,7 +183,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
         await withSandboxAgent(record, (agent) => configureGuestNetwork(agent, plan));
       }
       logger.debug('CreateSandbox', { vmBootMs: bootMs });
-      await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor.msize9p)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
+      await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
     }
     // The VM grows by what this container asks for (Kata 1.x: vCPUs and memory hot-plugged before CreateContainer).
     state.needs = containerNeeds(spec.linux?.resources);

@@ -85,7 +85,7 @@ export async function growSandbox(record: SandboxRecord, needs: ResourceNeeds[],
     const blockMiB = Number(details.mem_block_size_bytes ?? 0) / (1024 * 1024) || 128;
     const size = dimmSize(missingMiB, blockMiB, current.maxMemoryMiB - current.memoryMiB);
     if (size > 0) {
-      await withSandboxHypervisor(record, (qemu) => qemu.plugMemory(current.dimms, size, blockMiB));
+      await withSandboxHypervisor(record, (qemu) => qemu.plugMemory(current.dimms, size, blockMiB, record.vm.sharedRam ?? false));
       next.memoryMiB += size;
       next.dimms += 1;
       pluggedMemory = true;

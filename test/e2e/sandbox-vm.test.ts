@@ -11,6 +11,7 @@ import { sandboxAccelerator } from '../../src/runtime/sandbox-accelerator.js';
 import { bootSandboxVm, shutdownSandboxVm, type SandboxVm } from '../../src/runtime/sandbox-vm.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { isSameProcessAlive } from '../../src/util/process-identity.js';
+import { shareMountsDir } from '../../src/share/share-view.js';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { processesMatching } from '../helpers/leaks.js';
@@ -49,7 +50,7 @@ async function readAll(client: AgentClient, cid: string, execId: string, which: 
  * container: the guest's node and agent bundle bind-mounted read-only.
  */
 async function vsockHealthContainer(client: AgentClient, sandbox: SandboxVm, cid: string, port: number): Promise<{ status: number; stdout: string; stderr: string }> {
-  const rootfs = path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs');
+  const rootfs = path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs');
   await makeBusyboxRootfs(rootfs);
   const binds = ['/opt/kata-ts', '/lib', '/lib64'];
   for (const dir of [...binds, '/usr/bin']) await mkdir(path.join(rootfs, dir), { recursive: true });
@@ -108,7 +109,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   it('runs echo hello in a crun container: CreateContainer, StartContainer, ReadStdout, WaitProcess', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-hello';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
     await client.createSandbox({ hostname: 'e2e-sb', dns: ['127.0.0.1'], storages: [sharedStorage], sandbox_id: 'e2e-sb' });
     await client.createContainer({ container_id: cid, exec_id: cid, storages: [], OCI: containerSpec(cid, ['echo', 'hello']) as never });
     const stdout = readAll(client, cid, cid, 'stdout');
@@ -121,7 +122,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   it('the agent, PID 1, starts from its V8 startup snapshot on the CPU the snapshot was built for (TCG), else from its bundle', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-pid1';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
     // In the VM's pid namespace, the container's /proc shows the agent as PID 1.
     const spec = containerSpec(cid, ['sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]);
     spec.Linux.Namespaces = spec.Linux.Namespaces.filter((ns) => ns.Type !== 'pid');
@@ -139,7 +140,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   it('reports the exit status of a failing process and its stderr', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-fail';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
     await client.createContainer({ container_id: cid, exec_id: cid, OCI: containerSpec(cid, ['sh', '-c', 'echo oops >&2; exit 3']) as never });
     const stderr = readAll(client, cid, cid, 'stderr');
     await client.startContainer(cid);
@@ -167,7 +168,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   it('forgets an exec once it exited, was waited for and read to the end: its id is free again', { timeout: 120_000 }, async () => {
     assert.ok(sandbox);
     const cid = 'c-execs';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
     await client.createContainer({ container_id: cid, exec_id: cid, OCI: containerSpec(cid, ['sh', '-c', 'while :; do sleep 1; done']) as never });
     await client.startContainer(cid);
     for (let round = 0; round < 3; round++) {
@@ -189,7 +190,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     // Containers whose init exits (each one reparented to the agent), one leaving an orphan behind.
     for (const [i, args] of [['true'], ['sh', '-c', 'exit 3'], ['sh', '-c', 'sleep 2 & exit 0']].entries()) {
       const cid = `c-orphan-${i}`;
-      await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+      await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
       const spec = containerSpec(cid, args);
       // No pid namespace: the orphan outlives its container's init, as in a pod that shares one.
       (spec.Linux as { Namespaces: Array<{ Type: string }> }).Namespaces = [{ Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }];
@@ -200,7 +201,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     }
     // The guest's whole /proc, seen from a container in the VM's pid namespace, once the reaper had its rounds.
     const cid = 'c-zombies';
-    await makeBusyboxRootfs(path.join(sandbox.vm.layout.sharedDir, cid, 'rootfs'));
+    await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
     const spec = containerSpec(cid, ['sh', '-c', 'sleep 13; for s in /proc/[0-9]*/stat; do cut -d" " -f3 $s; done | grep -c Z']);
     (spec.Linux as { Namespaces: Array<{ Type: string }> }).Namespaces = [{ Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }];
     await client.createContainer({ container_id: cid, exec_id: cid, OCI: spec as never });

@@ -11,10 +11,10 @@ describe('the kata-ts guest kernel config', () => {
     assert.deepEqual(missingOptions(fragment, 'CONFIG_NR=64\nCONFIG_A=y\n'), []);
   });
 
-  it('builds in what a sandbox needs: PVH boot, virtio, the nvdimm root with DAX, 9p, vsock, cgroups, seccomp', async () => {
+  it('builds in what a sandbox needs: PVH boot, virtio, the nvdimm root with DAX, 9p, virtio-fs, vsock, cgroups, seccomp', async () => {
     const wanted = new Set(wantedOptions(await readFile(kernelConfigFragment, 'utf8')));
     for (const option of ['PVH', 'VIRTIO_PCI', 'VIRTIO_CONSOLE', 'VIRTIO_BLK', 'SCSI_VIRTIO', 'BLK_DEV_PMEM', 'ACPI_NFIT', 'FS_DAX', 'EROFS_FS', '9P_FS', 'NET_9P_VIRTIO',
-      'VSOCKETS_LOOPBACK', 'VIRTIO_VSOCKETS', 'HOTPLUG_PCI_ACPI', 'MEMCG', 'CGROUP_PIDS', 'CGROUP_BPF', 'SECCOMP_FILTER', 'PID_NS', 'NET_NS', 'EXT4_FS', 'VIRTIO_BALLOON', 'PAGE_REPORTING']) {
+      'VSOCKETS_LOOPBACK', 'VIRTIO_VSOCKETS', 'FUSE_FS', 'VIRTIO_FS', 'HOTPLUG_PCI_ACPI', 'MEMCG', 'CGROUP_PIDS', 'CGROUP_BPF', 'SECCOMP_FILTER', 'PID_NS', 'NET_NS', 'EXT4_FS', 'VIRTIO_BALLOON', 'PAGE_REPORTING']) {
       assert.ok(wanted.has(`CONFIG_${option}=y`), option);
     }
   });

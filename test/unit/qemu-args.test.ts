@@ -10,6 +10,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { vmLayout } from '../../src/hypervisor/vm-layout.js';
+import { virtiofsdArgs } from '../../src/hypervisor/virtiofsd.js';
 import { configText } from '../helpers/fixtures.js';
 
 function spec(extraQemu = '', over: Partial<VmSpec> = {}): VmSpec {
@@ -52,6 +53,24 @@ describe('QEMU command line', () => {
       '-fsdev', 'local,id=fsdev-kataShared,path=/run/kata-ts/vm/sb1/shared,security_model=none,multidevs=remap',
       '-device', 'virtio-9p-pci,fsdev=fsdev-kataShared,mount_tag=kataShared',
     ]);
+  });
+
+  it('with shared_fs = "virtio-fs": vhost-user-fs-pci on virtiofsd\'s socket, and guest RAM in a shared memfd', () => {
+    const virtioFs = spec('shared_fs = "virtio-fs"');
+    assert.deepEqual(sharedFsArgs(virtioFs), [
+      '-chardev', 'socket,id=virtiofs,path=/run/kata-ts/vm/sb1/virtiofsd.sock',
+      '-device', 'vhost-user-fs-pci,chardev=virtiofs,tag=kataShared,queue-size=1024',
+      '-machine', 'memory-backend=pc.ram', '-object', 'memory-backend-memfd,id=pc.ram,size=512M,share=on',
+    ]);
+    assert.deepEqual(virtiofsdArgs(virtioFs.hypervisor, virtioFs.layout), [
+      '--socket-path=/run/kata-ts/vm/sb1/virtiofsd.sock', '-o', 'source=/run/kata-ts/vm/sb1/shared', '-o', 'cache=auto', '-o', 'sandbox=namespace', '-o', 'no_posix_lock',
+      '--thread-pool-size=1', '-o', 'announce_submounts',
+    ], 'Kata\'s default extra arguments');
+    const tuned = spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "always"\nvirtio_fs_extra_args = ["-o", "xattr"]');
+    assert.deepEqual(virtiofsdArgs(tuned.hypervisor, tuned.layout).slice(4), ['cache=always', '-o', 'sandbox=namespace', '-o', 'no_posix_lock', '-o', 'xattr']);
+    assert.match(templateFits(virtioFs) ?? '', /^shared_fs = "virtio-fs"/, 'a clone\'s RAM is private: no template');
+    assert.throws(() => spec('shared_fs = "virtio-fs"\nvirtio_fs_cache_size = 1024'), /virtio_fs_cache_size = 1024: QEMU 7\.2's vhost-user-fs-pci has no DAX window/);
+    assert.throws(() => spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "sometimes"'), /virtio_fs_cache must be one of "none", "auto", "always"/);
   });
 
   it('adds default_bridges pci-bridges at fixed slots from 2, on the machine root bus', () => {
