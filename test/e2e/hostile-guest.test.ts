@@ -11,7 +11,7 @@ import { InitrdTree } from '../../src/image/initrd-builder.js';
 import { readPodIdentity } from '../../src/pod/pod-layout.js';
 import { sandboxDir, vmRoot } from '../../src/runtime/sandbox-record.js';
 import { bundledConfigText, debianKernelEdits, kataTsBin, repoRoot, tempDir, writeConfig } from '../helpers/fixtures.js';
-import { runCli } from '../helpers/run-cli.js';
+import { runCli, type CliOptions, type CliResult } from '../helpers/run-cli.js';
 import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { joinSandbox, makeBundle } from '../helpers/oci-bundle.js';
 import { assertSandboxGone, kataTs, ociState, sandboxProcesses } from '../helpers/oci-e2e.js';
@@ -150,7 +150,13 @@ describe('hostile guest: a hostile container', () => {
     await buildImage();
   });
   after(async () => {
-    for (const id of ['linker', 'flood', 'filler', 'hider', 'hider-pod', 'share-attacker', 'joiner0', 'joiner1', 'joiner2', 'share-pod']) await kata(['delete', '--force', id]);
+    for (const id of ['linker', 'flood', 'filler', 'hider', 'hider-pod']) await kata(['delete', '--force', id]);
+    // The share cases' leftovers, whichever file system they ran on (with its own configuration).
+    for (const tag of ['9p', 'vfs']) {
+      const config = path.join(dir, `share-${tag}.toml`);
+      if (!existsSync(config)) continue;
+      for (const name of ['share-attacker', 'joiner0', 'joiner1', 'joiner2', 'share-pod']) await runCli(['--root', root, '--kata-config', config, 'delete', '--force', `${name}-${tag}`]);
+    }
     await cleanup();
   });
 
@@ -232,9 +238,14 @@ describe('hostile guest: a hostile container', () => {
       await execa('umount', [small]);
     }
   });
-  it('a container that turns the share against the host: nothing can be planted or renamed there, and joins and deletes beside it touch nothing outside', { timeout: 300_000 }, async () => {
+  for (const fs of ['virtio-9p', 'virtio-fs'] as const) {
+  it(`${fs}: a container that turns the share against the host: nothing can be planted or renamed there, and joins and deletes beside it touch nothing outside`, { timeout: 300_000 }, async () => {
+    const tag = fs === 'virtio-9p' ? '9p' : 'vfs';
+    const config = await writeConfig(dir, await bundledConfigText({ shared_fs: `"${fs}"` }), `share-${tag}.toml`);
+    const kata = (args: string[], options: CliOptions = {}): Promise<CliResult> => runCli(['--root', root, '--kata-config', config, ...args], { timeoutMs: 120_000, ...options });
+    const id = (name: string): string => `${name}-${tag}`;
     // A tree the host must not change, with a canary the old share let the guest truncate (CVE-2020-2026's class).
-    const watched = path.join(dir, 'watched');
+    const watched = path.join(dir, id('watched'));
     await mkdir(path.join(watched, 'sub'), { recursive: true });
     const canary = path.join(watched, 'canary');
     await writeFile(canary, 'still here\n');
@@ -252,39 +263,39 @@ describe('hostile guest: a hostile container', () => {
       return entries.join('\n');
     };
     const before = await snapshot();
-    const podBundle = await makeBundle(path.join(dir, 'share-pod'), { args: ['sleep', '1000'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
-    assert.equal((await kata(['run', '--detach', 'share-pod', '--bundle', podBundle], { outputFile: path.join(dir, 'share-pod.out') })).exitCode, 0);
-    const sandbox = await sandboxProcesses(root, 'share-pod');
+    const podBundle = await makeBundle(path.join(dir, id('share-pod')), { args: ['sleep', '1000'], annotations: { 'io.kubernetes.cri.container-type': 'sandbox' } });
+    assert.equal((await kata(['run', '--detach', id('share-pod'), '--bundle', podBundle], { outputFile: path.join(dir, `${id('share-pod')}.out`) })).exitCode, 0);
+    const sandbox = await sandboxProcesses(root, id('share-pod'));
     // Root with every capability and the VM's pid namespace reaches the agent's view of the share through /proc/1/root.
     const share = '/proc/1/root/run/kata-containers/shared/containers';
-    const bundle = await makeBundle(path.join(dir, 'share-attacker'), {
+    const bundle = await makeBundle(path.join(dir, id('share-attacker')), {
       args: ['sh', '-c', [
         `S=${share}`,
-        '{ touch $S/planted 2>/dev/null && echo top-writable || echo top-read-only; mkdir $S/joiner0 2>/dev/null && echo made-a-dir; } > /report',
+        `{ touch $S/planted 2>/dev/null && echo top-writable || echo top-read-only; mkdir $S/${id('joiner0')} 2>/dev/null && echo made-a-dir; } > /report`,
         'while [ ! -e /stop ]; do',
         '  for d in $S/*; do',
         `    ln -s ${canary} $d/mounts 2>/dev/null; ln -s ${canary} $d/mounts/0 2>/dev/null; ln -s ${canary} $d/mounts/9 2>/dev/null;`,
         '    mv $d $d.moved 2>/dev/null && echo renamed >> /report; mv $d.moved $d 2>/dev/null;',
         `    ln -s ${watched} $d/rootfs/to-watched 2>/dev/null;`,
         '  done',
-        `  for n in joiner0 joiner1 joiner2; do ln -s ${watched} $S/$n 2>/dev/null && echo planted-$n >> /report; done`,
+        `  for n in ${[0, 1, 2].map((i) => id(`joiner${i}`)).join(' ')}; do ln -s ${watched} $S/$n 2>/dev/null && echo planted-$n >> /report; done`,
         'done',
         'echo stopped >> /report',
       ].join('\n')],
-      capabilities: allCapabilities, vmPidNamespace: true, annotations: joinSandbox('share-pod'),
+      capabilities: allCapabilities, vmPidNamespace: true, annotations: joinSandbox(id('share-pod')),
     });
     const report = path.join(bundle, 'rootfs', 'report');
-    assert.equal((await kata(['run', '--detach', 'share-attacker', '--bundle', bundle], { outputFile: path.join(dir, 'share-attacker.out') })).exitCode, 0);
+    assert.equal((await kata(['run', '--detach', id('share-attacker'), '--bundle', bundle], { outputFile: path.join(dir, `${id('share-attacker')}.out`) })).exitCode, 0);
     for (let i = 0; i < 300 && !existsSync(report); i++) await sleep(100);
     // Containers join and go while it plants and renames: each with a file bind (as CRI's /etc/hosts) and a directory bind.
-    const hosts = path.join(dir, 'hosts');
+    const hosts = path.join(dir, id('hosts'));
     await writeFile(hosts, '127.0.0.1 localhost\n');
     for (let i = 0; i < 3; i++) {
-      const joiner = await makeBundle(path.join(dir, `joiner${i}`), {
-        args: ['sh', '-c', 'cat /etc/hosts; ls /data | wc -l'], annotations: joinSandbox('share-pod'),
+      const joiner = await makeBundle(path.join(dir, id(`joiner${i}`)), {
+        args: ['sh', '-c', 'cat /etc/hosts; ls /data | wc -l'], annotations: joinSandbox(id('share-pod')),
         mounts: [{ destination: '/etc/hosts', source: hosts, type: 'bind', options: ['rbind', 'rw'] }, { destination: '/data', source: path.join(watched, 'sub'), type: 'bind', options: ['rbind', 'ro'] }],
       });
-      const r = await kata(['run', `joiner${i}`, '--bundle', joiner]);
+      const r = await kata(['run', id(`joiner${i}`), '--bundle', joiner]);
       assert.equal(r.exitCode, 0, r.stderr);
       assert.equal(r.stdout, '127.0.0.1 localhost\n20', `joiner${i} saw its own binds`);
     }
@@ -292,12 +303,13 @@ describe('hostile guest: a hostile container', () => {
     for (let i = 0; i < 100 && !(await readFile(report, 'utf8')).includes('stopped'); i++) await sleep(100);
     const said = (await readFile(report, 'utf8')).trim().split('\n');
     assert.deepEqual(said, ['top-read-only', 'stopped'], 'it could not write at the top, make a container dir, rename one, or plant a name');
-    for (const id of ['share-attacker', 'share-pod']) assert.equal((await kata(['delete', '--force', id])).exitCode, 0);
+    for (const name of ['share-attacker', 'share-pod']) assert.equal((await kata(['delete', '--force', id(name)])).exitCode, 0);
     await assertSandboxGone(sandbox);
     assert.equal(await readFile(canary, 'utf8'), 'still here\n');
     assert.equal(await snapshot(), before, 'nothing in the watched tree changed');
     assert.deepEqual(await vmDirs(), vmDirsBefore);
   });
+  }
 
   it('a container that hides its crun state: delete fails and keeps it while it runs, and works once it is back', { timeout: 180_000 }, async () => {
     // No pid namespace and every capability: it reaches the agent's /run/crun through /proc/1/root.
