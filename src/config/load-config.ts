@@ -69,7 +69,7 @@ function readHypervisor(r: TableReader, file: string): HypervisorConfig {
     virtioFsDaemon: r.path('virtio_fs_daemon', '/usr/lib/qemu/virtiofsd'),
     virtioFsCache: r.oneOf('virtio_fs_cache', virtioFsCacheModes, 'auto'),
     virtioFsCacheSizeMiB: r.integer('virtio_fs_cache_size', 0, { min: 0, max: 1024 * 1024 }),
-    virtioFsExtraArgs: r.strings('virtio_fs_extra_args', ['--thread-pool-size=1', '-o', 'announce_submounts']),
+    virtioFsExtraArgs: r.strings('virtio_fs_extra_args', ['--thread-pool-size=0', '-o', 'announce_submounts']),
     useVsock: r.boolean('use_vsock', false),
     disableVhostNet: r.boolean('disable_vhost_net', false),
     seccompSandbox: r.string('seccompsandbox', defaultSeccompSandbox),

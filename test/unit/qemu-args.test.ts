@@ -64,8 +64,8 @@ describe('QEMU command line', () => {
     ]);
     assert.deepEqual(virtiofsdArgs(virtioFs.hypervisor, virtioFs.layout), [
       '--socket-path=/run/kata-ts/vm/sb1/virtiofsd.sock', '-o', 'source=/run/kata-ts/vm/sb1/shared', '-o', 'cache=auto', '-o', 'sandbox=namespace', '-o', 'no_posix_lock',
-      '--thread-pool-size=1', '-o', 'announce_submounts',
-    ], 'Kata\'s default extra arguments');
+      '--thread-pool-size=0', '-o', 'announce_submounts',
+    ], 'the default extra arguments: no thread pool (measured), submounts announced');
     const tuned = spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "always"\nvirtio_fs_extra_args = ["-o", "xattr"]');
     assert.deepEqual(virtiofsdArgs(tuned.hypervisor, tuned.layout).slice(4), ['cache=always', '-o', 'sandbox=namespace', '-o', 'no_posix_lock', '-o', 'xattr']);
     assert.match(templateFits(virtioFs) ?? '', /^shared_fs = "virtio-fs"/, 'a clone\'s RAM is private: no template');
