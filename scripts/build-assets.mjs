@@ -22,6 +22,14 @@ for (const dir of [path.join(root, 'dist', 'agent-protocol', 'protos'), path.joi
   await cp(protos, dir, { recursive: true });
   await writeFile(path.join(dir, 'agent-protocol.json'), compiled);
 }
+// The commit this build comes from, for `--version` (runc's `commit:` line); none outside a git checkout.
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+} catch {
+  // not a git checkout (an installed package)
+}
+await writeFile(path.join(root, 'dist', 'build-info.json'), `${JSON.stringify({ commit })}\n`);
 // The guest kernel's config fragment, next to the compiled image builder.
 await cp(path.join(root, 'src', 'image', 'kernel'), path.join(root, 'dist', 'image', 'kernel'), { recursive: true });
 /** A small C program, static where the libc allows it, into native/build. */

@@ -22,7 +22,7 @@ import { registerImage } from './commands/image.js';
 import { registerFactory } from './commands/factory.js';
 import { registerList } from './commands/list.js';
 import { registerState } from './commands/state.js';
-import { registerVersion, versionText } from './commands/version.js';
+import { registerVersion, runcVersionText } from './commands/version.js';
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
@@ -40,7 +40,7 @@ export function buildProgram(): Command {
     .option('--systemd-cgroup', 'accepted for runc compatibility; ignored')
     .option('--rootless <value>', 'accepted for runc compatibility; ignored')
     .option('--kata-show-default-config-paths', 'print the configuration files searched, in order, and exit')
-    .version(versionText(), '-v, --version', 'print the version and exit')
+    .version(runcVersionText(), '-v, --version', 'print the version and exit')
     // Global flags go before the command (as with runc); exec passes what follows its command on.
     .enablePositionalOptions()
     // A usage error is one line, with where to look (callers parse stderr line by line).

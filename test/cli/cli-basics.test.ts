@@ -42,14 +42,22 @@ describe('kata-ts command line', () => {
   });
   after(() => cleanup());
 
-  it('prints its version with --version and version', async () => {
+  it('prints its version in runc\'s form with --version (as docker and go-runc parse it), and in Kata\'s with version', async () => {
     const version = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
-    for (const args of [['--version'], ['-v'], ['version']]) {
+    const commit = (await execa('git', ['-C', repoRoot, 'rev-parse', '--short=12', 'HEAD']).catch(() => ({ stdout: 'unknown' }))).stdout;
+    for (const args of [['--version'], ['-v']]) {
       const r = await runCli(args);
       assert.equal(r.exitCode, 0);
-      assert.match(r.stdout, new RegExp(`kata-ts\\s+: ${version.replace(/\./g, '\\.')}`));
-      assert.match(r.stdout, /OCI specs: 1\.0\.2/);
+      const lines = r.stdout.split('\n');
+      assert.equal(lines[0], `kata-ts version ${version}`);
+      assert.equal(lines[1], `commit: ${commit}`, 'the commit this build comes from');
+      assert.equal(lines[2], 'spec: 1.0.2');
+      // moby's parseRuntimeVersion takes any line holding "version" as the version line: only the first may.
+      assert.deepEqual(lines.filter((l) => l.includes('version')), [lines[0]]);
     }
+    const kata = await runCli(['version']);
+    assert.match(kata.stdout, new RegExp(`kata-ts\\s+: ${version.replace(/\./g, '\\.')}`));
+    assert.match(kata.stdout, /OCI specs: 1\.0\.2/);
   });
 
   it('an unknown command is a one-line error pointing at --help, and exit 1', async () => {
