@@ -18,6 +18,7 @@ import { registerPod } from './commands/pod.js';
 import { registerSpec } from './commands/spec.js';
 import { registerStart } from './commands/start.js';
 import { registerEnv } from './commands/env.js';
+import { registerCheckpoint } from './commands/checkpoint.js';
 import { registerImage } from './commands/image.js';
 import { registerFactory } from './commands/factory.js';
 import { registerList } from './commands/list.js';
@@ -79,6 +80,7 @@ export function buildProgram(): Command {
   registerDelete(program);
   registerSpec(program);
   registerBlockVolume(program);
+  registerCheckpoint(program);
   registerImage(program);
   registerPod(program);
 

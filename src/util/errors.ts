@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'BAD_BUNDLE'
   | 'NOT_RUNNING'
   | 'HOOK'
-  | 'NETWORK';
+  | 'NETWORK'
+  | 'UNSUPPORTED';
 
 /** The one base class every layer below cli throws. */
 export class KataError extends Error {

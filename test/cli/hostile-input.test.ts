@@ -155,6 +155,12 @@ describe('bad input: hostile config.json, configuration.toml, process.json, ids,
   cli('id of 1025 characters', ['state', 'a'.repeat(1025)], /invalid container id|longer than 1024 characters/);
   cli('id of 300 characters at create', ['create', 'a'.repeat(300), '--bundle', '/nonexistent'], /^kata-ts: container id is 300 bytes long: the state directory holds names of at most 255 bytes$/);
   cli('unknown command', ['frobnicate'], /unknown command/);
+  cli('--preserve-fds 2 (a VM cannot take host fds)', ['create', '--preserve-fds', '2', 'x'], /--preserve-fds .*the container runs in a VM, which cannot receive the host's file descriptors \(2 asked; only 0 works\)/);
+  cli('exec --preserve-fds 1', ['exec', '--preserve-fds', '1', 'x', 'true'], /cannot receive the host's file descriptors/);
+  cli('--preserve-fds 0 is taken (the bundle is what fails)', ['create', '--preserve-fds', '0', '--bundle', '/nonexistent/bundle', 'x'], /config\.json not found/);
+  cli('checkpoint --help (podman probes support with it)', ['checkpoint', '--help'], /^kata-ts: checkpoint is not supported by kata-ts: a container's processes and memory live in its VM/);
+  cli('checkpoint', ['checkpoint', '--image-path', '/tmp/x', 'c1'], /checkpoint is not supported/);
+  cli('restore --help', ['restore', '--help'], /^kata-ts: restore is not supported/);
   cli('unknown flag', ['create', '--bogus', 'x'], /unknown option/);
   cli('signal 999', ['kill', 'x', '999'], /unknown signal|does not exist/);
   cli('missing bundle', ['create', 'x', '--bundle', '/nonexistent/bundle'], /config\.json not found/);

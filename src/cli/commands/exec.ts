@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { preserveFdsOption } from './create.js';
 import { contextFor, setExitCode } from '../command-context.js';
 
 interface ExecFlagsCli {
@@ -28,6 +29,7 @@ export function registerExec(program: Command): void {
     .option('-e, --env <KEY=VALUE>', 'extra environment variable (repeatable)', collect, [])
     .option('--cwd <dir>', 'working directory in the container')
     .option('-u, --user <uid[:gid]>', 'user to run as')
+    .addOption(preserveFdsOption())
     .passThroughOptions()
     .action(async (id: string, args: string[], flags: ExecFlagsCli, command: Command) => {
       const { execProcess } = await import('../../runtime/exec-process.js');
