@@ -315,11 +315,15 @@ export class Sandbox {
     await crun(['update', '--resources', file, c.id]);
   }
 
-  /** New memory, CPU and pids limits (crun update); the device rules stay as the agent keeps them. */
+  /**
+   * New memory, CPU and pids limits (crun update); the device rules stay as the
+   * agent keeps them. Zero means "unchanged", as in runc: an update that sets
+   * nothing changes nothing and succeeds.
+   */
   async updateLimits(id: string, resources: OciResources | null): Promise<void> {
     const c = this.container(id);
     const limits = limitsToOci(resources);
-    if (Object.keys(limits).length === 0) throw invalid('UpdateContainer sets no memory, CPU or pids limit');
+    if (Object.keys(limits).length === 0) return;
     const file = path.join(c.bundle, 'limits.json');
     await writeFile(file, JSON.stringify(limits));
     await crun(['update', '--resources', file, c.id]);

@@ -41,7 +41,7 @@ async function readResourcesFile(file: string, stdin: () => Promise<string>): Pr
   return parsed as OciLinuxResources;
 }
 
-/** The limits `update` asks for: the resources file first, then each flag on top of it. */
+/** The limits `update` asks for: the resources file first, then each flag on top of it (possibly none). */
 export async function resourcesFromFlags(flags: UpdateFlags, stdin: () => Promise<string>): Promise<OciLinuxResources> {
   const r: OciLinuxResources = flags.resources ? await readResourcesFile(flags.resources, stdin) : {};
   const memory = { ...r.memory };
@@ -58,8 +58,10 @@ export async function resourcesFromFlags(flags: UpdateFlags, stdin: () => Promis
     ...(Object.keys(cpu).length > 0 ? { cpu } : {}),
     ...(pids ? { pids } : {}),
   };
-  if (!out.memory?.limit && !out.memory?.reservation && !out.memory?.swap && !out.cpu?.shares && !out.cpu?.quota && !out.cpu?.period && !out.pids?.limit) {
-    throw new KataError('USAGE', 'update needs a limit to set: --resources FILE|-, --memory, --memory-reservation, --memory-swap, --cpu-shares, --cpu-quota, --cpu-period or --pids-limit');
-  }
   return out;
+}
+
+/** Whether an update sets anything: zero and absent both mean "unchanged", as in runc (docker update --restart sends all zeros). */
+export function setsAnyLimit(r: OciLinuxResources): boolean {
+  return Boolean(r.memory?.limit || r.memory?.reservation || r.memory?.swap || r.cpu?.shares || r.cpu?.quota || r.cpu?.period || r.pids?.limit);
 }

@@ -146,8 +146,14 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     const grown = await kata(['update', '--memory', '1g', 'svc']);
     assert.equal(grown.exitCode, 0, grown.stderr);
 
+    // Zero and absent mean "unchanged", as in runc: docker update --restart sends all zeros.
+    assert.equal((await kata(['update', '--pids-limit', '6', 'svc'])).exitCode, 0);
+    const zeros = await kata(['update', '--resources', '-', 'svc'], { input: JSON.stringify({ memory: { limit: 0, swap: 0 }, cpu: { shares: 0, quota: 0, period: 0 }, pids: { limit: 0 } }) });
+    assert.deepEqual([zeros.exitCode, zeros.stderr], [0, ''], 'all zeros: taken');
+    assert.equal((await kata(['update', 'svc'])).exitCode, 0, 'no flag at all: the same');
+    assert.match((await kata(['exec', 'svc', ...forks])).stderr, /can't fork/, 'the 6-process limit set before stands: nothing was reset');
+    assert.equal((await kata(['update', '--pids-limit', '200', 'svc'])).exitCode, 0);
     for (const [args, message] of [
-      [['update', 'svc'], /update needs a limit to set/],
       [['update', '--memory', 'lots', 'svc'], /--memory lots: expected a size/],
       [['update', '--pids-limit', '10', 'no-such'], /container no-such does not exist/],
     ] as const) {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { limitsToOci } from '../../src/guest-agent/oci-spec.js';
 import { resourcesToAgent } from '../../src/runtime/agent-spec.js';
-import { parseByteSize, resourcesFromFlags } from '../../src/runtime/resource-update.js';
+import { parseByteSize, resourcesFromFlags, setsAnyLimit } from '../../src/runtime/resource-update.js';
 
 const noStdin = (): Promise<string> => Promise.reject(new Error('stdin not expected'));
 
@@ -18,7 +18,7 @@ describe('update: limits from flags and files, down to crun', () => {
     for (const bad of ['', 'lots', '-1m', '1.5g', '10x']) assert.throws(() => parseByteSize(bad, 'memory'), /expected a size/);
   });
 
-  it('puts flags on top of the resources file, and refuses an update that sets nothing', async () => {
+  it('puts flags on top of the resources file; an update that sets nothing, or only zeros, is taken and sets nothing', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kata-ts-update-'));
     const file = path.join(dir, 'resources.json');
     await writeFile(file, JSON.stringify({ memory: { limit: 1000, swap: 4000 }, cpu: { shares: 512 }, devices: [{ allow: true }] }));
@@ -26,7 +26,12 @@ describe('update: limits from flags and files, down to crun', () => {
       memory: { limit: 2048, swap: 4000 }, cpu: { shares: 512 }, pids: { limit: 50 },
     });
     assert.deepEqual(await resourcesFromFlags({ resources: '-' }, async () => '{"cpu":{"quota":50000,"period":100000}}'), { cpu: { quota: 50000, period: 100000 } });
-    await assert.rejects(resourcesFromFlags({}, noStdin), /update needs a limit/);
+    assert.deepEqual(await resourcesFromFlags({}, noStdin), {});
+    // docker update --restart always: every limit zero, which runc reads as unchanged.
+    const zeros = await resourcesFromFlags({ resources: '-' }, async () => JSON.stringify({ memory: { limit: 0, reservation: 0, swap: 0 }, cpu: { shares: 0, quota: 0, period: 0 }, pids: { limit: 0 } }));
+    assert.equal(setsAnyLimit(zeros), false);
+    assert.equal(setsAnyLimit(await resourcesFromFlags({}, noStdin)), false);
+    assert.equal(setsAnyLimit({ cpu: { shares: 0, quota: 5000 } }), true);
     await assert.rejects(resourcesFromFlags({ resources: '-' }, async () => '[]'), /must be a JSON object/);
     await assert.rejects(resourcesFromFlags({ resources: path.join(dir, 'missing.json') }, noStdin), /cannot read resources file/);
     await assert.rejects(resourcesFromFlags({ cpuShares: 'many' }, noStdin), /--cpu-shares many: expected an integer/);
