@@ -68,6 +68,15 @@ export async function updateContainerCgroup(cgroup: ContainerCgroup, limits: Con
   }
 }
 
+/** The host pids in the container's cgroup (its carriers), from the first hierarchy that has the dir. */
+export async function containerCgroupPids(cgroup: ContainerCgroup): Promise<number[]> {
+  for (const hierarchy of parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''))) {
+    const text = await readFile(path.join(hierarchy.mountPoint, cgroup.path, 'cgroup.procs'), 'utf8').catch(() => undefined);
+    if (text !== undefined) return text.split('\n').filter(Boolean).map(Number);
+  }
+  return [];
+}
+
 /** At delete, once the carriers are gone: the directories placeContainerCarrier made. */
 export async function removeContainerCgroup(cgroup: ContainerCgroup, logger: Logger): Promise<void> {
   await removeCgroupDirs(cgroup.created, logger);
