@@ -19,6 +19,8 @@ import { registerSpec } from './commands/spec.js';
 import { registerStart } from './commands/start.js';
 import { registerEnv } from './commands/env.js';
 import { registerCheckpoint } from './commands/checkpoint.js';
+import { registerEvents } from './commands/events.js';
+import { registerFeatures } from './commands/features.js';
 import { registerImage } from './commands/image.js';
 import { registerFactory } from './commands/factory.js';
 import { registerList } from './commands/list.js';
@@ -81,6 +83,8 @@ export function buildProgram(): Command {
   registerSpec(program);
   registerBlockVolume(program);
   registerCheckpoint(program);
+  registerFeatures(program);
+  registerEvents(program);
   registerImage(program);
   registerPod(program);
 

@@ -32,3 +32,23 @@ export async function containerStats(ctx: RuntimeContext, id: string): Promise<C
     pids: { current: Number(c.pids_stats?.current ?? 0), limit: Number(c.pids_stats?.limit ?? 0) },
   };
 }
+
+/** runc events' event: its type, the container, and (for stats) runc's types.Stats shape. */
+export interface RuncEvent {
+  type: 'stats';
+  id: string;
+  data: Record<string, unknown>;
+}
+
+/** The guest's figures in runc's types.Stats shape, as `runc events` prints them (what kata-ts cannot know is left out, not invented). */
+export function runcStatsEvent(id: string, stats: ContainerStats): RuncEvent {
+  return {
+    type: 'stats',
+    id,
+    data: {
+      cpu: { usage: { total: stats.cpu.totalNs, kernel: stats.cpu.kernelNs, user: stats.cpu.userNs }, throttling: {} },
+      memory: { usage: { usage: stats.memory.usage, limit: stats.memory.limit } },
+      pids: { current: stats.pids.current, limit: stats.pids.limit },
+    },
+  };
+}

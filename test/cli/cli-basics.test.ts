@@ -60,6 +60,18 @@ describe('kata-ts command line', () => {
     assert.match(kata.stdout, /OCI specs: 1\.0\.2/);
   });
 
+  it('features prints runtime-spec\'s features JSON: what reaches a container in a VM', async () => {
+    const r = await runCli(['features']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const features = JSON.parse(r.stdout) as { ociVersionMax: string; hooks: string[]; linux: { capabilities: string[]; namespaces: string[]; seccomp: { enabled: boolean }; apparmor: { enabled: boolean } } };
+    assert.equal(features.ociVersionMax, '1.0.2');
+    assert.deepEqual(features.hooks, ['prestart', 'createRuntime', 'poststart', 'poststop'], 'createContainer and startContainer hooks are not run');
+    assert.equal(features.linux.capabilities.length, 41);
+    assert.ok(features.linux.capabilities.includes('CAP_CHECKPOINT_RESTORE'));
+    assert.ok(features.linux.namespaces.includes('user'));
+    assert.deepEqual([features.linux.seccomp.enabled, features.linux.apparmor.enabled], [true, false]);
+  });
+
   it('an unknown command is a one-line error pointing at --help, and exit 1', async () => {
     const r = await runCli(['frobnicate']);
     assert.equal(r.exitCode, 1);

@@ -124,6 +124,14 @@ describe('OCI lifecycle in one pod (CRI annotations): one VM, several containers
     const pids = JSON.parse((await kata(['ps', '--format', 'json', 'svc'])).stdout) as number[];
     assert.ok(pids.includes((await ociState(kata, 'svc')).pid), `the carrier is listed: ${pids.join(' ')}`);
     for (const pid of pids) assert.match(await readFile(`/proc/${pid}/cmdline`, 'utf8'), /kata-ts-carrier/, `${pid} is a carrier on the host`);
+    // runc events: one stats line with --stats, a line per --interval otherwise (the guest's cgroup figures).
+    const once = await kata(['events', '--stats', 'svc']);
+    assert.equal(once.exitCode, 0, once.stderr);
+    const event = JSON.parse(once.stdout) as { type: string; id: string; data: { pids: { current: number }; memory: { usage: { usage: number } }; cpu: { usage: { total: number } } } };
+    assert.deepEqual([event.type, event.id], ['stats', 'svc']);
+    assert.ok(event.data.pids.current >= 1 && event.data.memory.usage.usage > 0 && event.data.cpu.usage.total > 0, JSON.stringify(event.data));
+    const streamed = await kata(['events', '--interval', '300ms', 'svc'], { timeoutMs: 2500 });
+    assert.ok(streamed.stdout.trim().split('\n').filter((l) => JSON.parse(l).type === 'stats').length >= 2, streamed.stdout);
     assert.equal((await kata(['pause', 'svc'])).exitCode, 0);
     assert.equal((await ociState(kata, 'svc')).status, 'paused');
     assert.match((await kata(['exec', 'svc', 'true'])).stderr, /it is paused/);
