@@ -13,19 +13,22 @@ export interface ShareMounter {
   unmount(target: string): Promise<void>;
 }
 
+/** Runs kata-ts-mountns; a failure is one line naming what could not be done, in its words. */
+async function mountNs(args: string[], what: string, passFds: number[] = []): Promise<void> {
+  const result = await runCommand(mountNsBinaryPath, args, { reject: false, passFds });
+  if (result.exitCode !== 0) {
+    const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
+    throw new KataError('IO', `cannot ${what}: ${reason}`);
+  }
+}
+
 /**
  * Mounts in the host's namespace, seen by a QEMU that shares it. Made as
  * kata-ts-mountns makes them (a clone, read-only before it is attached), so
  * that the copy in the share's read-only view has the flags the original has.
  */
 const hostMounter: ShareMounter = {
-  bind: async (source, target, readonly) => {
-    const result = await runCommand(mountNsBinaryPath, ['bind-here', passedFdPath, target, readonly ? 'ro' : 'rw'], { reject: false, passFds: [source.fd] });
-    if (result.exitCode !== 0) {
-      const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
-      throw new KataError('IO', `cannot bind-mount ${source.path} on ${target}: ${reason}`);
-    }
-  },
+  bind: (source, target, readonly) => mountNs(['bind-here', passedFdPath, target, readonly ? 'ro' : 'rw'], `bind-mount ${source.path} on ${target}`, [source.fd]),
   unmount,
 };
 
@@ -36,18 +39,12 @@ const hostMounter: ShareMounter = {
  */
 function namespaceMounter(vm: VmHandle): ShareMounter {
   const { pid, startTime } = vm.qemu;
-  const run = async (args: string[], what: string, passFds: number[] = []): Promise<void> => {
-    const result = await runCommand(mountNsBinaryPath, [args[0]!, String(pid), String(startTime), ...args.slice(1)], { reject: false, passFds });
-    if (result.exitCode !== 0) {
-      const reason = result.stderr.trim().split('\n')[0]?.replace(/^kata-ts-mountns: /, '') || `exit ${result.exitCode}`;
-      throw new KataError('IO', `cannot ${what} in the mount namespace of QEMU ${pid}: ${reason}`);
-    }
-  };
+  const inQemu = (what: string): string => `${what} in the mount namespace of QEMU ${pid}`;
   return {
-    bind: (source, target, readonly) => run(['bind', passedFdPath, target, readonly ? 'ro' : 'rw'], `bind-mount ${source.path} on ${target}`, [source.fd]),
+    bind: (source, target, readonly) => mountNs(['bind', String(pid), String(startTime), passedFdPath, target, readonly ? 'ro' : 'rw'], inQemu(`bind-mount ${source.path} on ${target}`), [source.fd]),
     unmount: async (target) => {
       if (!(await isSameProcessAlive(vm.qemu))) return;
-      await run(['unmount', target], `unmount ${target}`).catch(async (err: unknown) => {
+      await mountNs(['unmount', String(pid), String(startTime), target], inQemu(`unmount ${target}`)).catch(async (err: unknown) => {
         // QEMU may have ended meanwhile, and its mounts with it.
         if (await isSameProcessAlive(vm.qemu)) throw err;
       });
