@@ -45,6 +45,8 @@ function compileProgram(name, source) {
 compileProgram('kata-ts-carrier', 'carrier.c');
 // QEMU's own mount namespace, and the share's mounts in it (native/mount-ns.c).
 compileProgram('kata-ts-mountns', 'mount-ns.c');
+// OCI hooks in the sandbox's network namespace, with their own argv[0] (native/netns-exec.c).
+compileProgram('kata-ts-netns-exec', 'netns-exec.c');
 // The CPU features V8 checks a startup snapshot against, for the guest's /init (native/cpu-features.c).
 compileProgram('kata-ts-cpu-features', 'cpu-features.c');
 // The native addon (built by node-gyp in native/) goes into the guest next to the agent.

@@ -21,6 +21,7 @@ apt_packages=(
   golang-github-containerd-ttrpc-dev # reference ttrpc for interop tests
   golang-google-grpc-dev            # grpc-go, as Kata 1.x's runtime uses it (interop test)
   containerd        # caller tests: containerd 1.6 (ctr, CRI plugin) runs kata-ts through its runc shim
+  docker.io         # caller tests: docker 20.10 runs kata-ts as a runtime (dockerd started by the test)
   podman            # caller tests: podman 4.3 ...
   conmon            # ... and its monitor
   iproute2          # ip and tc: the pod network's taps and filters

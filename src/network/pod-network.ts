@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { stat } from 'node:fs/promises';
+import { runCommand } from '../util/run-command.js';
 import type { InternetworkingModel } from '../config/runtime-config.js';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -11,6 +14,8 @@ export interface PodNetwork {
   netns?: string;
   /** QEMU runs in a namespace of its own, empty: the spec asked for a new one and named none. */
   fresh?: boolean;
+  /** The name (ip netns) of the namespace kata-ts made for the prestart hooks to fill; deleted with the sandbox. */
+  ownedNetns?: string;
   plan: PodNetworkPlan;
 }
 
@@ -21,7 +26,21 @@ export interface PodNetworkRequest {
   netnsPath?: string;
   model: InternetworkingModel;
   disableNewNetns: boolean;
+  /**
+   * The prestart hooks, run before the namespace is read (Kata 1.x's order): in
+   * it, or in the host's (undefined) when the spec has none. When the spec asks
+   * for a new namespace and names none, one named `netnsName` is made for them
+   * to fill (docker's libnetwork-setkey moves the container's veth there).
+   */
+  prestart?: { netnsName: string; run: (netns: string | undefined) => Promise<void> };
 }
+
+/** The ip-netns name of a sandbox's own namespace: short and fixed for its VM dir (ids may be 255 bytes). */
+export function ownedNetnsName(vmDir: string): string {
+  return `kata-ts-${createHash('sha256').update(vmDir).digest('hex').slice(0, 16)}`;
+}
+
+const netnsDir = '/run/netns';
 
 const emptyPlan = (): PodNetworkPlan => ({ endpoints: [], routes: [], neighbors: [] });
 
@@ -32,15 +51,41 @@ const emptyPlan = (): PodNetworkPlan => ({ endpoints: [], routes: [], neighbors:
  * failure undoes what was done: the namespace is left as it was found.
  */
 export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger, beforeConnect?: (planned: PodNetwork) => Promise<void>): Promise<PodNetwork> {
-  const { netnsPath, model } = request;
-  if (!request.wantsNetns) return { plan: emptyPlan() };
-  if (!netnsPath) return request.disableNewNetns ? { plan: emptyPlan() } : { fresh: true, plan: emptyPlan() };
-  if (!(await stat(netnsPath).then(() => true, () => false))) {
+  const { model, prestart } = request;
+  if (!request.wantsNetns || (!request.netnsPath && request.disableNewNetns)) {
+    await prestart?.run(undefined);
+    return { plan: emptyPlan() };
+  }
+  let netnsPath = request.netnsPath;
+  let ownedNetns: string | undefined;
+  if (!netnsPath) {
+    // Nothing can fill a new namespace but the hooks: without them QEMU gets an empty one of its own.
+    if (!prestart) return { fresh: true, plan: emptyPlan() };
+    ownedNetns = prestart.netnsName;
+    netnsPath = path.join(netnsDir, ownedNetns);
+    // Recorded before it exists: a create killed from here on leaves what delete needs to remove it.
+    await beforeConnect?.({ netns: netnsPath, ownedNetns, plan: emptyPlan() });
+    const made = await runCommand('ip', ['netns', 'add', ownedNetns], { reject: false });
+    if (made.exitCode !== 0) throw new KataError('NETWORK', `cannot make network namespace ${ownedNetns}: ${made.stderr.trim().split('\n')[0] || `ip exited with ${made.exitCode}`}`);
+    logger.debug(`network namespace ${netnsPath} made for the prestart hooks`);
+  } else if (!(await stat(netnsPath).then(() => true, () => false))) {
     throw new KataError('NETWORK', `network namespace ${netnsPath} (config.json linux.namespaces) does not exist`);
   }
+  const owned = ownedNetns ? { ownedNetns } : {};
+  try {
+    await prestart?.run(netnsPath);
+    return await connectNetns(netnsPath, model, owned, logger, beforeConnect);
+  } catch (err) {
+    if (ownedNetns) await deleteOwnedNetns(ownedNetns, logger);
+    throw err;
+  }
+}
+
+/** Reads the namespace as the caller (or the hooks) left it, and joins each of its links to a tap. */
+async function connectNetns(netnsPath: string, model: InternetworkingModel, owned: { ownedNetns?: string }, logger: Logger, beforeConnect?: (planned: PodNetwork) => Promise<void>): Promise<PodNetwork> {
   if (model === 'none') {
     logger.info(`internetworking_model = "none": the VM gets no interface of ${netnsPath}`);
-    return { plan: emptyPlan() };
+    return { ...owned, plan: emptyPlan() };
   }
   const scan = await scanNetns(netnsPath).catch((err: unknown) => {
     throw new KataError('NETWORK', `cannot read network namespace ${netnsPath}: ${messageOf(err)}`, { cause: err });
@@ -53,7 +98,7 @@ export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger
     throw new KataError('CONFIG_INVALID', 'internetworking_model = "macvtap" is not supported by kata-ts; use "tcfilter" (the default)');
   }
   // Recorded before anything changes: a create killed from here on leaves what delete needs to undo it.
-  await beforeConnect?.({ netns: netnsPath, plan });
+  await beforeConnect?.({ netns: netnsPath, ...owned, plan });
   const network: PodNetwork = { netns: netnsPath, plan: { ...plan, endpoints: [] } };
   try {
     for (const endpoint of plan.endpoints) {
@@ -65,16 +110,24 @@ export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger
     await teardownPodNetwork(network, logger);
     throw new KataError('NETWORK', `cannot connect the VM to ${netnsPath}: ${messageOf(err)}`, { cause: err });
   }
-  return { ...network, plan };
+  return { ...network, ...owned, plan };
 }
 
-/** Removes the taps and filters setupPodNetwork made; the caller's links stay as they were. Never throws. */
+/** Removes the taps and filters setupPodNetwork made, and the namespace it made; the caller's links stay as they were. Never throws. */
 export async function teardownPodNetwork(network: PodNetwork, logger: Logger): Promise<void> {
   const { netns } = network;
-  if (!netns || network.plan.endpoints.length === 0) return;
   // The caller (CNI) may have removed the namespace first: then nothing of ours is left in it.
-  if (!(await stat(netns).then(() => true, () => false))) return;
-  for (const endpoint of network.plan.endpoints) {
-    for (const problem of await disconnectTap(netns, endpoint.link, endpoint.tap)) logger.warn(`network cleanup: ${problem}`);
+  if (netns && network.plan.endpoints.length > 0 && (await stat(netns).then(() => true, () => false))) {
+    for (const endpoint of network.plan.endpoints) {
+      for (const problem of await disconnectTap(netns, endpoint.link, endpoint.tap)) logger.warn(`network cleanup: ${problem}`);
+    }
   }
+  if (network.ownedNetns) await deleteOwnedNetns(network.ownedNetns, logger);
+}
+
+/** Removes a namespace kata-ts made (its links go with it once QEMU and every other holder let go). Never throws. */
+async function deleteOwnedNetns(name: string, logger: Logger): Promise<void> {
+  if (!(await stat(path.join(netnsDir, name)).then(() => true, () => false))) return;
+  const result = await runCommand('ip', ['netns', 'delete', name], { reject: false });
+  if (result.exitCode !== 0) logger.warn(`network cleanup: cannot delete network namespace ${name}: ${result.stderr.trim().split('\n')[0] ?? ''}`);
 }

@@ -25,7 +25,8 @@ import { podCommand } from './pod-spawn.js';
 import { stopProcess } from './stop-process.js';
 import { configureGuestNetwork } from './guest-network.js';
 import { checkConsoleSocket } from './console-socket-path.js';
-import { identify } from '../util/process-identity.js';
+import { identify, isSameProcessAlive } from '../util/process-identity.js';
+import { ownedNetnsName } from '../network/pod-network.js';
 import { placeContainerCarrier, removeContainerCgroup } from '../cgroups/container-cgroup.js';
 
 export interface CreateOptions {
@@ -110,6 +111,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   };
   await store.create(state);
   const undo: Array<() => Promise<unknown>> = [];
+  const runPrestart = prestartRunner(spec, state, logger);
   let bootMs = 0;
   // Only a sandbox this create boots is removed on failure: another create's live one never is.
   let ownsSandboxDir = false;
@@ -120,9 +122,8 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       try {
         const spawned = await createUnderLock();
         // The container's process exists (its pid is the carrier's) and has not run: runtime-spec's
-        // prestart and createRuntime point, in that order, with the state crun (the guest's runtime) gives them.
+        // createRuntime point, with the state crun (the guest's runtime) gives it. prestart ran before the VM.
         const hookState = { ociVersion, id, status: 'created', pid: spawned.id.pid, bundle: bundle.dir, annotations: state.annotations };
-        await runHooks(spec.hooks, 'prestart', hookState, logger, true);
         await runHooks(spec.hooks, 'createRuntime', hookState, logger, true);
         warnGuestHooks(spec.hooks, logger);
         Object.assign(state, { status: 'created', carrier: spawned.id });
@@ -163,11 +164,13 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       }
       ownsSandboxDir = true;
       const networkNs = spec.linux?.namespaces?.find((ns) => ns.type === 'network');
+      const vmDir = sandboxDir(store.root, sandboxId);
       const vm = await bootSandboxVm({
-        config, sandboxId, vmDir: sandboxDir(store.root, sandboxId), accelerator, logger, log: ctx.log, startPod: ctx.startPod,
+        config, sandboxId, vmDir, accelerator, logger, log: ctx.log, startPod: ctx.startPod,
         network: {
           wantsNetns: networkNs !== undefined, ...(networkNs?.path ? { netnsPath: networkNs.path } : {}),
           model: config.runtime.internetworkingModel, disableNewNetns: config.runtime.disableNewNetns,
+          ...(spec.hooks?.prestart?.length ? { prestart: { netnsName: ownedNetnsName(vmDir), run: runPrestart } } : {}),
         },
         ...(spec.linux?.cgroupsPath ? { cgroup: { path: spec.linux.cgroupsPath, cpu: spec.linux.resources?.cpu ?? {}, sandboxOnly: config.runtime.sandboxCgroupOnly } } : {}),
       });
@@ -185,6 +188,7 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
       logger.debug('CreateSandbox', { vmBootMs: bootMs });
       await withSandboxAgent(record, (agent) => agent.createSandbox({ hostname: spec.hostname ?? '', storages: [sharedStorage(config.hypervisor)], sandbox_id: sandboxId, kernel_modules: kernelModules(config) }));
     }
+    if ((membership.joins || accelerator === undefined) && spec.hooks?.prestart?.length) await runPrestart(await sandboxNetns(record));
     // The VM grows by what this container asks for (Kata 1.x: vCPUs and memory hot-plugged before CreateContainer).
     state.needs = containerNeeds(spec.linux?.resources);
     const grown = await growSandbox(record, [...(await memberNeeds(store, record, id)), state.needs], logger);
@@ -221,6 +225,23 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     await writeSandboxRecord(record);
     return spawned;
   }
+}
+
+/**
+ * runtime-spec's prestart hooks, as Kata 1.x runs them: before the VM (or the
+ * container in it) exists, inside the sandbox's network namespace, each hook's
+ * own pid in the state naming that namespace. Docker's network hook moves the
+ * container's veth into the namespace of that pid; the VM then gets what it finds.
+ */
+function prestartRunner(spec: OciRuntimeSpec, state: RuntimeContainerState, logger: Logger): (netns: string | undefined) => Promise<void> {
+  return (netns) => runHooks(spec.hooks, 'prestart', { ociVersion, id: state.id, status: 'creating', bundle: state.bundle, annotations: state.annotations }, logger, true, { ownPid: true, ...(netns ? { netns } : {}) });
+}
+
+/** The network namespace a joining container's hooks run in: the pod's (CNI's or kata-ts's own), QEMU's own empty one, or the host's. */
+async function sandboxNetns(record: SandboxRecord): Promise<string | undefined> {
+  if (record.network?.netns) return record.network.netns;
+  if (record.network?.fresh && (await isSameProcessAlive(record.vm.qemu))) return `/proc/${record.vm.qemu.pid}/ns/net`;
+  return undefined;
 }
 
 /** A failed join leaves the pod's record without it (under the sandbox lock, held); a failure here is said, as a ghost member would keep the VM up. */

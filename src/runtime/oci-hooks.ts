@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { KataError, messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { netnsExecBinaryPath } from '../util/package-root.js';
 import type { OciHook, OciHookKind, OciHooks } from './oci-spec-types.js';
 
 /** The state runtime-spec gives each hook on stdin. */
@@ -13,19 +14,32 @@ export interface HookState {
   annotations: Record<string, string>;
 }
 
+/**
+ * Where a hook runs: by default in kata-ts's own namespaces with the state as
+ * given. `netns` runs it in that network namespace instead, and `ownPid` gives it
+ * its own pid as the state's pid: the pid then names the namespace (Kata 1.x
+ * gives prestart hooks the id of its thread inside the sandbox's namespace).
+ */
+export interface HookPlace {
+  netns?: string;
+  ownPid?: boolean;
+}
+
 /** Runs one hook: state JSON on stdin; fails on a non-zero exit, a signal, or its timeout (seconds). */
-function runHook(hook: OciHook, state: HookState): Promise<void> {
+function runHook(hook: OciHook, state: HookState, place: HookPlace): Promise<void> {
   return new Promise((resolve, reject) => {
-    const [argv0, ...args] = hook.args?.length ? hook.args : [hook.path];
+    const [argv0 = hook.path, ...args] = hook.args?.length ? hook.args : [hook.path];
     // The hook's environment is the spec's list, nothing inherited.
     const env = Object.fromEntries((hook.env ?? []).map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] : [e, ''])));
-    const child = spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = place.netns
+      ? spawn(netnsExecBinaryPath, [place.netns, hook.path, argv0, ...args], { env, stdio: ['pipe', 'ignore', 'pipe'] })
+      : spawn(hook.path, args, { argv0, env, stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     let timedOut = false;
     const timer = hook.timeout ? setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), hook.timeout * 1000) : undefined;
     child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-500)));
     child.stdin?.on('error', () => undefined);
-    child.stdin?.end(JSON.stringify(state));
+    child.stdin?.end(JSON.stringify(place.ownPid && child.pid !== undefined ? { ...state, pid: child.pid } : state));
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(new Error(`cannot run ${hook.path}: ${err.message}`));
@@ -44,10 +58,10 @@ function runHook(hook: OciHook, state: HookState): Promise<void> {
  * (createRuntime, prestart) stop at the first failure and throw; the others
  * (poststart, poststop) log a warning and go on, as runtime-spec says.
  */
-export async function runHooks(hooks: OciHooks | undefined, kind: OciHookKind, state: HookState, logger: Logger, fatal: boolean): Promise<void> {
+export async function runHooks(hooks: OciHooks | undefined, kind: OciHookKind, state: HookState, logger: Logger, fatal: boolean, place: HookPlace = {}): Promise<void> {
   for (const hook of hooks?.[kind] ?? []) {
     try {
-      await runHook(hook, state);
+      await runHook(hook, state, place);
       logger.debug(`${kind} hook ${hook.path} ran`);
     } catch (err) {
       if (fatal) throw new KataError('HOOK', `${kind} hook failed: ${messageOf(err)}`, { cause: err });

@@ -16,5 +16,8 @@ export const carrierBinaryPath: string = path.join(packageRoot, 'native', 'build
 /** native/mount-ns.c: QEMU's own mount namespace, and the share's mounts in it. */
 export const mountNsBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-mountns');
 
+/** native/netns-exec.c: an OCI hook run in the sandbox's network namespace, argv[0] kept. */
+export const netnsExecBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-netns-exec');
+
 /** native/cpu-features.c: the CPU features a V8 startup snapshot is checked against (guest image). */
 export const cpuFeaturesBinaryPath: string = path.join(packageRoot, 'native', 'build', 'kata-ts-cpu-features');

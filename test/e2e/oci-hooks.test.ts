@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { OciHook } from '../../src/runtime/oci-spec-types.js';
@@ -8,7 +8,8 @@ import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { kataTsProcesses } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
-import { kataTs, ociState, waitForStatus } from '../helpers/oci-e2e.js';
+import { kataTs, ociState, sandboxProcesses, waitForStatus } from '../helpers/oci-e2e.js';
+import { ownedNetnsName } from '../../src/network/pod-network.js';
 
 /** A hook that appends its name and the state it got on stdin to a log: `<name> <state JSON>`. */
 function recorder(log: string, name: string, extra = ''): OciHook {
@@ -53,7 +54,8 @@ describe('OCI hooks', () => {
       args: ['sh', '-c', 'echo first words; sleep 1; exit 0'],
       hooks: {
         createRuntime: [recorder(log, 'createRuntime')],
-        prestart: [recorder(log, 'prestart')],
+        // Its own pid ($$: the helper execs it), and the namespace it runs in.
+        prestart: [recorder(log, 'prestart', `; echo "$$ $(readlink /proc/self/ns/net)" >> ${log}.netns`)],
         poststart: [recorder(log, 'poststart', '; exit 7'), recorder(log, 'poststart2', `; grep -c "first words" ${output} >> ${log}.found`)],
         poststop: [recorder(log, 'poststop')],
         createContainer: [recorder(log, 'createContainer')],
@@ -63,6 +65,10 @@ describe('OCI hooks', () => {
     assert.equal(created.exitCode, 0, await readFile(output, 'utf8'));
     assert.match(await readFile(output, 'utf8'), /createContainer hooks run in the container's namespaces, which are inside the VM; kata-ts does not run them/);
     const pid = (await ociState(kata, 'ok')).pid;
+    const { qemu, dir: vmDir } = await sandboxProcesses(root, 'ok');
+    const qemuNetns = await readlink(`/proc/${qemu!.pid}/ns/net`);
+    const ownNetns = `/run/netns/${ownedNetnsName(vmDir)}`;
+    assert.ok(existsSync(ownNetns), 'a network namespace was made for the prestart hooks');
     const started = await kata(['start', 'ok']);
     assert.equal(started.exitCode, 0, started.stderr);
     assert.match(started.stderr, /warning: poststart hook failed: \/bin\/sh exited with 7/);
@@ -75,8 +81,14 @@ describe('OCI hooks', () => {
       assert.equal(h.state.id, 'ok');
       assert.equal(h.state.bundle, bundle);
     }
-    assert.deepEqual(hooks.map((h) => h.state.status), ['created', 'created', 'running', 'running', 'stopped'], 'as crun gives them');
-    assert.equal(hooks[0]?.state.pid, pid, 'the container\'s pid');
+    assert.deepEqual(hooks.map((h) => h.state.status), ['creating', 'created', 'running', 'running', 'stopped'], 'prestart before the VM (Kata 1.x), the others as crun gives them');
+    assert.equal(hooks[1]?.state.pid, pid, 'createRuntime: the container\'s pid');
+    // Kata 1.x: prestart runs in the sandbox's network namespace, before the VM exists, and its pid names that namespace.
+    const [hookPid, hookNetns] = (await readFile(`${log}.netns`, 'utf8')).trim().split(' ');
+    assert.equal(hooks[0]?.state.pid, Number(hookPid), 'prestart: its own pid');
+    assert.equal(hookNetns, qemuNetns, 'prestart ran in the namespace QEMU runs in');
+    assert.notEqual(hookNetns, await readlink('/proc/self/ns/net'), 'which is not the host\'s');
+    assert.equal(existsSync(ownNetns), false, 'the namespace kata-ts made is gone with the sandbox');
   });
 
   it('a failing prestart hook fails create with its reason, and nothing is left', { timeout: 120_000 }, async () => {
@@ -86,6 +98,7 @@ describe('OCI hooks', () => {
     assert.equal(created.stderr, 'kata-ts: prestart hook failed: /bin/sh exited with 3: no network for you');
     assert.equal((await kata(['state', 'badpre'])).exitCode, 1, 'no state');
     assert.equal(existsSync(sandboxDir(root, 'badpre')), false, 'no VM dir');
+    assert.equal(existsSync(`/run/netns/${ownedNetnsName(sandboxDir(root, 'badpre'))}`), false, 'no network namespace');
     assert.deepEqual(await kataTsProcesses(), [], 'no QEMU, pod process or carrier');
   });
 
