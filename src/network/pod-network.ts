@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { runCommand } from '../util/run-command.js';
 import type { InternetworkingModel } from '../config/runtime-config.js';
 import { KataError, messageOf } from '../util/errors.js';
@@ -68,8 +69,13 @@ export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger
     const made = await runCommand('ip', ['netns', 'add', ownedNetns], { reject: false });
     if (made.exitCode !== 0) throw new KataError('NETWORK', `cannot make network namespace ${ownedNetns}: ${made.stderr.trim().split('\n')[0] || `ip exited with ${made.exitCode}`}`);
     logger.debug(`network namespace ${netnsPath} made for the prestart hooks`);
-  } else if (!(await stat(netnsPath).then(() => true, () => false))) {
-    throw new KataError('NETWORK', `network namespace ${netnsPath} (config.json linux.namespaces) does not exist`);
+  } else {
+    const named = await stat(netnsPath).catch(() => undefined);
+    if (!named) throw new KataError('NETWORK', `network namespace ${netnsPath} (config.json linux.namespaces) does not exist`);
+    // Its links are the host's: a tap and filters on them would take the host's own traffic into the VM.
+    if (await isHostNetns(named)) {
+      throw new KataError('NETWORK', `network namespace ${netnsPath} is the host's own (as docker --network host asks): a VM cannot share the host's network stack; use a bridge network or none`);
+    }
   }
   const owned = ownedNetns ? { ownedNetns } : {};
   try {
@@ -79,6 +85,15 @@ export async function setupPodNetwork(request: PodNetworkRequest, logger: Logger
     if (ownedNetns) await deleteOwnedNetns(ownedNetns, logger);
     throw err;
   }
+}
+
+/** Whether a namespace file is the caller's own network namespace, or init's. */
+async function isHostNetns(named: Stats): Promise<boolean> {
+  for (const own of ['/proc/self/ns/net', '/proc/1/ns/net']) {
+    const host = await stat(own).catch(() => undefined);
+    if (host && host.dev === named.dev && host.ino === named.ino) return true;
+  }
+  return false;
 }
 
 /** Reads the namespace as the caller (or the hooks) left it, and joins each of its links to a tap. */

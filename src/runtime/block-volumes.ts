@@ -19,6 +19,12 @@ export interface HotPlugOptions {
   devicePath: string;
 }
 
+/** A volume's host side, checked: the device or file itself. */
+export interface HostVolume {
+  resolved: string;
+  isBlockDevice: boolean;
+}
+
 export interface ListedVolume extends VolumeRecord {
   containerId: string;
 }
@@ -36,7 +42,7 @@ function checkDevicePath(devicePath: string): string {
  * this check and QEMU's open, or be a host disk the caller did not mean), and
  * so is a device the host is using: mounted, or swap, or a partition of one.
  */
-async function checkHostPath(hostPath: string): Promise<{ resolved: string; isBlockDevice: boolean }> {
+export async function checkHostPath(hostPath: string): Promise<HostVolume> {
   const link = await lstat(hostPath).catch(() => undefined);
   if (!link) throw new KataError('NOT_FOUND', `block volume ${hostPath} does not exist`);
   if (link.isSymbolicLink()) {
@@ -88,7 +94,7 @@ async function containerInSandbox(ctx: RuntimeContext, sandboxId: string, contai
 }
 
 /** Every volume of the sandbox's containers, as their states record them. */
-async function sandboxVolumes(ctx: RuntimeContext, record: SandboxRecord): Promise<ListedVolume[]> {
+export async function sandboxVolumes(ctx: RuntimeContext, record: SandboxRecord): Promise<ListedVolume[]> {
   const volumes: ListedVolume[] = [];
   for (const id of record.containers) {
     const loaded = await loadContainer(ctx.store, id).catch(() => undefined);
@@ -133,33 +139,45 @@ export async function hotPlugVolume(ctx: RuntimeContext, options: HotPlugOptions
     if (volumes.some((v) => v.containerId === options.containerId && v.devicePath === devicePath)) {
       throw new KataError('ALREADY_EXISTS', `${devicePath} is already a hot-plugged volume of container ${options.containerId}`);
     }
-    const slot = freeSlot(record, volumes.map((v) => v.attachment.slot));
-    const deviceId = `vol-${randomBytes(6).toString('hex')}`;
-    const attachment = blockAttachment(deviceId, slot);
-    const volume: VolumeRecord = { hostPath: host.resolved, devicePath, attachment, guestAddress: guestAddress(slot) };
     const setVolumes = (change: (volumes: VolumeRecord[]) => VolumeRecord[]): Promise<unknown> =>
       ctx.store.update(options.containerId, (s) => ({ ...s, volumes: change((s as RuntimeContainerState).volumes ?? []) }));
-    const isThis = (v: VolumeRecord): boolean => v.attachment.deviceId === deviceId;
-    // Recorded first: a hot-plug killed from here on leaves a disk that delete and hot-unplug still know.
-    await setVolumes((volumes) => [...volumes, { ...volume, attaching: true }]);
-    try {
-      await withSandboxHypervisor(record, (qemu) => qemu.attachBlockDevice(deviceId, host.resolved, host.isBlockDevice, slot), ctx.log);
-      faultPoint('hot-plug:after-qmp');
-      await withSandboxAgent(record, (agent) =>
-        agent.addContainerDevice(options.containerId, { id: volume.guestAddress, type: slot.driver === 'virtio-blk' ? 'blk' : 'scsi', container_path: devicePath }),
-      );
-      faultPoint('hot-plug:after-agent');
-      await setVolumes((volumes) => volumes.map((v) => (isThis(v) ? volume : v)));
-    } catch (err) {
-      await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(attachment), ctx.log).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
-      await setVolumes((volumes) => volumes.filter((v) => !isThis(v)));
-      if (record.vm.rootless && /Permission denied/.test(messageOf(err))) {
-        throw new KataError('IO', `${messageOf(err)} (rootless = true: QEMU runs as ${rootlessUser}, which must be able to open ${host.resolved})`, { cause: err });
-      }
-      throw err;
-    }
-    return volume;
+    return attachVolume(ctx, record, options.containerId, host, devicePath, volumes, setVolumes);
   });
+}
+
+/**
+ * A disk into QEMU (blockdev-add + device_add on a free slot) and its node into
+ * the container (agent), recorded through `setVolumes` before anything changes
+ * and rolled back on failure. The container may be created or running.
+ */
+export async function attachVolume(
+  ctx: Pick<RuntimeContext, 'log' | 'logger'>, record: SandboxRecord, containerId: string, host: HostVolume, devicePath: string,
+  used: VolumeRecord[], setVolumes: (change: (volumes: VolumeRecord[]) => VolumeRecord[]) => Promise<unknown>,
+): Promise<VolumeRecord> {
+  const slot = freeSlot(record, used.map((v) => v.attachment.slot));
+  const deviceId = `vol-${randomBytes(6).toString('hex')}`;
+  const attachment = blockAttachment(deviceId, slot);
+  const volume: VolumeRecord = { hostPath: host.resolved, devicePath, attachment, guestAddress: guestAddress(slot) };
+  const isThis = (v: VolumeRecord): boolean => v.attachment.deviceId === deviceId;
+  // Recorded first: a hot-plug killed from here on leaves a disk that delete and hot-unplug still know.
+  await setVolumes((volumes) => [...volumes, { ...volume, attaching: true }]);
+  try {
+    await withSandboxHypervisor(record, (qemu) => qemu.attachBlockDevice(deviceId, host.resolved, host.isBlockDevice, slot), ctx.log);
+    faultPoint('hot-plug:after-qmp');
+    await withSandboxAgent(record, (agent) =>
+      agent.addContainerDevice(containerId, { id: volume.guestAddress, type: slot.driver === 'virtio-blk' ? 'blk' : 'scsi', container_path: devicePath }),
+    );
+    faultPoint('hot-plug:after-agent');
+    await setVolumes((volumes) => volumes.map((v) => (isThis(v) ? volume : v)));
+  } catch (err) {
+    await withSandboxHypervisor(record, (qemu) => qemu.detachBlockDevice(attachment), ctx.log).catch((e: unknown) => ctx.logger.warn(`rolling back ${deviceId}: ${messageOf(e)}`));
+    await setVolumes((volumes) => volumes.filter((v) => !isThis(v)));
+    if (record.vm.rootless && /Permission denied/.test(messageOf(err))) {
+      throw new KataError('IO', `${messageOf(err)} (rootless = true: QEMU runs as ${rootlessUser}, which must be able to open ${host.resolved})`, { cause: err });
+    }
+    throw err;
+  }
+  return volume;
 }
 
 /** block-volume hot-unplug: the node in the container goes first, then QMP device_del (waiting for DEVICE_DELETED), then blockdev-del. */

@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../store/atomic-file.js';
 import { StateStore } from '../store/state-store.js';
 import { KataError, isKataError, messageOf } from '../util/errors.js';
 import { specToAgent } from './agent-spec.js';
-import type { RuntimeContainerState } from './container-record.js';
+import type { RuntimeContainerState, VolumeRecord } from './container-record.js';
 import { shareMounter } from '../hypervisor/vm-mounts.js';
 import { containerNeeds, growSandbox, memberNeeds } from './sandbox-resources.js';
 import { guestSharedDir, shareContainerFiles, unshareContainerFiles } from '../share/container-files.js';
@@ -27,6 +27,8 @@ import { configureGuestNetwork } from './guest-network.js';
 import { checkConsoleSocket } from './console-socket-path.js';
 import { identify, isSameProcessAlive } from '../util/process-identity.js';
 import { ownedNetnsName } from '../network/pod-network.js';
+import { splitSpecDevices } from './spec-devices.js';
+import { attachVolume, checkHostPath, detachContainerVolumes, sandboxVolumes } from './block-volumes.js';
 import { placeContainerCarrier, removeContainerCgroup } from '../cgroups/container-cgroup.js';
 
 export interface CreateOptions {
@@ -85,6 +87,10 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
   if (!terminal && options.consoleSocket) throw new KataError('USAGE', '--console-socket was given but process.terminal is false in config.json');
   if (options.consoleSocket) await checkConsoleSocket(options.consoleSocket);
   warnSeccomp(spec, config, logger);
+  // Checked before anything exists: a device the VM cannot have fails create with nothing left.
+  const { guestDevices, blockDevices } = await splitSpecDevices(spec);
+  const hostDisks = await Promise.all(blockDevices.map(async (d) => ({ ...d, host: await checkHostPath(d.hostPath) })));
+  const guestSpec: OciRuntimeSpec = blockDevices.length && spec.linux ? { ...spec, linux: { ...spec.linux, devices: guestDevices } } : spec;
   for (const ns of spec.linux?.namespaces ?? []) {
     // Documented (README, Namespaces): logged so that the choice is never silent.
     if (ns.path && ns.type === 'network') logger.info(`network namespace ${ns.path}: the VM gets its interfaces (internetworking_model = "${config.runtime.internetworkingModel}"), and the container the VM's network`);
@@ -204,9 +210,22 @@ export async function createContainer(ctx: RuntimeContext, config: RuntimeConfig
     undo.push(() => unshareContainerFiles(record.vm.layout, mounter, id, shared.hostMounts));
     logger.debug('CreateContainer');
     await withSandboxAgent(record, async (agent) => {
-      await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(spec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });
+      await agent.createContainer({ container_id: id, exec_id: id, storages: [], OCI: specToAgent(guestSpec, shared.guestRootfs, shared.mounts, { seccomp: !config.runtime.disableGuestSeccomp }) });
       undo.push(() => withSandboxAgent(record, (a) => a.removeContainer(id, 5)));
     });
+    if (hostDisks.length) {
+      // Kata 1.x: the host's block devices the spec names are hot-plugged, and the agent makes their guest nodes at the spec's paths.
+      undo.push(() => detachContainerVolumes(record, state.volumes ?? [], logger));
+      const used = await sandboxVolumes(ctx, record);
+      const setVolumes = async (change: (volumes: VolumeRecord[]) => VolumeRecord[]): Promise<void> => {
+        state.volumes = change(state.volumes ?? []);
+        await store.withLock(id, () => store.write(state));
+      };
+      for (const disk of hostDisks) {
+        logger.debug(`hot-plugging ${disk.hostPath} as ${disk.containerPath}`);
+        await attachVolume(ctx, record, id, disk.host, disk.containerPath, [...used, ...(state.volumes ?? [])], setVolumes);
+      }
+    }
     logger.debug('starting the carrier');
     const spawned = await spawnCarrier({
       vmDir: record.vm.layout.dir, containerId: id, execId: id, consoleSocket: options.consoleSocket, tty: terminal,
