@@ -35,9 +35,21 @@ export function writeStderr(line: string): void {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
 }
 
-export function contextFor(command: Command): CommandContext {
+/**
+ * Whether this command's stderr becomes the container's: create and run -d hand
+ * their stdio to the container when it has no terminal, and conmon, CRI-O and
+ * containerd's shim read that as the container's output. Warnings then stay out
+ * of it (they go to --log when given); a person at a terminal still sees them,
+ * and errors always go to stderr (the container then never runs).
+ */
+export function stderrIsContainerOutput(flags: { consoleSocket?: string; detach?: boolean }, handsStdio: boolean): boolean {
+  return handsStdio && !flags.consoleSocket && !process.stderr.isTTY;
+}
+
+export function contextFor(command: Command, options: { warningsOnStderr?: boolean } = {}): CommandContext {
   const globals = command.optsWithGlobals<GlobalOptions>();
-  const logger = new Logger({ file: globals.log, format: globals.logFormat, debug: Boolean(globals.debug), stderr: writeStderr });
+  const stderr = options.warningsOnStderr === false ? undefined : writeStderr;
+  const logger = new Logger({ file: globals.log, format: globals.logFormat, debug: Boolean(globals.debug), ...(stderr ? { stderr } : {}) });
   let config: Promise<RuntimeConfig> | undefined;
   const store = new StateStore(globals.root);
   return {

@@ -21,6 +21,7 @@ import { registerEnv } from './commands/env.js';
 import { registerCheckpoint } from './commands/checkpoint.js';
 import { registerEvents } from './commands/events.js';
 import { registerFeatures } from './commands/features.js';
+import { registerKataNetwork } from './commands/kata-network.js';
 import { registerImage } from './commands/image.js';
 import { registerFactory } from './commands/factory.js';
 import { registerList } from './commands/list.js';
@@ -84,6 +85,7 @@ export function buildProgram(): Command {
   registerBlockVolume(program);
   registerCheckpoint(program);
   registerFeatures(program);
+  registerKataNetwork(program);
   registerEvents(program);
   registerImage(program);
   registerPod(program);

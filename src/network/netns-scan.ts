@@ -52,6 +52,9 @@ export interface PodEndpoint {
   link: string;
   tap: string;
   interface: NetworkInterface;
+  /** Hot-plugged since boot (kata-network, netmon): its pci-bridge slot; boot NICs sit at nicSlot(index). */
+  slot?: { bridge: number; slot: number };
+  hotplugged?: boolean;
 }
 
 export interface PodNetworkPlan {

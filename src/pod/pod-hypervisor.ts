@@ -1,6 +1,7 @@
 import { attachBlockDevice, detachBlockDevice, type BlockAttachment, type BlockSlot } from '../hypervisor/block-devices.js';
 import { plugMemory, plugVcpus, unplugVcpus, vcpuThreads } from '../hypervisor/cpu-memory-hotplug.js';
 import { QmpClient } from '../hypervisor/qmp-client.js';
+import { attachNic, detachNic, type NicAttachment } from '../hypervisor/network-devices.js';
 import type { PodHypervisorMethod } from './pod-protocol.js';
 
 /** The hot-plug work of the sandbox's QEMU, as commands ask it of the pod process. */
@@ -14,6 +15,8 @@ export interface SandboxHypervisor {
   /** A DIMM at an address aligned to alignMiB (the guest's memory block). */
   plugMemory(index: number, sizeMiB: number, alignMiB: number, sharedRam?: boolean): Promise<void>;
   vcpuThreads(): Promise<number[]>;
+  attachNic(nic: NicAttachment): Promise<void>;
+  detachNic(tap: string): Promise<void>;
 }
 
 /**
@@ -48,6 +51,14 @@ export class PodHypervisor implements SandboxHypervisor, Record<PodHypervisorMet
 
   vcpuThreads(): Promise<number[]> {
     return this.withQmp((qmp) => vcpuThreads(qmp));
+  }
+
+  attachNic(nic: NicAttachment): Promise<void> {
+    return this.withQmp((qmp) => attachNic(qmp, nic));
+  }
+
+  detachNic(tap: string): Promise<void> {
+    return this.withQmp((qmp) => detachNic(qmp, tap));
   }
 
   private withQmp<T>(fn: (qmp: QmpClient) => Promise<T>): Promise<T> {

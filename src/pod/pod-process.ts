@@ -20,6 +20,8 @@ import { OutputWatch } from './output-watch.js';
 import { encodeMessage, podAgentMethods, podHypervisorMethods, podRelayMethods, type PodCall, type PodCallReply } from './pod-protocol.js';
 import { listenOwnerOnly } from '../util/unix-socket.js';
 import { lostStatus } from './process-relay.js';
+import { watchPodNetns } from './netns-monitor.js';
+import type { RuntimeContext } from '../runtime/runtime-context.js';
 
 /** How soon the agent of a VM restored from a template answers a ping, at most (it is up already). */
 const restoredPongMs = 700;
@@ -31,6 +33,8 @@ export interface PodOptions {
   logger: Logger;
   /** How long the agent may take to answer (the VM may still be booting). */
   readyTimeoutMs: number;
+  /** Where the commands it runs (netmon's) log: its own --log. */
+  log?: Partial<RuntimeContext['log']>;
 }
 
 /**
@@ -88,6 +92,7 @@ export async function runPod(options: PodOptions): Promise<void> {
   // Whatever is at the path is stale: this process holds the lock.
   await listenOwnerOnly(server, socketPath);
   logger.info(`pod process of sandbox ${record.sandboxId} serves ${socketPath}${takeover ? ' (taking over a live VM)' : ''}`);
+  const netmon = await watchPodNetns(vmDir, record.sandboxId, options.log ?? {}, logger);
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -95,6 +100,7 @@ export async function runPod(options: PodOptions): Promise<void> {
     stopping = true;
     logger.info(`pod process of sandbox ${record.sandboxId} stops: ${why}`);
     server.close();
+    netmon?.stop();
     for (const socket of links) socket.destroy();
     agent.close();
     await proxy?.close();

@@ -16,7 +16,7 @@ export const podAgentMethods = [
 export type PodAgentMethod = (typeof podAgentMethods)[number];
 
 /** The QMP work a command asks of the pod process, which owns QMP and does it one at a time. */
-export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice', 'plugVcpus', 'unplugVcpus', 'plugMemory', 'vcpuThreads'] as const;
+export const podHypervisorMethods = ['attachBlockDevice', 'detachBlockDevice', 'plugVcpus', 'unplugVcpus', 'plugMemory', 'vcpuThreads', 'attachNic', 'detachNic'] as const;
 export type PodHypervisorMethod = (typeof podHypervisorMethods)[number];
 
 /** What a command may ask of the pod process's I/O relays (output-watch.ts). */

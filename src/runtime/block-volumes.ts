@@ -110,8 +110,8 @@ function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
     for (let scsiId = 0; scsiId < scsiTargets; scsiId++) if (!taken.has(scsiId)) return { driver: 'virtio-scsi', scsiId, lun: 0 };
   } else {
     const taken = new Set(used.map((s) => (s.driver === 'virtio-blk' ? `${s.bridge}/${s.slot}` : '')));
-    // The pod's network devices sit on the first bridge slots.
-    for (let i = 0; i < (record.network?.plan.endpoints.length ?? 0); i++) taken.add(`${nicSlot(i).bridge}/${nicSlot(i).slot}`);
+    // The pod's network devices sit on the first bridge slots, and hot-plugged ones where they were put.
+    for (const [i, e] of (record.network?.plan.endpoints ?? []).entries()) taken.add(`${(e.slot ?? nicSlot(i)).bridge}/${(e.slot ?? nicSlot(i)).slot}`);
     for (let bridge = 0; bridge < record.bridges; bridge++) {
       for (let slot = 1; slot <= bridgeSlots; slot++) if (!taken.has(`${bridge}/${slot}`)) return { driver: 'virtio-blk', bridge, slot };
     }

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildImage } from '../../src/image/build-image.js';
 import { tempDir } from '../helpers/fixtures.js';
-import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
+import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { sh } from '../helpers/netns.js';
+import { eventually } from '../helpers/eventually.js';
 import { assertInteractiveShell } from '../helpers/pty-session.js';
 import { readmeSnippet } from '../helpers/readme-snippet.js';
 import { dockerBin, importBusyboxImage, startDockerd, type DockerDaemon } from '../helpers/docker-daemon.js';
@@ -54,6 +55,7 @@ describe('docker run --runtime kata-ts', () => {
       assert.deepEqual(await untilNoneLeft(kataTsProcesses), [], 'after dockerd stopped: no QEMU, pod process or carrier runs');
       assert.deepEqual(await vmDirs(), vmDirsBefore, 'no sandbox VM dir is left');
       assert.deepEqual(await ownedNetnses(), netnsesBefore, 'no network namespace of kata-ts is left');
+      assert.deepEqual(await processesMatching('monitor link address'), [], 'no netmon is left');
       const mounts = await readFile('/proc/self/mountinfo', 'utf8');
       assert.doesNotMatch(mounts, new RegExp(work.dir.replaceAll('/', '\\/')), 'no mount under dockerd\'s roots is left');
     } finally {
@@ -87,7 +89,8 @@ describe('docker run --runtime kata-ts', () => {
     assert.equal(run.exitCode, 0, run.stderr);
     const ip = (await dk.docker(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'web'])).stdout.trim();
     assert.match(ip, /^172\.29\./);
-    const fetch = (url: string): Promise<string> => dk.inNetns(`curl -s -m 20 ${url}`);
+    // The server starts a moment after run -d returns: retried until it answers.
+    const fetch = (url: string): Promise<string> => eventually(() => dk.inNetns(`curl -s -m 20 ${url}`).catch(() => ''), 'served-from-the-vm', 60_000);
     assert.equal((await fetch(`http://${ip}/`)).trim(), 'served-from-the-vm', 'the container\'s address answers from the docker host');
     assert.equal((await fetch('http://127.0.0.1:8080/')).trim(), 'served-from-the-vm', '-p publishes the port');
     const reach = await dk.docker(['exec', 'web', 'wget', '-qO-', 'http://172.29.0.1:8099/']);
@@ -132,16 +135,29 @@ describe('docker run --runtime kata-ts', () => {
     assert.doesNotMatch(await dk.inNetns('ip -o link show'), /_kata/, 'no tap is left');
   });
 
-  it('a user-defined bridge network: two containers reach each other by address', { timeout: 300_000 }, async () => {
+  it('a user-defined bridge network: containers reach each other by address; network connect hot-plugs an interface into a running VM, disconnect takes it out', { timeout: 400_000 }, async () => {
     const made = await dk.docker(['network', 'create', '--driver', 'bridge', '--subnet', '172.30.0.0/16', '-o', 'com.docker.network.bridge.name=ktsdknet1', 'ktsnet']);
     assert.equal(made.exitCode, 0, made.stderr);
-    const srv = await dk.docker(['run', '-d', '--name', 'srv', '--network', 'ktsnet', ...kata, image, 'sh', '-c', 'trap "exit 0" TERM; echo peer-answer > /tmp/i; while :; do nc -l -p 7000 < /tmp/i; done']);
+    // On the default bridge first: ktsnet comes later, by docker network connect.
+    const srv = await dk.docker(['run', '-d', '--name', 'srv', ...kata, image, 'sh', '-c', 'trap "exit 0" TERM; echo peer-answer > /tmp/i; while :; do nc -l -p 7000 < /tmp/i; done']);
     assert.equal(srv.exitCode, 0, srv.stderr);
+    const connect = await dk.docker(['network', 'connect', 'ktsnet', 'srv']);
+    assert.equal(connect.exitCode, 0, connect.stderr);
     const srvIp = (await dk.docker(['inspect', '-f', '{{.NetworkSettings.Networks.ktsnet.IPAddress}}', 'srv'])).stdout.trim();
     assert.match(srvIp, /^172\.30\./);
+    // netmon saw docker's veth arrive in the sandbox's namespace and hot-plugged it (QMP device_add, agent UpdateInterface).
+    const addresses = await eventually(async () => (await dk.docker(['exec', 'srv', 'ip', '-o', '-4', 'addr'])).stdout, `inet ${srvIp}/16`, 90_000);
+    assert.match(addresses, /eth0\s+inet 172\.29\./, 'the boot interface stays');
     const client = await dk.docker(['run', '--rm', '--network', 'ktsnet', ...kata, image, 'sh', '-c', `for i in 1 2 3 4 5; do nc ${srvIp} 7000 && exit 0; sleep 1; done; exit 1`]);
     assert.equal(client.exitCode, 0, client.stderr);
-    assert.equal(client.stdout.trim(), 'peer-answer');
+    assert.equal(client.stdout.trim(), 'peer-answer', 'a container on ktsnet reached srv through its hot-plugged interface');
+    const disconnect = await dk.docker(['network', 'disconnect', 'ktsnet', 'srv']);
+    assert.equal(disconnect.exitCode, 0, disconnect.stderr);
+    const gone = await eventually(async () => {
+      const out = (await dk.docker(['exec', 'srv', 'ip', '-o', '-4', 'addr'])).stdout;
+      return out.includes(srvIp) ? 'still there' : `gone: ${out}`;
+    }, 'gone', 90_000);
+    assert.match(gone, /eth0\s+inet 172\.29\./);
     assert.equal((await dk.docker(['rm', '-f', 'srv'])).exitCode, 0);
     assert.equal((await dk.docker(['network', 'rm', 'ktsnet'])).exitCode, 0);
   });
@@ -150,11 +166,12 @@ describe('docker run --runtime kata-ts', () => {
     const none = await dk.docker(['run', '--rm', '--network', 'none', ...kata, image, 'sh', '-c', 'ls /sys/class/net | grep -v sit0']);
     assert.equal(none.exitCode, 0, none.stderr);
     assert.equal(none.stdout.trim(), 'lo');
+    const [dirs, processes] = [await vmDirs(), await kataTsProcesses()];
     const host = await dk.docker(['run', '--rm', '--network', 'host', ...kata, image, 'true']);
     assert.equal(host.exitCode, 125);
     assert.match(host.stderr, /is the host's own \(as docker --network host asks\): a VM cannot share the host's network stack/);
-    assert.deepEqual(await untilNoneLeft(kataTsProcesses), []);
-    assert.deepEqual(await vmDirs(), vmDirsBefore);
+    assert.deepEqual(await vmDirs(), dirs, 'no VM dir is left');
+    assert.deepEqual(await kataTsProcesses(), processes, 'no QEMU, pod process or carrier is left');
   });
 
   it('--device: a host block device is read and written in the container and the host sees the writes; /dev/net/tun is the guest\'s; /dev/kvm (a host-only device) is refused', { timeout: 300_000 }, async () => {

@@ -75,6 +75,9 @@ export async function startDockerd(dir: string, tag: string, daemonJson: string)
         const until = Date.now() + 60_000;
         while ((await isSameProcessAlive(daemon)) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
       }
+      // dockerd leaves its own bind of the host's namespace (exec-root/netns/default) mounted when it stops.
+      const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4] ?? '');
+      for (const target of mounts.filter((m) => m.startsWith(path.join(dir, 'exec', 'netns') + '/'))) await sh(`umount ${target}`).catch(() => undefined);
       await sh(`ip netns del ${netns}`).catch(() => undefined);
     },
   };

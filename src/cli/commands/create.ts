@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { contextFor } from '../command-context.js';
+import { contextFor, stderrIsContainerOutput } from '../command-context.js';
 
 export interface CreateFlags {
   bundle: string;
@@ -36,7 +36,7 @@ export function registerCreate(program: Command): void {
     .argument('<container-id>')
     .action(async (id: string, flags: CreateFlags, command: Command) => {
       const { createContainer } = await import('../../runtime/create-container.js');
-      const ctx = contextFor(command);
+      const ctx = contextFor(command, { warningsOnStderr: !stderrIsContainerOutput(flags, true) });
       const config = await ctx.loadConfig();
       await createContainer(ctx.runtime, config, { id, bundle: flags.bundle, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile });
     });

@@ -13,7 +13,7 @@ export function registerPod(program: Command): void {
       const { runPod } = await import('../../pod/pod-process.js');
       const ctx = contextFor(command);
       // Never stdout or stderr: they are /dev/null, and the log file is the caller's --log.
-      await runPod({ vmDir: options.vmDir, fresh: Boolean(options.fresh), readyTimeoutMs: Number(options.readyTimeout), logger: ctx.logger.fileOnly() });
+      await runPod({ vmDir: options.vmDir, fresh: Boolean(options.fresh), readyTimeoutMs: Number(options.readyTimeout), logger: ctx.logger.fileOnly(), log: ctx.runtime.log });
       process.exit(0);
     });
 }

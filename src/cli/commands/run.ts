@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { messageOf } from '../../util/errors.js';
-import { contextFor, setExitCode } from '../command-context.js';
+import { contextFor, setExitCode, stderrIsContainerOutput } from '../command-context.js';
 import { addCreateFlags, type CreateFlags } from './create.js';
 
 export function registerRun(program: Command): void {
@@ -12,7 +12,7 @@ export function registerRun(program: Command): void {
       const { createContainer } = await import('../../runtime/create-container.js');
       const { deleteContainer } = await import('../../runtime/delete-container.js');
       const { startContainer } = await import('../../runtime/start-container.js');
-      const ctx = contextFor(command);
+      const ctx = contextFor(command, { warningsOnStderr: !stderrIsContainerOutput(flags, Boolean(flags.detach)) });
       const config = await ctx.loadConfig();
       const { carrier } = await createContainer(ctx.runtime, config, {
         id, bundle: flags.bundle, consoleSocket: flags.consoleSocket, pidFile: flags.pidFile, foreground: !flags.detach,
