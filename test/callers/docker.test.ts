@@ -99,8 +99,10 @@ describe('docker run --runtime kata-ts', () => {
     const exec = await dk.docker(['exec', '-u', '65534:65534', '-e', 'X=y', 'web', 'sh', '-c', 'echo $X $(id -u); exit 4']);
     assert.deepEqual([exec.exitCode, exec.stdout], [4, 'y 65534']);
     await assertInteractiveShell(dockerBin, ['exec', '-it', 'web', 'sh'], { DOCKER_HOST: `unix://${dk.dir}/docker.sock` });
-    const logs = await dk.docker(['logs', 'web']);
+    // logs -f follows until it is stopped: what came so far, then it waits (cut off after 4 s).
+    const logs = await dk.docker(['logs', '-f', 'web'], { timeoutMs: 4000 });
     assert.match(logs.stdout, /^ready$/m);
+    assert.ok(logs.ms >= 3900, 'logs -f kept following');
 
     // top filters the host's ps by the pids kata-ts lists: the container's carrier, a host process.
     const top = await dk.docker(['top', 'web']);

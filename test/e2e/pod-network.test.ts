@@ -114,6 +114,48 @@ describe('pod networking (tcfilter): the VM gets the pod namespace\'s interface'
     assert.equal(r.stdout, `hello-from-the-vm\nnameserver ${net.peerAddress}\nsearch pod.test\n127.0.0.1 localhost\n${net.podAddress} web.pod.test`);
   });
 
+  it('kata-network: add-iface hot-plugs a second link into the running VM, list-ifaces and list-routes show it, del-iface takes it out; bad input is one line', { timeout: 180_000 }, async () => {
+    await sh(`ip -n ${net.pod} link add eth1 type veth peer name veth-pod1 netns ${net.peer}`);
+    await sh(`ip -n ${net.pod} addr add 10.213.141.2/24 dev eth1 && ip -n ${net.pod} link set eth1 up`);
+    await sh(`ip -n ${net.peer} addr add 10.213.141.1/24 dev veth-pod1 && ip -n ${net.peer} link set veth-pod1 up`);
+    try {
+      const mac = (await net.inPod('cat /sys/class/net/eth1/address')).trim();
+      const added = await kata(['kata-network', 'add-iface', 'web', '-'], { input: '{"device": "eth1"}' });
+      assert.equal(added.exitCode, 0, added.stderr);
+      const iface = JSON.parse(added.stdout) as { name: string; hwAddr: string; IPAddresses: Array<{ address: string }> };
+      assert.equal(iface.name, 'eth1');
+      assert.equal(iface.hwAddr, mac);
+      assert.ok(iface.IPAddresses.some((a) => a.address === '10.213.141.2'), added.stdout);
+      const filters = await sh(`ip netns exec ${net.pod} tc filter show dev eth1 ingress`);
+      assert.match(filters, /mirred \(Egress Redirect to device tap1_kata\)/, 'a second tap, joined by filters');
+      // Traffic goes through the hot-plugged device: the peer's second address answers.
+      const ping = await kata(['exec', 'web', 'ping', '-c', '1', '-W', '5', '10.213.141.1']);
+      assert.equal(ping.exitCode, 0, ping.stdout + ping.stderr);
+      const listed = JSON.parse((await kata(['kata-network', 'list-ifaces', 'web'])).stdout) as Array<{ name: string }>;
+      assert.deepEqual(listed.map((i) => i.name).filter((n) => n.startsWith('eth')).sort(), ['eth0', 'eth1']);
+      const routes = JSON.parse((await kata(['kata-network', 'list-routes', 'web'])).stdout) as Array<{ dest: string; device: string }>;
+      assert.ok(routes.some((r) => r.dest === '10.213.141.0/24' && r.device === 'eth1'), JSON.stringify(routes));
+
+      const again = await kata(['kata-network', 'add-iface', 'web', '-'], { input: '{"device": "eth1"}' });
+      assert.deepEqual([again.exitCode, again.stderr], [1, 'kata-ts: eth1 is already an interface of sandbox web']);
+      const missing = await kata(['kata-network', 'add-iface', 'web', '-'], { input: '{"device": "nope0"}' });
+      assert.deepEqual([missing.exitCode, missing.stderr], [1, `kata-ts: network namespace ${net.podPath} has no configured Ethernet link nope0`]);
+      const garbage = await kata(['kata-network', 'add-iface', 'web', '-'], { input: '{"device": ' });
+      assert.equal(garbage.exitCode, 1);
+      assert.match(garbage.stderr, /^kata-ts: the interface in stdin is not JSON: [^\n]*$/);
+      const boot = await kata(['kata-network', 'del-iface', 'web', '-'], { input: '{"name": "eth0"}' });
+      assert.deepEqual([boot.exitCode, boot.stderr], [1, 'kata-ts: eth0 was there when the VM booted: only interfaces added since can be removed']);
+
+      const removed = await kata(['kata-network', 'del-iface', 'web', '-'], { input: '{"name": "eth1"}' });
+      assert.equal(removed.exitCode, 0, removed.stderr);
+      const after = await kata(['exec', 'web', 'ls', '/sys/class/net']);
+      assert.doesNotMatch(after.stdout, /eth1/, 'the guest let go of the device');
+      assert.doesNotMatch(await sh(`ip -n ${net.pod} -o link show`), /tap1_kata/, 'its tap is gone');
+    } finally {
+      await sh(`ip -n ${net.pod} link del eth1`).catch(() => undefined);
+    }
+  });
+
   it('delete removes the tap and the filters and leaves the namespace as it was', { timeout: 90_000 }, async () => {
     assert.equal((await kata(['delete', '--force', 'web'])).exitCode, 0);
     await assertSandboxGone(pod);
