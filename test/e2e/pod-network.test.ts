@@ -128,9 +128,13 @@ describe('pod networking (tcfilter): the VM gets the pod namespace\'s interface'
       assert.ok(iface.IPAddresses.some((a) => a.address === '10.213.141.2'), added.stdout);
       const filters = await sh(`ip netns exec ${net.pod} tc filter show dev eth1 ingress`);
       assert.match(filters, /mirred \(Egress Redirect to device tap1_kata\)/, 'a second tap, joined by filters');
-      // Traffic goes through the hot-plugged device: the peer's second address answers.
-      const ping = await kata(['exec', 'web', 'ping', '-c', '1', '-W', '5', '10.213.141.1']);
-      assert.equal(ping.exitCode, 0, ping.stdout + ping.stderr);
+      // Traffic goes through the hot-plugged device: a server on the peer's second address answers.
+      const www = path.join(dir, 'peer2-www');
+      await mkdir(www, { recursive: true });
+      await writeFile(path.join(www, 'index.html'), 'hello-through-eth1\n');
+      net.spawnInPeer(['busybox', 'httpd', '-f', '-p', '10.213.141.1:8082', '-h', www]);
+      const page = await eventually(async () => (await kata(['exec', 'web', 'timeout', '10', 'wget', '-qO-', 'http://10.213.141.1:8082/'])).stdout, 'hello-through-eth1');
+      assert.equal(page.trim(), 'hello-through-eth1');
       const listed = JSON.parse((await kata(['kata-network', 'list-ifaces', 'web'])).stdout) as Array<{ name: string }>;
       assert.deepEqual(listed.map((i) => i.name).filter((n) => n.startsWith('eth')).sort(), ['eth0', 'eth1']);
       const routes = JSON.parse((await kata(['kata-network', 'list-routes', 'web'])).stdout) as Array<{ dest: string; device: string }>;
