@@ -100,5 +100,5 @@ export async function collectEnvironment(
 function templateInEffect(config: RuntimeConfig): string {
   if (!config.factory.enableTemplate) return 'off: VMs boot';
   const unusable = templateUnusableBy(config.hypervisor);
-  return unusable ? `not used, VMs boot: ${unusable}` : 'VMs without pod network devices are restored from the template';
+  return unusable ? `not used, VMs boot: ${unusable}` : 'VMs are restored from the template (pod network devices are hot-plugged after)';
 }

@@ -1,6 +1,7 @@
 import type { SandboxAgent } from '../pod/pod-agent.js';
 import type { PodNetworkPlan } from '../network/netns-scan.js';
 import { nicSlot, firstBridgeSlot } from '../hypervisor/qemu-args.js';
+import { messageOf } from '../util/errors.js';
 
 const hex = (n: number): string => n.toString(16).padStart(2, '0');
 
@@ -11,8 +12,19 @@ const hex = (n: number): string => n.toString(16).padStart(2, '0');
  */
 export async function configureGuestNetwork(agent: SandboxAgent, plan: PodNetworkPlan): Promise<void> {
   for (const [index, endpoint] of plan.endpoints.entries()) {
-    const { bridge, slot } = nicSlot(index);
-    await agent.updateInterface({ ...endpoint.interface, pciAddr: `${hex(firstBridgeSlot + bridge)}/${hex(slot)}` });
+    const { bridge, slot } = endpoint.slot ?? nicSlot(index);
+    const iface = { ...endpoint.interface, pciAddr: `${hex(firstBridgeSlot + bridge)}/${hex(slot)}` };
+    // A hot-plugged NIC shows up in the guest a moment after device_add (ACPI hot-plug, about 1.3 s under TCG).
+    const deadline = Date.now() + (endpoint.hotplugged ? 20_000 : 0);
+    for (;;) {
+      try {
+        await agent.updateInterface(iface);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline || !/not found/i.test(messageOf(err))) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
   if (plan.routes.length > 0) await agent.updateRoutes(plan.routes);
   if (plan.neighbors.length > 0) await agent.addArpNeighbors(plan.neighbors);

@@ -8,7 +8,7 @@ import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js'
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomBytes, randomInt } from 'node:crypto';
-import { hotplugMemoryMiB, maxVcpus, type VmSpec } from '../hypervisor/qemu-args.js';
+import { hotplugMemoryMiB, maxVcpus, nicSlot, type VmSpec } from '../hypervisor/qemu-args.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
 import { restoreVmState } from '../hypervisor/vm-state.js';
 import { ensureTemplate, templateFits, withTemplate, type VmTemplate } from './vm-factory.js';
@@ -89,13 +89,18 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   const network = options.network ? await setupPodNetwork(options.network, logger, (planned) => writeNetworkFile(options.vmDir, planned)) : undefined;
   const vmNetwork = network && (await vmNetworkOf(network, config, accelerator));
+  // A template has no network devices: a VM that would fit one but for its NICs is restored
+  // without them, and they are hot-plugged once its agent answers (Kata's factory does the same).
+  const nicsLater = vmNetwork && vmNetwork.nics.length > 0 && config.factory.enableTemplate
+    && templateFits(vmSpecOf(config, { sandboxId, accelerator, layout, imageBytes, network: { ...vmNetwork, nics: [] } })) === undefined ? vmNetwork.nics : [];
+  const bootNetwork = vmNetwork && nicsLater.length ? { ...vmNetwork, nics: [] } : vmNetwork;
   const started = Date.now();
   const host = hostOf(config);
   const resources: VmResources = {
     baseVcpus: h.defaultVcpus, baseMemoryMiB: h.defaultMemoryMiB, vcpus: h.defaultVcpus, maxVcpus: maxVcpus(host), memoryMiB: h.defaultMemoryMiB,
     maxMemoryMiB: h.defaultMemoryMiB + hotplugMemoryMiB(host), dimms: 0, memorySlots: h.memorySlots,
   };
-  const specOf = (vsockCid: number | undefined): VmSpec => vmSpecOf(config, { sandboxId, accelerator, layout, vsockCid, imageBytes, network: vmNetwork });
+  const specOf = (vsockCid: number | undefined): VmSpec => vmSpecOf(config, { sandboxId, accelerator, layout, vsockCid, imageBytes, network: bootNetwork });
   const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
   // QEMU starts, and a clone loads the template's state, while the template is held: a prune leaves it alone.
   const { vm: startedVm, restored } = await startFromTemplateOrBoot(config, specOf(undefined), logger, dialTimeoutMs, async (template) => {
@@ -141,6 +146,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
       const hint = accelerator === 'kvm' ? ' (accelerator kvm: if KVM guests do not boot on this host, set accelerator = "tcg")' : ' (accelerator tcg)';
       throw new KataError('TIMEOUT', `sandbox ${sandboxId}: ${messageOf(err)}${hint}; the guest console log is ${kept}`, { cause: err });
     });
+    if (network && nicsLater.length) await plugNics(layout.dir, network, nicsLater, logger);
     const bootMs = Date.now() - started;
     let hostCgroup: HostCgroup | undefined;
     if (options.cgroup) {
@@ -157,6 +163,21 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
     await shutdownSandboxVm({ vm, pod, network }, logger);
     throw err;
   }
+}
+
+/**
+ * The pod's NICs into a VM that started without them (restored from a template),
+ * at the slots a boot would have given them; recorded as hot-plugged.
+ */
+async function plugNics(vmDir: string, network: PodNetwork, nics: VmNetwork['nics'], logger: Logger): Promise<void> {
+  const hypervisor = podHypervisor(vmDir, async () => undefined);
+  for (const [index, nic] of nics.entries()) {
+    const slot = nicSlot(index);
+    await hypervisor.attachNic({ tap: nic.tap, mac: nic.mac, ...slot, vhost: nic.vhost });
+    const endpoint = network.plan.endpoints[index];
+    if (endpoint) network.plan.endpoints[index] = { ...endpoint, slot, hotplugged: true };
+  }
+  logger.debug(`hot-plugged ${nics.length} network device(s) into the restored VM`);
 }
 
 /** What the host offers a VM: CPUs for default_maxvcpus = 0, memory for hot-plug. */

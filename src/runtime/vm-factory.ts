@@ -46,7 +46,8 @@ export function templateAt(root: string, key: string): VmTemplate {
 /**
  * Why a VM cannot start from a template, if it cannot; such a VM boots. Besides
  * what the configuration rules out, network devices are the pod's own (their
- * taps and MACs). The namespace QEMU runs in does not matter to the guest.
+ * taps and MACs): bootSandboxVm restores a VM without them and hot-plugs them
+ * after. The namespace QEMU runs in does not matter to the guest.
  */
 export function templateFits(spec: VmSpec): string | undefined {
   if ((spec.network?.nics.length ?? 0) > 0) return 'the VM has network devices';
