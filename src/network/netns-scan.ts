@@ -52,8 +52,9 @@ export interface PodEndpoint {
   link: string;
   tap: string;
   interface: NetworkInterface;
-  /** Hot-plugged since boot (kata-network, netmon): its pci-bridge slot; boot NICs sit at nicSlot(index). */
+  /** Its pci-bridge slot when it was hot-plugged (into a restored VM, or later); booted NICs sit at nicSlot(index). */
   slot?: { bridge: number; slot: number };
+  /** Added after the sandbox was made (kata-network, netmon): del-iface and sync-ifaces may take it out. */
   hotplugged?: boolean;
 }
 

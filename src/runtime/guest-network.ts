@@ -15,7 +15,7 @@ export async function configureGuestNetwork(agent: SandboxAgent, plan: PodNetwor
     const { bridge, slot } = endpoint.slot ?? nicSlot(index);
     const iface = { ...endpoint.interface, pciAddr: `${hex(firstBridgeSlot + bridge)}/${hex(slot)}` };
     // A hot-plugged NIC shows up in the guest a moment after device_add (ACPI hot-plug, about 1.3 s under TCG).
-    const deadline = Date.now() + (endpoint.hotplugged ? 20_000 : 0);
+    const deadline = Date.now() + (endpoint.slot ? 20_000 : 0);
     for (;;) {
       try {
         await agent.updateInterface(iface);

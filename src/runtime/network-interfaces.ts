@@ -104,8 +104,8 @@ async function untilGuestSees(record: SandboxRecord, iface: NetworkInterface, ti
 
 /**
  * Kata 1.x's RemoveInterface: the NIC goes (the guest lets go of it), then the
- * tap and filters; the caller's link stays. Only interfaces hot-plugged since
- * boot can go: the boot ones are the VM's for its life.
+ * tap and filters; the caller's link stays. Only interfaces added since the
+ * sandbox was made can go: its own are the VM's for its life.
  */
 export async function removeInterface(ctx: RuntimeContext, containerId: string, wanted: Partial<NetworkInterface>): Promise<NetworkInterface> {
   const sandboxId = await liveSandbox(ctx, containerId);
@@ -115,7 +115,7 @@ export async function removeInterface(ctx: RuntimeContext, containerId: string, 
     const network = record.network!;
     const endpoint = network.plan.endpoints.find((e) => (wanted.name && e.interface.name === wanted.name) || (wanted.device && e.link === wanted.device) || (wanted.hwAddr && e.interface.hwAddr === wanted.hwAddr));
     if (!endpoint) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} has no interface ${wanted.name || wanted.device || wanted.hwAddr || '(none named)'}`);
-    if (!endpoint.hotplugged) throw new KataError('USAGE', `${endpoint.interface.name} was there when the VM booted: only interfaces added since can be removed`);
+    if (!endpoint.hotplugged) throw new KataError('USAGE', `${endpoint.interface.name} came with the sandbox: only interfaces added since can be removed`);
     await withSandboxHypervisor(record, (qemu) => qemu.detachNic(endpoint.tap), ctx.log);
     for (const problem of await disconnectTap(netns, endpoint.link, endpoint.tap)) ctx.logger.warn(`network cleanup: ${problem}`);
     network.plan = {

@@ -167,7 +167,7 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
 
 /**
  * The pod's NICs into a VM that started without them (restored from a template),
- * at the slots a boot would have given them; recorded as hot-plugged.
+ * at the slots a boot would have given them.
  */
 async function plugNics(vmDir: string, network: PodNetwork, nics: VmNetwork['nics'], logger: Logger): Promise<void> {
   const hypervisor = podHypervisor(vmDir, async () => undefined);
@@ -175,7 +175,8 @@ async function plugNics(vmDir: string, network: PodNetwork, nics: VmNetwork['nic
     const slot = nicSlot(index);
     await hypervisor.attachNic({ tap: nic.tap, mac: nic.mac, ...slot, vhost: nic.vhost });
     const endpoint = network.plan.endpoints[index];
-    if (endpoint) network.plan.endpoints[index] = { ...endpoint, slot, hotplugged: true };
+    // Its slot is recorded; it stays one of the sandbox's own interfaces, which del-iface leaves alone.
+    if (endpoint) network.plan.endpoints[index] = { ...endpoint, slot };
   }
   logger.debug(`hot-plugged ${nics.length} network device(s) into the restored VM`);
 }

@@ -148,7 +148,7 @@ describe('pod networking (tcfilter): the VM gets the pod namespace\'s interface'
       assert.equal(garbage.exitCode, 1);
       assert.match(garbage.stderr, /^kata-ts: the interface in stdin is not JSON: [^\n]*$/);
       const boot = await kata(['kata-network', 'del-iface', 'web', '-'], { input: '{"name": "eth0"}' });
-      assert.deepEqual([boot.exitCode, boot.stderr], [1, 'kata-ts: eth0 was there when the VM booted: only interfaces added since can be removed']);
+      assert.deepEqual([boot.exitCode, boot.stderr], [1, 'kata-ts: eth0 came with the sandbox: only interfaces added since can be removed']);
 
       const removed = await kata(['kata-network', 'del-iface', 'web', '-'], { input: '{"name": "eth1"}' });
       assert.equal(removed.exitCode, 0, removed.stderr);
