@@ -25,7 +25,9 @@ const quantile = (values: number[], q: number): number => [...values].sort((a, b
 const median = (values: number[]): number => quantile(values, 0.5);
 const { dir, cleanup } = await tempDir('kata-ts-bench-density-');
 const root = path.join(dir, 'root');
-const kata = (args: string[]): Promise<CliResult> => runCli(['--root', root, '--kata-config', configPath, ...args], { timeoutMs: 300_000 });
+// create's stdout and stderr become the container's (its carrier keeps them): a file, not a pipe to wait on.
+const kata = (args: string[]): Promise<CliResult> =>
+  runCli(['--root', root, '--kata-config', configPath, ...args], { timeoutMs: 300_000, ...(args[0] === 'create' ? { outputFile: path.join(dir, `${args[1]}.out`) } : {}) });
 const hz = 100; // USER_HZ on Linux
 
 async function timed(args: string[]): Promise<number> {
