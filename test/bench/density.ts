@@ -93,13 +93,14 @@ try {
     await timed(['start', id]);
     if (marks.has(ids.length)) rows.push(`create at ${String(ids.length).padStart(2)} pods: median ${median(createMs)} ms, p95 ${quantile(createMs, 0.95)} ms`);
     if (i === 0) {
-      await sleep(5000);
+      // A new guest settles for some seconds after start (the agent's first work, the kernel's): idle is after that.
+      await sleep(15_000);
       const p = await podPids(id);
       const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([[p.qemu], p.host], windowS);
       alone = { qemuPss: await pssMb(p.qemu), hostPss: await sum(p.host, pssMb), qemuCpu, hostCpu };
     }
   }
-  await sleep(5000);
+  await sleep(15_000);
   const all = await Promise.all(ids.map(podPids));
   const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([all.map((p) => p.qemu), all.flatMap((p) => p.host)], windowS);
   const qemuPss = await sum(all.map((p) => p.qemu), pssMb);

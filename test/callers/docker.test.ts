@@ -80,7 +80,11 @@ describe('docker run --runtime kata-ts', () => {
     assert.equal(await readFile(path.join(volume, 'out.txt'), 'utf8'), 'from-the-vm\n', 'the host sees what the container wrote');
   });
 
-  it('run -d -p: the address and the published port answer, the container reaches the host side; exec, exec -it, -u, logs -f, top, stats, pause, update, stop, restart, kill, rm -f', { timeout: 600_000 }, async () => {
+  it('run -it on a real pty: a terminal of the pty\'s size, typed input answered, the exit status', { timeout: 300_000 }, async () => {
+    await assertInteractiveShell(dockerBin, ['run', '--rm', '-it', ...kata, image, 'sh'], { DOCKER_HOST: `unix://${dk.dir}/docker.sock` });
+  });
+
+  it('run -d -p: the address and the published port answer, the container reaches the host side; exec, exec -it, -u, logs -f, top, stats, pause, update, stop (and its time), restart, kill, rm -f', { timeout: 600_000 }, async () => {
     // A server on the docker host's side of the bridge, for the container to reach (node's http: busybox wget is unsafe on some hosts).
     const server = spawn('nsenter', [`--net=${dk.netnsPath}`, '--', process.execPath, '-e', 'require("http").createServer((q, s) => s.end("host-side-answer\\n")).listen(8099, "172.29.0.1")'], { stdio: 'ignore' });
     hostServers.push(server);
@@ -124,6 +128,7 @@ describe('docker run --runtime kata-ts', () => {
     const stop = await dk.docker(['stop', 'web']);
     assert.equal(stop.exitCode, 0, stop.stderr);
     assert.ok(stop.ms < 8000, `stop took ${stop.ms} ms`);
+    console.log(`docker stop took ${stop.ms} ms`);
     assert.match((await dk.docker(['logs', 'web'])).stdout, /got-term/);
     const restart = await dk.docker(['restart', 'web']);
     assert.equal(restart.exitCode, 0, restart.stderr);
