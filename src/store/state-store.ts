@@ -137,7 +137,9 @@ export class StateStore {
   }
 
   async remove(id: string): Promise<void> {
-    await rm(this.dirOf(id), { recursive: true, force: true });
+    // A command waiting for the lock may recreate the lock file between rm's unlink and its rmdir
+    // (ENOTEMPTY): rm tries again, and that waiter then finds the container gone.
+    await rm(this.dirOf(id), { recursive: true, force: true, maxRetries: 10, retryDelay: 10 });
   }
 
   /** Every entry under root that looks like a container, sorted by id. */
