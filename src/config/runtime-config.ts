@@ -115,9 +115,10 @@ export interface FactoryConfig {
  * restored guest would keep; QEMU as nobody (rootless) cannot map the
  * root-only template.
  */
-export function templateUnusableBy(h: Pick<HypervisorConfig, 'useVsock' | 'rootless' | 'sharedFs'>): string | undefined {
+export function templateUnusableBy(h: Pick<HypervisorConfig, 'useVsock' | 'rootless' | 'sharedFs' | 'machineType'>): string | undefined {
   if (h.useVsock) return 'use_vsock = true (a restored guest would keep the template\'s CID)';
-  if (h.sharedFs === 'virtio-fs') return 'shared_fs = "virtio-fs" (virtiofsd needs guest RAM shared with it; a clone maps the template\'s privately)';
+  // A clone's virtio-fs device is hot-plugged on the root bus, which q35's PCIe root cannot do.
+  if (h.sharedFs === 'virtio-fs' && h.machineType === 'q35') return 'shared_fs = "virtio-fs" with machine_type = "q35" (a clone\'s virtio-fs device is hot-plugged on the root bus, which q35 cannot do)';
   if (h.rootless) return 'rootless = true (QEMU as nobody cannot map the root-only template)';
   return undefined;
 }

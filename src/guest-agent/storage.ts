@@ -1,5 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Storage } from '../agent-protocol/messages.js';
 import { invalid } from './agent-error.js';
 import { runGuestCommand } from './guest-command.js';
@@ -21,7 +22,26 @@ export async function mountStorage(storage: Storage): Promise<void> {
   if (await isMountPoint(mountPoint)) return;
   const fstype = storage.fstype || storage.driver;
   const options = storage.options.filter(Boolean).join(',');
-  await run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), '--', storage.source, mountPoint]);
+  const mount = (): Promise<string> => run('mount', ['-t', fstype, ...(options ? ['-o', options] : []), '--', storage.source, mountPoint]);
+  if (fstype === 'virtiofs') await untilDeviceArrives(mount, virtiofsArrivalMs);
+  else await mount();
+}
+
+/** How long a virtio-fs tag may take to appear: a clone's device is hot-plugged as the VM resumes. */
+const virtiofsArrivalMs = 10_000;
+
+/** Retries `mount` until the device it names has been found by the kernel, or the time is up. */
+async function untilDeviceArrives(mount: () => Promise<string>, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      await mount();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(20);
+    }
+  }
 }
 
 export async function unmount(dir: string): Promise<void> {

@@ -100,5 +100,8 @@ export async function collectEnvironment(
 function templateInEffect(config: RuntimeConfig): string {
   if (!config.factory.enableTemplate) return 'off: VMs boot';
   const unusable = templateUnusableBy(config.hypervisor);
-  return unusable ? `not used, VMs boot: ${unusable}` : 'VMs are restored from the template (pod network devices are hot-plugged after)';
+  if (unusable) return `not used, VMs boot: ${unusable}`;
+  return config.hypervisor.sharedFs === 'virtio-fs'
+    ? 'VMs are restored from the template, each from its own copy of its RAM (the virtio-fs device and pod network devices are hot-plugged after)'
+    : 'VMs are restored from the template (pod network devices are hot-plugged after)';
 }

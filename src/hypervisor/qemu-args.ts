@@ -24,9 +24,35 @@ export interface VmSpec {
 }
 
 export interface VmTemplateMemory {
+  /** The template's memory file; for a virtio-fs clone, its own copy of it (cloneMemoryFile). */
   memoryFile: string;
   /** save: the template VM, whose RAM is the file itself; restore: a clone, started paused for the saved state. */
   role: 'save' | 'restore';
+}
+
+/**
+ * virtio-fs in a VM that comes from a template: QEMU 7.2 cannot save a VM with
+ * vhost-user-fs, so the template has no share device, its clones start without
+ * one, and the device is hot-plugged once the clone runs (virtioFsDevice).
+ */
+export function sharedFsHotplugged(spec: Pick<VmSpec, 'hypervisor' | 'template'>): boolean {
+  return spec.hypervisor.sharedFs === 'virtio-fs' && spec.template !== undefined;
+}
+
+/** Whether the VM needs its virtiofsd: virtio-fs, except in the template VM, which has no share device. */
+export function needsVirtiofsd(spec: Pick<VmSpec, 'hypervisor' | 'template'>): boolean {
+  return spec.hypervisor.sharedFs === 'virtio-fs' && spec.template?.role !== 'save';
+}
+
+/** Where a hot-plugged vhost-user-fs device sits: the root bus's last slot, which nothing else takes. */
+export const virtioFsHotplugSlot = 0x1f;
+
+/** QMP chardev-add and device_add arguments that hot-plug the virtio-fs share device (machine type pc). */
+export function virtioFsDevice(spec: Pick<VmSpec, 'layout'>): { chardev: Record<string, unknown>; device: Record<string, unknown> } {
+  return {
+    chardev: { id: 'virtiofs', backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: virtiofsdSocket(spec.layout) } }, server: false } } },
+    device: { driver: 'vhost-user-fs-pci', id: 'virtiofs0', chardev: 'virtiofs', tag: sharedFsMountTag, 'queue-size': 1024, bus: 'pci.0', addr: `0x${virtioFsHotplugSlot.toString(16)}` },
+  };
 }
 
 /** A virtio-net device backed by a tap device of the namespace QEMU runs in. */
@@ -210,11 +236,12 @@ export const rootlessUser = 'nobody';
  * guest's RAM in memory virtiofsd can map: a memfd shared with it.
  */
 export function sharedFsArgs(spec: VmSpec): string[] {
+  if (sharedFsHotplugged(spec)) return [];
   if (spec.hypervisor.sharedFs === 'virtio-fs') {
     return [
       '-chardev', `socket,id=virtiofs,path=${qemuOptValue(virtiofsdSocket(spec.layout))}`,
       '-device', `vhost-user-fs-pci,chardev=virtiofs,tag=${sharedFsMountTag},queue-size=1024`,
-      ...(spec.template ? [] : ['-machine', 'memory-backend=pc.ram', '-object', `memory-backend-memfd,id=pc.ram,size=${spec.hypervisor.defaultMemoryMiB}M,share=on`]),
+      '-machine', 'memory-backend=pc.ram', '-object', `memory-backend-memfd,id=pc.ram,size=${spec.hypervisor.defaultMemoryMiB}M,share=on`,
     ];
   }
   // Rootless: QEMU cannot read the share itself; the proxy helper on fd 3 does (native/mount-ns.c starts it).
@@ -313,10 +340,12 @@ export function networkArgs(spec: VmSpec): string[] {
  * state alone (x-ignore-shared). A clone maps the file privately (share=off),
  * so every clone reads the template's pages from one page cache and copies
  * only what it writes, and waits for the device state (-incoming defer).
+ * A virtio-fs clone maps its own copy of the file shared instead: virtiofsd
+ * must see the RAM the guest writes.
  */
 export function templateArgs(spec: VmSpec): string[] {
   if (!spec.template) return [];
-  const share = spec.template.role === 'save' ? 'on' : 'off';
+  const share = spec.template.role === 'save' || spec.hypervisor.sharedFs === 'virtio-fs' ? 'on' : 'off';
   return [
     '-machine', 'memory-backend=pc.ram',
     '-object', `memory-backend-file,id=pc.ram,size=${spec.hypervisor.defaultMemoryMiB}M,mem-path=${qemuOptValue(spec.template.memoryFile)},share=${share}`,

@@ -9,7 +9,7 @@ import { startVirtiofsd, stopVirtiofsd, virtiofsdArgs } from './virtiofsd.js';
 import type { Logger } from '../util/logger.js';
 import { mountNsBinaryPath } from '../util/package-root.js';
 import { identify, isSameProcessAlive, type ProcessIdentity } from '../util/process-identity.js';
-import { qemuArgs, type VmSpec } from './qemu-args.js';
+import { needsVirtiofsd, qemuArgs, type VmSpec } from './qemu-args.js';
 import { QmpClient } from './qmp-client.js';
 import type { VmLayout } from './vm-layout.js';
 
@@ -44,7 +44,7 @@ export async function startVm(spec: VmSpec, logger: Logger): Promise<VmHandle> {
   if (!spec.hypervisor.privateMountNamespace) {
     await (async () => {
       await mountShareView(layout);
-      if (spec.hypervisor.sharedFs === 'virtio-fs') await startVirtiofsd(spec.hypervisor, layout);
+      if (needsVirtiofsd(spec)) await startVirtiofsd(spec.hypervisor, layout);
     })().catch(async (err: unknown) => {
       await unmountAllUnder(layout.dir).catch(() => undefined);
       await rm(layout.dir, { recursive: true, force: true });
@@ -101,7 +101,7 @@ function launchInMountNs(spec: VmSpec, file: string, args: string[]): [string, s
   if (!spec.hypervisor.privateMountNamespace) return [file, args];
   const proxy = spec.hypervisor.rootless ? ['--proxy-9p', virtfsProxyHelper, spec.layout.sharedDir] : [];
   const daemonArgs = virtiofsdArgs(spec.hypervisor, spec.layout);
-  const virtiofs = spec.hypervisor.sharedFs === 'virtio-fs' ? ['--virtiofsd', String(daemonArgs.length), spec.hypervisor.virtioFsDaemon, ...daemonArgs] : [];
+  const virtiofs = needsVirtiofsd(spec) ? ['--virtiofsd', String(daemonArgs.length), spec.hypervisor.virtioFsDaemon, ...daemonArgs] : [];
   return [mountNsBinaryPath, ['launch', spec.layout.dir, ...proxy, ...virtiofs, '--', file, ...args]];
 }
 

@@ -3,7 +3,7 @@
  * modules). The image holds their closure; what loads when:
  * - boot initrd: the root device's and root file system's drivers (bootModules);
  * - /init: the drivers of the devices present, by modalias (PCI, then virtio);
- * - on demand, by the kernel (request_module: fs-9p, 9p-virtio, fs-ext4,
+ * - on demand, by the kernel (request_module: fs-9p, 9p-virtio, fs-virtiofs, fs-ext4,
  *   crypto-crc32c, net-pf-40) or by the agent (sd_mod, vsock_loopback).
  */
 export const guestModules: readonly string[] = [
@@ -16,6 +16,7 @@ export const guestModules: readonly string[] = [
   'sd_mod',
   '9pnet_virtio',
   '9p',
+  'virtiofs', // shared_fs = "virtio-fs" (with fuse, its dependency)
   'overlay',
   'ext4', // file systems made on hot-plugged volumes (ext2/3/4)
   'erofs', // the root image

@@ -8,7 +8,9 @@ import { podAgent, podHypervisor, type SandboxAgent } from '../pod/pod-agent.js'
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { randomBytes, randomInt } from 'node:crypto';
-import { hotplugMemoryMiB, maxVcpus, nicSlot, type VmSpec } from '../hypervisor/qemu-args.js';
+import { hotplugMemoryMiB, maxVcpus, nicSlot, sharedFsHotplugged, type VmSpec } from '../hypervisor/qemu-args.js';
+import { copyTemplateMemory } from '../hypervisor/clone-memory.js';
+import { plugVirtioFs } from '../hypervisor/virtio-fs-hotplug.js';
 import { startVm, stopVm, vmIsRunning, type VmHandle } from '../hypervisor/qemu-vm.js';
 import { restoreVmState } from '../hypervisor/vm-state.js';
 import { ensureTemplate, templateFits, withTemplate, type VmTemplate } from './vm-factory.js';
@@ -104,12 +106,16 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
   // QEMU starts, and a clone loads the template's state, while the template is held: a prune leaves it alone.
   const { vm: startedVm, restored } = await startFromTemplateOrBoot(config, specOf(undefined), logger, dialTimeoutMs, async (template) => {
-    const fresh = await startVmWithFreeCid(
-      (vsockCid) => ({ ...specOf(vsockCid), ...(template ? { template: { memoryFile: template.memoryFile, role: 'restore' as const } } : {}) }),
-      logger,
-    );
+    // A virtio-fs clone maps its own copy of the template's RAM shared (virtiofsd maps it too); QEMU keeps it open once started.
+    const copy = template && h.sharedFs === 'virtio-fs' ? await copyTemplateMemory(template.memoryFile) : undefined;
+    const memoryFile = copy?.path ?? template?.memoryFile;
+    const cloneSpec = (vsockCid: number | undefined): VmSpec => ({ ...specOf(vsockCid), ...(memoryFile ? { template: { memoryFile, role: 'restore' as const } } : {}) });
+    const fresh = await startVmWithFreeCid(cloneSpec, logger).finally(() => copy?.close());
     if (template) {
-      await restoreVmState(layout.qmpSocket, template.stateFile).catch(async (err: unknown) => {
+      await (async () => {
+        await restoreVmState(layout.qmpSocket, template.stateFile);
+        if (sharedFsHotplugged(cloneSpec(undefined))) await plugVirtioFs({ layout });
+      })().catch(async (err: unknown) => {
         await stopVm(fresh, logger);
         throw err;
       });

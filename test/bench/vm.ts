@@ -2,7 +2,8 @@
 // the vmlinux inside it, booted with a tiny busybox initrd to /init under the
 // same accelerator), QEMU start to agent ready, `create` of a one-container
 // sandbox, `run` of `true`, the boot breakdown from the guest console, and
-// QEMU's PSS for 1 and for 4 idle pods; then `create`, `run` and PSS again with
+// the VM's memory (QEMU's PSS, its virtiofsd's, and a virtio-fs clone's RAM
+// copy) for 1 and for 4 idle pods; then `create`, `run` and PSS again with
 // sandbox VMs restored from a VM template ([factory] enable_template). Medians
 // of N runs, each beside its ratio to the limit.
 // Usage: npm run bench:vm [-- --runs N] [--config FILE] [--pods N]
@@ -20,6 +21,7 @@ import { silentLogger } from '../../src/util/logger.js';
 import { configWithTemplates, repoRoot, tempDir } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { vmMemoryMb } from '../helpers/vm-memory.js';
 
 const flag = (name: string, fallback: string): string => {
   const at = process.argv.indexOf(name);
@@ -83,12 +85,6 @@ async function timed(run: () => Promise<CliResult>): Promise<number> {
   return performance.now() - started;
 }
 
-/** PSS in MB of a process, from smaps_rollup. */
-async function pssMb(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? NaN) / 1024;
-}
-
 /**
  * PSS in MB of a QEMU, by what its mappings hold: guest RAM and the TCG
  * translation buffer are anonymous mappings told apart by their size (the
@@ -114,6 +110,8 @@ async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: st
       continue;
     }
     const kind = files.templates && name.startsWith(`${files.templates}/`) ? 'guest RAM (template file pages, shared, and own copies)'
+      : name.startsWith('/dev/shm/kata-ts-ram/') ? 'guest RAM (the clone\'s own copy of the template\'s, mapped in)'
+      : name.startsWith('/memfd:') ? 'guest RAM (shared memfd, pages the guest touched)'
       : name === files.image ? 'rootfs image (DAX pages the guest read)'
       : name === files.kernel ? 'guest kernel file (QEMU keeps it mapped)'
       : name === '' && sizeKb === memoryKb ? 'guest RAM (pages the guest touched)'
@@ -126,12 +124,13 @@ async function qemuPssBreakdown(pid: number, files: { image?: string; kernel: st
   return [...classes.entries()].sort((a, b) => b[1] - a[1]);
 }
 
-async function qemuPid(root: string, sandboxId: string, kata: (args: string[]) => Promise<CliResult>): Promise<number> {
+/** A sandbox's QEMU pid and VM dir, from its record. */
+async function qemuOf(root: string, sandboxId: string, kata: (args: string[]) => Promise<CliResult>): Promise<{ pid: number; vmDir: string }> {
   const record = await kata(['state', sandboxId]);
   if (record.exitCode !== 0) throw new Error(record.stderr);
   const { sandboxDir } = await import('../../src/runtime/sandbox-record.js');
-  const sandbox = JSON.parse(await readFile(path.join(sandboxDir(root, sandboxId), 'sandbox.json'), 'utf8')) as { vm: { qemu: { pid: number } } };
-  return sandbox.vm.qemu.pid;
+  const sandbox = JSON.parse(await readFile(path.join(sandboxDir(root, sandboxId), 'sandbox.json'), 'utf8')) as { vm: { qemu: { pid: number }; layout: { dir: string } } };
+  return { pid: sandbox.vm.qemu.pid, vmDir: sandbox.vm.layout.dir };
 }
 
 /** The guest console's milestones, in seconds of guest uptime. */
@@ -158,14 +157,17 @@ async function idlePods(kata: (args: string[], outputFile?: string) => Promise<C
     await timed(() => kata(['start', `${prefix}${pod}`]));
     if (pod === 1) {
       await sleep(10_000);
-      const pid = await qemuPid(root, `${prefix}1`, kata);
-      one = await pssMb(pid);
+      const { pid, vmDir } = await qemuOf(root, `${prefix}1`, kata);
+      one = await vmMemoryMb(pid, vmDir);
       breakdown = await qemuPssBreakdown(pid, { image: h.image, kernel: h.kernel, templates: path.join(dir, 'templates') });
     }
   }
   await sleep(10_000);
   const all: number[] = [];
-  for (let pod = 1; pod <= pods; pod++) all.push(await pssMb(await qemuPid(root, `${prefix}${pod}`, kata)));
+  for (let pod = 1; pod <= pods; pod++) {
+    const { pid, vmDir } = await qemuOf(root, `${prefix}${pod}`, kata);
+    all.push(await vmMemoryMb(pid, vmDir));
+  }
   for (let pod = 1; pod <= pods; pod++) await kata(['delete', '--force', `${prefix}${pod}`]);
   return { one, breakdown, all };
 }
@@ -245,9 +247,10 @@ try {
   console.log('');
   for (const [name, figures] of [['booted', booted], ['restored from a VM template', restored]] as const) {
     const sum = figures.all.reduce((a, b) => a + b, 0);
-    console.log(`QEMU PSS, 1 idle pod, ${name}: ${figures.one.toFixed(1)} MB`);
+    console.log(`VM memory (QEMU PSS, virtiofsd PSS, a clone's RAM copy not mapped in), 1 idle pod, ${name}: ${figures.one.toFixed(1)} MB`);
+    console.log('  QEMU PSS by mapping:');
     for (const [kind, mb] of figures.breakdown) console.log(`  ${kind.padEnd(56)} ${mb.toFixed(1).padStart(6)} MB`);
-    console.log(`QEMU PSS, ${pods} idle pods, ${name}: ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - figures.one) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
+    console.log(`VM memory, ${pods} idle pods, ${name}: ${sum.toFixed(1)} MB in all, ${(sum / pods).toFixed(1)} MB per pod, marginal ${((sum - figures.one) / Math.max(1, pods - 1)).toFixed(1)} MB per extra pod`);
   }
 } finally {
   await cleanup();

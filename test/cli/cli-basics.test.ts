@@ -186,6 +186,7 @@ describe('kata-ts command line', () => {
       return (parse((await runCli(['--kata-config', config, 'env'])).stdout) as Record<string, Record<string, unknown>>).Factory?.Template;
     };
     assert.equal(await factoryEnv(''), 'VMs are restored from the template (pod network devices are hot-plugged after)');
+    assert.match(String(await factoryEnv('shared_fs = "virtio-fs"')), /^VMs are restored from the template, each from its own copy of its RAM \(the virtio-fs device/);
     assert.equal(await factoryEnv('use_vsock = true'), "not used, VMs boot: use_vsock = true (a restored guest would keep the template's CID)");
     const { stdout: qemuVersion } = await execa('/usr/bin/qemu-system-x86_64', ['--version']);
     assert.ok(qemuVersion.includes(String(env.Hypervisor?.Version)));

@@ -43,19 +43,20 @@ describe('OCI lifecycle: a VM per container', () => {
   });
 
   it('run on the other guest setups: the Debian kernel with its boot initrd and the image; the bzImage with the full initrd', { timeout: 240_000 }, async () => {
+    // One on each shared filesystem: the default (virtio-fs) and virtio-9p.
     const setups = [
-      { name: 'debian', edits: debianKernelEdits, root: 'erofs' },
-      { name: 'initrd', edits: fullInitrdEdits, root: 'rootfs' },
+      { name: 'debian', edits: debianKernelEdits, root: 'erofs', fs: 'virtiofs' },
+      { name: 'initrd', edits: { ...fullInitrdEdits, shared_fs: '"virtio-9p"' }, root: 'rootfs', fs: '9p' },
     ];
     for (const setup of setups) {
       const config = path.join(dir, `${setup.name}.toml`);
       await writeFile(config, await bundledConfigText(setup.edits));
-      // The container's root is the 9p share; the VM's own root shows in /proc/1/mounts (the agent's view).
+      // The container's root is the share; the VM's own root shows in /proc/1/mounts (the agent's view).
       const bundle = await makeBundle(path.join(dir, setup.name), { args: ['sh', '-c', 'echo container root is $(grep " / " /proc/mounts | cut -d" " -f3); uname -r'] });
       const r = await runCli(['--root', root, '--kata-config', config, 'run', setup.name, '--bundle', bundle], { timeoutMs: 120_000 });
       assert.equal(r.exitCode, 0, `${setup.name}: ${r.stderr}`);
       const [rootLine, release] = r.stdout.split('\n');
-      assert.equal(rootLine, 'container root is 9p');
+      assert.equal(rootLine, `container root is ${setup.fs}`);
       assert.match(release ?? '', /-amd64$/, 'the Debian kernel');
       assert.equal(existsSync(sandboxDir(root, setup.name)), false);
     }

@@ -126,7 +126,7 @@ describe('confined QEMU: rootless', () => {
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-rootless-'));
     await buildImage();
-    const config = await writeConfig(dir, await bundledConfigText({ rootless: 'true' }), 'rootless.toml');
+    const config = await writeConfig(dir, await bundledConfigText({ rootless: 'true', shared_fs: '"virtio-9p"' }), 'rootless.toml');
     const root = path.join(dir, 'root');
     run = (args) => runCli(['--root', root, '--kata-config', config, ...args], { outputFile: path.join(dir, 'out'), timeoutMs: 120_000 });
   });

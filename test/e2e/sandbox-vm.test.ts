@@ -12,15 +12,13 @@ import { bootSandboxVm, shutdownSandboxVm, type SandboxVm } from '../../src/runt
 import { silentLogger } from '../../src/util/logger.js';
 import { isSameProcessAlive } from '../../src/util/process-identity.js';
 import { shareMountsDir } from '../../src/share/share-view.js';
+import { sharedStorage } from '../../src/runtime/create-container.js';
+import type { Storage } from '../../src/agent-protocol/messages.js';
 import { makeBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { processesMatching } from '../helpers/leaks.js';
 
 const sharedMount = '/run/kata-containers/shared/containers/';
-const sharedStorage = {
-  driver: '9p', source: 'kataShared', fstype: '9p', mount_point: sharedMount,
-  options: ['trans=virtio', 'version=9p2000.L', 'cache=mmap', 'nodev', 'msize=8192'],
-};
 
 function containerSpec(id: string, args: string[]): { Process: Record<string, unknown>; Mounts: Array<{ destination: string; source: string; type: string; options: string[] }> } & Record<string, unknown> {
   return {
@@ -76,6 +74,8 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
   let sandbox: SandboxVm | undefined;
   let client: AgentClient;
   let imageHasSnapshot = false;
+  /** The share as create mounts it, for the configured shared_fs. */
+  let share: Storage;
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-e2e-'));
@@ -87,6 +87,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     // listens on vsock, which a container in the guest reaches through vsock_loopback (CID 1).
     // agent.vsock_local=allow: this test's container may reach the agent (only the host may, otherwise).
     config.hypervisor.kernelParams.push('agent.use_vsock=true', 'agent.vsock_local=allow');
+    share = sharedStorage(config.hypervisor);
     sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-sb', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
     client = new AgentClient(sandbox.agentUrl);
     process.stderr.write(`# boot to agent ready: ${sandbox.bootMs} ms (${sandbox.accelerator})\n`);
@@ -110,7 +111,7 @@ describe('sandbox VM: guest image, QEMU, pod process, agent and a crun container
     assert.ok(sandbox);
     const cid = 'c-hello';
     await makeBusyboxRootfs(path.join(shareMountsDir(sandbox.vm.layout), cid, 'rootfs'));
-    await client.createSandbox({ hostname: 'e2e-sb', dns: ['127.0.0.1'], storages: [sharedStorage], sandbox_id: 'e2e-sb' });
+    await client.createSandbox({ hostname: 'e2e-sb', dns: ['127.0.0.1'], storages: [share], sandbox_id: 'e2e-sb' });
     await client.createContainer({ container_id: cid, exec_id: cid, storages: [], OCI: containerSpec(cid, ['echo', 'hello']) as never });
     const stdout = readAll(client, cid, cid, 'stdout');
     await client.startContainer(cid);
@@ -241,7 +242,7 @@ describe('vsock: only the host reaches the agent', () => {
     config.hypervisor.kernelParams.push('agent.use_vsock=true', 'agent.log=debug');
     sandbox = await bootSandboxVm({ config, sandboxId: 'e2e-vsock', vmDir: path.join(dir, 'vm'), accelerator: await sandboxAccelerator(config, silentLogger), logger: silentLogger });
     client = new AgentClient(sandbox.agentUrl);
-    await client.createSandbox({ hostname: 'e2e-vsock', storages: [sharedStorage], sandbox_id: 'e2e-vsock' });
+    await client.createSandbox({ hostname: 'e2e-vsock', storages: [sharedStorage(config.hypervisor)], sandbox_id: 'e2e-vsock' });
   });
 
   after(async () => {

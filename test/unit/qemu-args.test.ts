@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRuntimeConfig } from '../../src/config/load-config.js';
 import {
-  agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, qemuArgs, scsiArgs, sharedFsArgs, templateArgs, type VmSpec,
+  agentChannelArgs, balloonArgs, bootArgs, bridgeArgs, cpuArgs, imageArgs, kernelCommandLine, machineArgs, memoryArgs, needsVirtiofsd, qemuArgs, scsiArgs, sharedFsArgs, sharedFsHotplugged, templateArgs, virtioFsDevice, type VmSpec,
 } from '../../src/hypervisor/qemu-args.js';
 import { pruneTemplates, templateAt, templateDistrust, templateFits, templateKey, templatesKept, withSavedTemplate } from '../../src/runtime/vm-factory.js';
 import { Logger } from '../../src/util/logger.js';
@@ -68,7 +68,8 @@ describe('QEMU command line', () => {
     ], 'the default extra arguments: no thread pool (measured), submounts announced');
     const tuned = spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "always"\nvirtio_fs_extra_args = ["-o", "xattr"]');
     assert.deepEqual(virtiofsdArgs(tuned.hypervisor, tuned.layout).slice(4), ['cache=always', '-o', 'sandbox=namespace', '-o', 'no_posix_lock', '-o', 'xattr']);
-    assert.match(templateFits(virtioFs) ?? '', /^shared_fs = "virtio-fs"/, 'a clone\'s RAM is private: no template');
+    assert.equal(templateFits(virtioFs), undefined, 'a clone gets its own shared copy of the RAM and the device hot-plugged');
+    assert.match(templateFits(spec('shared_fs = "virtio-fs"\nmachine_type = "q35"')) ?? '', /^shared_fs = "virtio-fs" with machine_type = "q35"/);
     assert.throws(() => spec('shared_fs = "virtio-fs"\nvirtio_fs_cache_size = 1024'), /virtio_fs_cache_size = 1024: QEMU 7\.2's vhost-user-fs-pci has no DAX window/);
     assert.throws(() => spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "sometimes"'), /virtio_fs_cache must be one of "none", "auto", "always"/);
   });
@@ -154,6 +155,26 @@ describe('VM templates on the QEMU command line', () => {
     assert.ok(valuesOf(restore, '-object').includes('memory-backend-file,id=pc.ram,size=512M,mem-path=/run/t/k/memory,share=off'));
     assert.deepEqual(valuesOf(restore, '-incoming'), ['defer']);
     assert.deepEqual(templateArgs(spec()), [], 'no template, plain RAM');
+  });
+
+  it('with virtio-fs: no share device in the template or a clone (it is hot-plugged), and a clone maps its own copy shared', () => {
+    const save = spec('shared_fs = "virtio-fs"', { template: { memoryFile: '/run/t/k/memory', role: 'save' } });
+    const restore = spec('shared_fs = "virtio-fs"', { template: { memoryFile: '/dev/shm/kata-ts-ram/abc', role: 'restore' } });
+    for (const vm of [save, restore]) {
+      const args = qemuArgs(vm);
+      assert.ok(!args.some((a) => a.includes('vhost-user-fs') || a.includes('memory-backend-memfd')), args.join(' '));
+      assert.ok(!args.some((a) => a.includes('virtio-9p')));
+      assert.equal(valuesOf(args, '-object').filter((o) => o.includes('id=pc.ram')).length, 1, 'one RAM backend');
+    }
+    assert.ok(valuesOf(qemuArgs(restore), '-object').includes('memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/shm/kata-ts-ram/abc,share=on'));
+    assert.equal(needsVirtiofsd(save), false, 'the template VM has no share device');
+    assert.equal(needsVirtiofsd(restore), true);
+    assert.equal(sharedFsHotplugged(restore), true);
+    assert.equal(sharedFsHotplugged(spec('shared_fs = "virtio-fs"')), false, 'a booted VM has the device from the start');
+    assert.deepEqual(virtioFsDevice(restore), {
+      chardev: { id: 'virtiofs', backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: '/run/kata-ts/vm/sb1/virtiofsd.sock' } }, server: false } } },
+      device: { driver: 'vhost-user-fs-pci', id: 'virtiofs0', chardev: 'virtiofs', tag: 'kataShared', 'queue-size': 1024, bus: 'pci.0', addr: '0x1f' },
+    });
   });
 
   it('keys a template by the device set and the files QEMU loads, not by the sandbox\'s paths', async () => {
