@@ -29,7 +29,13 @@ function virtiofsdLog(layout: Pick<VmLayout, 'dir'>): string {
   return path.join(layout.dir, 'virtiofsd.log');
 }
 
-/** The daemon's arguments: Kata's keys (virtio_fs_cache, virtio_fs_extra_args) on top of what kata-ts needs. */
+/**
+ * The daemon's arguments: Kata's keys (virtio_fs_cache, virtio_fs_extra_args)
+ * on top of what kata-ts needs. modcaps=-mknod: virtiofsd is root on the host,
+ * so a device node the guest makes in a rootfs or volume would be a real one
+ * there (a host disk, /dev/mem); without CAP_MKNOD it fails with EPERM, as
+ * 9p refuses it. FIFOs and sockets need no capability and stay (POSIX).
+ */
 export function virtiofsdArgs(h: Pick<HypervisorConfig, 'virtioFsCache' | 'virtioFsExtraArgs'>, layout: Pick<VmLayout, 'dir' | 'sharedDir'>): string[] {
   return [
     `--socket-path=${virtiofsdSocket(layout)}`,
@@ -37,6 +43,7 @@ export function virtiofsdArgs(h: Pick<HypervisorConfig, 'virtioFsCache' | 'virti
     '-o', `cache=${h.virtioFsCache}`,
     '-o', 'sandbox=namespace',
     '-o', 'no_posix_lock',
+    '-o', 'modcaps=-mknod',
     ...h.virtioFsExtraArgs,
   ];
 }

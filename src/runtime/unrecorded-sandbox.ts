@@ -1,5 +1,6 @@
 import { killFromPidFile, stopVm } from '../hypervisor/qemu-vm.js';
 import { vmLayout } from '../hypervisor/vm-layout.js';
+import { stopVirtiofsd } from '../hypervisor/virtiofsd.js';
 import { teardownPodNetwork } from '../network/pod-network.js';
 import { readPodIdentity } from '../pod/pod-layout.js';
 import type { Logger } from '../util/logger.js';
@@ -18,6 +19,8 @@ export async function reapUnrecordedSandbox(dir: string, logger: Logger): Promis
   const pod = await readPodIdentity(dir);
   if (vmFile) await stopVm(vmFile.vm, logger, 1000);
   else if (await killFromPidFile(layout.pidFile)) logger.info(`stopped the QEMU of an interrupted create (${dir})`);
+  // A clone's virtiofsd waits for the connection of a share device not plugged yet: QEMU's end does not end it.
+  if (!vmFile) await stopVirtiofsd(layout);
   if (pod && pod.pid !== process.pid) await stopProcess(pod);
   const network = await readNetworkFile(dir);
   if (network) await teardownPodNetwork(network, logger);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -150,46 +150,53 @@ describe('hostile guest: a hostile container', () => {
     await buildImage();
   });
   after(async () => {
-    for (const id of ['linker', 'flood', 'filler', 'hider', 'hider-pod']) await kata(['delete', '--force', id]);
+    for (const id of ['flood', 'filler', 'hider', 'hider-pod']) await kata(['delete', '--force', id]);
     // The share cases' leftovers, whichever file system they ran on (with its own configuration).
     for (const tag of ['9p', 'vfs']) {
       const config = path.join(dir, `share-${tag}.toml`);
       if (!existsSync(config)) continue;
-      for (const name of ['share-attacker', 'joiner0', 'joiner1', 'joiner2', 'share-pod']) await runCli(['--root', root, '--kata-config', config, 'delete', '--force', `${name}-${tag}`]);
+      for (const name of ['share-attacker', 'joiner0', 'joiner1', 'joiner2', 'share-pod', 'linker']) await runCli(['--root', root, '--kata-config', config, 'delete', '--force', `${name}-${tag}`]);
     }
     await cleanup();
   });
 
-  it('links, FIFOs and device nodes it leaves in its rootfs and bind mount: delete touches nothing outside the share', { timeout: 120_000 }, async () => {
-    const outside = path.join(dir, 'outside');
-    await mkdir(outside);
-    await writeFile(path.join(outside, 'canary'), 'still here\n');
-    const data = path.join(dir, 'data');
-    await mkdir(data);
-    const bundle = await makeBundle(path.join(dir, 'linker'), {
-      args: ['sh', '-c', [
-        `ln -s ${outside} /to-outside`, `ln -s ${outside}/canary /canary-link`, `ln -s ${outside} /data/to-outside`,
-        'ln /bin/busybox /data/hardlink 2>/dev/null',
-        // Through 9p the share takes no FIFO and no device node: none can reach the host.
-        'mkfifo /fifo 2>/dev/null || echo no-fifo', 'mknod /data/null-dev c 1 3 2>/dev/null || echo no-char-device', 'mknod /sda b 8 0 2>/dev/null || echo no-block-device',
-        'echo done',
-      ].join('; ')],
-      capabilities: ['CAP_MKNOD', 'CAP_SYS_ADMIN'],
-      mounts: [{ destination: '/data', source: data, type: 'bind', options: ['rbind', 'rw'] }],
+  for (const fs of ['virtio-fs', 'virtio-9p'] as const) {
+    it(`${fs}: links, FIFOs and device nodes it leaves in its rootfs and bind mount: delete touches nothing outside the share`, { timeout: 120_000 }, async () => {
+      const tag = fs === 'virtio-9p' ? '9p' : 'vfs';
+      const config = await writeConfig(dir, await bundledConfigText({ shared_fs: `"${fs}"` }), `linker-${tag}.toml`);
+      const outside = path.join(dir, `outside-${tag}`);
+      await mkdir(outside);
+      await writeFile(path.join(outside, 'canary'), 'still here\n');
+      const data = path.join(dir, `data-${tag}`);
+      await mkdir(data);
+      const bundle = await makeBundle(path.join(dir, `linker-${tag}`), {
+        args: ['sh', '-c', [
+          `ln -s ${outside} /to-outside`, `ln -s ${outside}/canary /canary-link`, `ln -s ${outside} /data/to-outside`,
+          'ln /bin/busybox /data/hardlink 2>/dev/null',
+          // No device node reaches the host (9p refuses them; virtiofsd runs without CAP_MKNOD); 9p takes no FIFO either.
+          'mkfifo /fifo 2>/dev/null || echo no-fifo', 'mknod /data/null-dev c 1 3 2>/dev/null || echo no-char-device', 'mknod /sda b 8 0 2>/dev/null || echo no-block-device',
+          'echo done',
+        ].join('; ')],
+        capabilities: ['CAP_MKNOD', 'CAP_SYS_ADMIN'],
+        mounts: [{ destination: '/data', source: data, type: 'bind', options: ['rbind', 'rw'] }],
+      });
+      const r = await runCli(['--root', root, '--kata-config', config, 'run', `linker-${tag}`, '--bundle', bundle], { timeoutMs: 120_000 });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout, fs === 'virtio-9p' ? 'no-fifo\nno-char-device\nno-block-device\ndone' : 'no-char-device\nno-block-device\ndone');
+      // The links the guest made are on the host, in the bundle's rootfs and the bind source...
+      assert.equal((await readlink(path.join(bundle, 'rootfs', 'to-outside'))), outside);
+      assert.equal((await readlink(path.join(data, 'to-outside'))), outside);
+      for (const node of [path.join(bundle, 'rootfs', 'sda'), path.join(data, 'null-dev')]) assert.equal(existsSync(node), false, node);
+      const fifo = await lstat(path.join(bundle, 'rootfs', 'fifo')).catch(() => undefined);
+      if (fs === 'virtio-9p') assert.equal(fifo, undefined);
+      else assert.ok(fifo?.isFIFO(), 'virtio-fs keeps POSIX FIFOs');
+      // ...and the host's cleanup (run deletes) followed none of it.
+      assert.equal(await readFile(path.join(outside, 'canary'), 'utf8'), 'still here\n');
+      assert.deepEqual((await readdir(outside)).sort(), ['canary']);
+      assert.deepEqual(await vmDirs(), vmDirsBefore);
+      assert.deepEqual(await kataTsProcesses(), []);
     });
-    const r = await kata(['run', 'linker', '--bundle', bundle]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.stdout, 'no-fifo\nno-char-device\nno-block-device\ndone');
-    // The links the guest made are on the host, in the bundle's rootfs and the bind source...
-    assert.equal((await readlink(path.join(bundle, 'rootfs', 'to-outside'))), outside);
-    assert.equal((await readlink(path.join(data, 'to-outside'))), outside);
-    for (const node of [path.join(bundle, 'rootfs', 'fifo'), path.join(bundle, 'rootfs', 'sda'), path.join(data, 'null-dev')]) assert.equal(existsSync(node), false, node);
-    // ...and the host's cleanup (run deletes) followed none of it.
-    assert.equal(await readFile(path.join(outside, 'canary'), 'utf8'), 'still here\n');
-    assert.deepEqual((await readdir(outside)).sort(), ['canary']);
-    assert.deepEqual(await vmDirs(), vmDirsBefore);
-    assert.deepEqual(await kataTsProcesses(), []);
-  });
+  }
 
   it('a stdout flood nobody reads: the pod process stays small; read later, every byte arrives', { timeout: 240_000 }, async () => {
     const mib = 48;

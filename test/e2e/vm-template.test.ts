@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +22,6 @@ describe('VM templates ([factory] enable_template)', () => {
   let templates: string;
   let kata: (args: string[], options?: CliOptions) => Promise<CliResult>;
   let vmDirsBefore: string[];
-  const ids = ['clone1', 'clone2'];
 
   before(async () => {
     ({ dir, cleanup } = await tempDir('kata-ts-template-'));
@@ -33,12 +33,25 @@ describe('VM templates ([factory] enable_template)', () => {
     vmDirsBefore = await vmDirs();
   });
   after(async () => {
-    for (const id of [...ids, 'again', 'echo']) await kata(['delete', '--force', id]);
+    for (const id of ['again', 'echo']) await kata(['delete', '--force', id]);
     await kata(['factory', 'destroy']);
+    for (const fs of ['virtio-fs', 'virtio-9p']) {
+      const config = path.join(dir, `${fs}.toml`);
+      if (!existsSync(config)) continue;
+      const byFs = (args: string[]): Promise<CliResult> => runCli(['--root', path.join(dir, 'root'), '--kata-config', config, ...args], { timeoutMs: 180_000 });
+      for (const id of [`${fs}-clone1`, `${fs}-clone2`]) await byFs(['delete', '--force', id]);
+      await byFs(['factory', 'destroy']);
+    }
     await cleanup();
   });
 
-  it('factory init saves a template; two sandboxes restored from it each set the host\'s clock and reseed their generator', { timeout: 300_000 }, async () => {
+  for (const fs of ['virtio-fs', 'virtio-9p'] as const) {
+  it(`${fs}: factory init saves a template; two sandboxes restored from it each set the host's clock and reseed their generator`, { timeout: 300_000 }, async () => {
+    // virtio-fs (the default) in the root the later cases use; 9p's in one of its own, so that each sees one template.
+    const fsTemplates = fs === 'virtio-fs' ? templates : `${templates}-9p`;
+    const config = await writeConfig(dir, await bundledConfigText({ enable_template: 'true', template_path: `"${fsTemplates}"`, shared_fs: `"${fs}"` }), `${fs}.toml`);
+    const kata = (args: string[], options: CliOptions = {}): Promise<CliResult> => runCli(['--root', path.join(dir, 'root'), '--kata-config', config, ...args], { timeoutMs: 180_000, ...options });
+    const ids = [`${fs}-clone1`, `${fs}-clone2`];
     const init = await kata(['factory', 'init']);
     assert.equal(init.exitCode, 0, init.stderr);
     assert.match(init.stdout, /VM template .* ready/);
@@ -58,7 +71,18 @@ describe('VM templates ([factory] enable_template)', () => {
       assert.equal((await kata(['start', id])).exitCode, 0);
       const { qemu } = await sandboxProcesses(path.join(dir, 'root'), id);
       const cmdline = (await readFile(`/proc/${qemu?.pid}/cmdline`, 'utf8')).split('\0');
-      assert.ok(cmdline.includes('-incoming') && cmdline.some((a) => a.includes(`mem-path=${templates}/`) && a.endsWith('share=off')), `${id} was restored from the template: ${cmdline.join(' ')}`);
+      assert.ok(cmdline.includes('-incoming'), `${id} was restored: ${cmdline.join(' ')}`);
+      const ram = cmdline.find((a) => a.startsWith('memory-backend-file,id=pc.ram,')) ?? '';
+      if (fs === 'virtio-9p') {
+        assert.ok(ram.includes(`mem-path=${fsTemplates}/`) && ram.endsWith('share=off'), `${id} maps the template's RAM privately: ${ram}`);
+      } else {
+        // Its own copy, shared with virtiofsd: an unlinked tmpfs file that QEMU opened through create's fd.
+        const fd = /mem-path=\/proc\/\d+\/fd\/\d+,share=on$/.test(ram) ? await readdir(`/proc/${qemu?.pid}/fd`) : [];
+        const links = await Promise.all(fd.map((n) => readlink(`/proc/${qemu?.pid}/fd/${n}`).catch(() => '')));
+        assert.ok(links.some((l) => /^\/dev\/shm\/kata-ts-ram\/[0-9a-f]+ \(deleted\)$/.test(l)), `${id} maps its own copy of the RAM, shared: ${ram}`);
+        const root = await kata(['exec', id, 'sh', '-c', 'grep " / " /proc/mounts | cut -d" " -f3']);
+        assert.equal(root.stdout.trim(), 'virtiofs', `${id}'s rootfs is on the hot-plugged virtio-fs device`);
+      }
       const probe = await kata(['exec', id, 'sh', '-c', 'date +%s; head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"']);
       assert.equal(probe.exitCode, 0, probe.stderr);
       const [guestSeconds = '', random = ''] = probe.stdout.trim().split('\n');
@@ -78,6 +102,7 @@ describe('VM templates ([factory] enable_template)', () => {
       await assertSandboxGone(leftovers);
     }
   });
+  }
 
   it('run restores a VM from the template that create made at first use, after factory destroy', { timeout: 300_000 }, async () => {
     const destroyed = await kata(['factory', 'destroy']);

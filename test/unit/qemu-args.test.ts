@@ -64,10 +64,10 @@ describe('QEMU command line', () => {
     ]);
     assert.deepEqual(virtiofsdArgs(virtioFs.hypervisor, virtioFs.layout), [
       '--socket-path=/run/kata-ts/vm/sb1/virtiofsd.sock', '-o', 'source=/run/kata-ts/vm/sb1/shared', '-o', 'cache=auto', '-o', 'sandbox=namespace', '-o', 'no_posix_lock',
-      '--thread-pool-size=0', '-o', 'announce_submounts',
+      '-o', 'modcaps=-mknod', '--thread-pool-size=0', '-o', 'announce_submounts',
     ], 'the default extra arguments: no thread pool (measured), submounts announced');
     const tuned = spec('shared_fs = "virtio-fs"\nvirtio_fs_cache = "always"\nvirtio_fs_extra_args = ["-o", "xattr"]');
-    assert.deepEqual(virtiofsdArgs(tuned.hypervisor, tuned.layout).slice(4), ['cache=always', '-o', 'sandbox=namespace', '-o', 'no_posix_lock', '-o', 'xattr']);
+    assert.deepEqual(virtiofsdArgs(tuned.hypervisor, tuned.layout).slice(4), ['cache=always', '-o', 'sandbox=namespace', '-o', 'no_posix_lock', '-o', 'modcaps=-mknod', '-o', 'xattr']);
     assert.equal(templateFits(virtioFs), undefined, 'a clone gets its own shared copy of the RAM and the device hot-plugged');
     assert.match(templateFits(spec('shared_fs = "virtio-fs"\nmachine_type = "q35"')) ?? '', /^shared_fs = "virtio-fs" with machine_type = "q35"/);
     assert.throws(() => spec('shared_fs = "virtio-fs"\nvirtio_fs_cache_size = 1024'), /virtio_fs_cache_size = 1024: QEMU 7\.2's vhost-user-fs-pci has no DAX window/);
