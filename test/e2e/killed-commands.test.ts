@@ -4,13 +4,14 @@ import { readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { buildImage } from '../../src/image/build-image.js';
 import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { mountPointsUnder } from '../../src/util/host-mounts.js';
 import type { FaultPoint } from '../../src/util/fault-point.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { kataTsBin, tempDir } from '../helpers/fixtures.js';
 import { runUntil } from '../helpers/fault-point.js';
-import { kataTsProcesses, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
+import { kataTsProcesses, processesMatching, untilNoneLeft, vmDirs } from '../helpers/leaks.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { kataTs, ociState } from '../helpers/oci-e2e.js';
 
@@ -95,6 +96,28 @@ describe('faults: start, exec, delete and hot-plug killed half way', () => {
     const exec = await kata(['exec', id, 'echo', 'still here']);
     assert.equal(exec.stdout, 'still here', exec.stderr);
     await deleteLeavesNothing();
+  });
+
+  it('run killed by timeout with its process group, in a private mount namespace, while its container runs: one pod process, a quiet console, and delete --force there leaves nothing', { timeout: 120_000 }, async () => {
+    const bundle = path.join(dir, 'killed-caller');
+    await makeBundle(bundle, { args: ['sh', '-c', 'echo up; exec sleep 1000'] });
+    // timeout signals its whole process group: kata-ts run and the container's carrier.
+    const killed = await execa('unshare', ['-m', '--propagation', 'private', 'timeout', '-s', 'KILL', '10', kataTsBin, '--root', root, 'run', id, '--bundle', bundle], { reject: false });
+    assert.equal(killed.signal, 'SIGKILL', `timeout's group kill took timeout too: ${killed.stderr}`);
+    assert.equal(killed.stdout, 'up', 'the container ran');
+    const vmDir = sandboxDir(root, id);
+    const sessions = async (): Promise<number> => (await readFile(path.join(vmDir, 'console.log'), 'utf8')).split('the host started a new session').length - 1;
+    const before = await sessions();
+    await sleep(10_000);
+    assert.equal(await sessions(), before, 'no host session started again in 10 s: the console stays quiet');
+    assert.equal((await processesMatching(`pod --vm-dir ${vmDir}`)).length, 1, 'one pod process serves the VM');
+    assert.equal((await ociState(kata, id)).status, 'stopped', 'the carrier\'s death ended the process');
+    const deleted = await execa('unshare', ['-m', '--propagation', 'private', kataTsBin, '--root', root, 'delete', '--force', id], { reject: false });
+    assert.equal(deleted.exitCode, 0, deleted.stderr);
+    assert.equal(existsSync(vmDir), false, 'delete --force leaves no VM dir');
+    assert.deepEqual(await untilNoneLeft(kataTsProcesses, 10_000), [], 'no QEMU, virtiofsd, pod process or carrier is left');
+    assert.deepEqual(await vmDirs(), vmDirsBefore);
+    assert.match((await kata(['state', id])).stderr, /does not exist/);
   });
 
   for (const [point, phase] of [['delete:after-guest', 'the guest removed the container'], ['delete:after-vm', 'the VM stopped']] as const) {
