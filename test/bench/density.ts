@@ -1,7 +1,8 @@
 // Density benchmark: N one-container pods (`sleep`) made one after another
 // with the given configuration, then, with all of them idle: host CPU of each
-// QEMU and pod process (from /proc/<pid>/stat over a window), total and per
-// pod; PSS of QEMU and of the host processes (pod process and carrier), one pod
+// QEMU (with its virtiofsd) and pod process (from /proc/<pid>/stat over a
+// window), total and per pod; memory of the VM (QEMU's PSS, virtiofsd's, a
+// clone's RAM copy) and PSS of the host processes (pod process and carrier), one pod
 // alone and the marginal cost per pod at N; create time at 1 and at each pod
 // count reached (median and p95 of the creates so far); 8 creates at once;
 // state, exec and delete latency at N. Stops every pod and leaves nothing.
@@ -13,6 +14,7 @@ import { sandboxDir } from '../../src/runtime/sandbox-record.js';
 import { repoRoot, tempDir } from '../helpers/fixtures.js';
 import { makeBundle } from '../helpers/oci-bundle.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { pssMb as processPssMb, virtiofsdPids, vmMemoryMb } from '../helpers/vm-memory.js';
 
 const flag = (name: string, fallback: string): string => {
   const at = process.argv.indexOf(name);
@@ -44,24 +46,27 @@ async function cpuTicks(pid: number): Promise<number> {
   return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
 }
 
-async function pssMb(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
-  return Number(/^Pss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) / 1024;
-}
+const pssMb = (pid: number): Promise<number> => processPssMb(pid).catch(() => 0);
 
 interface PodPids {
   qemu: number;
+  vmDir: string;
+  /** QEMU's side: QEMU and, with virtio-fs, its virtiofsd. */
+  vm: number[];
   host: number[];
 }
 
-/** QEMU, the pod process and the carrier of a pod, from its VM dir and its state. */
+/** QEMU (and virtiofsd), the pod process and the carrier of a pod, from its VM dir and its state. */
 async function podPids(id: string): Promise<PodPids> {
   const vmDir = sandboxDir(root, id);
   const qemu = Number((await readFile(path.join(vmDir, 'qemu.pid'), 'utf8')).trim());
   const pod = (JSON.parse(await readFile(path.join(vmDir, 'pod.json'), 'utf8')) as { pid: number }).pid;
   const state = JSON.parse((await kata(['state', id])).stdout) as { pid: number };
-  return { qemu, host: [pod, state.pid] };
+  return { qemu, vmDir, vm: [qemu, ...(await virtiofsdPids(vmDir))], host: [pod, state.pid] };
 }
+
+/** The VM's memory: QEMU's PSS, virtiofsd's, and a clone's RAM copy not mapped in (vm-memory.ts). */
+const vmMb = (p: PodPids): Promise<number> => vmMemoryMb(p.qemu, p.vmDir);
 
 async function sum(pids: number[], of: (pid: number) => Promise<number>): Promise<number> {
   let total = 0;
@@ -96,14 +101,15 @@ try {
       // A new guest settles for some seconds after start (the agent's first work, the kernel's): idle is after that.
       await sleep(15_000);
       const p = await podPids(id);
-      const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([[p.qemu], p.host], windowS);
-      alone = { qemuPss: await pssMb(p.qemu), hostPss: await sum(p.host, pssMb), qemuCpu, hostCpu };
+      const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([p.vm, p.host], windowS);
+      alone = { qemuPss: await vmMb(p), hostPss: await sum(p.host, pssMb), qemuCpu, hostCpu };
     }
   }
   await sleep(15_000);
   const all = await Promise.all(ids.map(podPids));
-  const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([all.map((p) => p.qemu), all.flatMap((p) => p.host)], windowS);
-  const qemuPss = await sum(all.map((p) => p.qemu), pssMb);
+  const [qemuCpu = NaN, hostCpu = NaN] = await idleCpu([all.flatMap((p) => p.vm), all.flatMap((p) => p.host)], windowS);
+  let qemuPss = 0;
+  for (const p of all) qemuPss += await vmMb(p);
   const hostPss = await sum(all.flatMap((p) => p.host), pssMb);
   const stateMs: number[] = [];
   const execMs: number[] = [];
@@ -125,10 +131,10 @@ try {
 
   console.log(`bench:density: ${pods} one-container pods, ${path.basename(configPath)}, idle window ${windowS} s`);
   if (alone) {
-    console.log(`one pod alone: QEMU ${fmt(alone.qemuCpu, 2)}% of a core, host processes ${fmt(alone.hostCpu, 2)}%; PSS QEMU ${fmt(alone.qemuPss, 1)} MB, host processes ${fmt(alone.hostPss, 1)} MB`);
+    console.log(`one pod alone: QEMU (and virtiofsd) ${fmt(alone.qemuCpu, 2)}% of a core, host processes ${fmt(alone.hostCpu, 2)}%; VM memory ${fmt(alone.qemuPss, 1)} MB, PSS of host processes ${fmt(alone.hostPss, 1)} MB`);
   }
-  console.log(`${pods} idle pods: QEMU ${fmt(qemuCpu, 2)}% of a core in all (${fmt(qemuCpu / pods, 2)}% per pod), host processes ${fmt(hostCpu, 2)}% (${fmt(hostCpu / pods, 2)}% per pod)`);
-  console.log(`${pods} idle pods: PSS QEMU ${fmt(qemuPss, 0)} MB, host processes ${fmt(hostPss, 0)} MB; per pod ${fmt((qemuPss + hostPss) / pods, 1)} MB${alone && pods > 1 ? `, marginal ${fmt((qemuPss + hostPss - alone.qemuPss - alone.hostPss) / (pods - 1), 1)} MB` : ''}`);
+  console.log(`${pods} idle pods: QEMU (and virtiofsd) ${fmt(qemuCpu, 2)}% of a core in all (${fmt(qemuCpu / pods, 2)}% per pod), host processes ${fmt(hostCpu, 2)}% (${fmt(hostCpu / pods, 2)}% per pod)`);
+  console.log(`${pods} idle pods: VM memory ${fmt(qemuPss, 0)} MB, PSS of host processes ${fmt(hostPss, 0)} MB; per pod ${fmt((qemuPss + hostPss) / pods, 1)} MB${alone && pods > 1 ? `, marginal ${fmt((qemuPss + hostPss - alone.qemuPss - alone.hostPss) / (pods - 1), 1)} MB` : ''}`);
   for (const row of rows) console.log(row);
   console.log(`8 creates at once: ${burstWall} ms wall, each median ${median(burstMs)} ms, max ${Math.max(...burstMs)} ms`);
   console.log(`at ${pods} pods: state median ${median(stateMs)} ms, exec true median ${median(execMs)} ms, delete median ${median(deleteMs)} ms`);

@@ -32,13 +32,18 @@ async function unmappedCopyMb(qemuPid: number): Promise<number> {
   return extra;
 }
 
+/** A VM's virtiofsd (its pid file in the VM dir) and the server it forked; none without virtio-fs. */
+export async function virtiofsdPids(vmDir: string): Promise<number[]> {
+  const daemon = Number((await readFile(path.join(vmDir, 'virtiofsd.pid'), 'utf8').catch(() => '')).trim());
+  return Number.isInteger(daemon) && daemon > 0 ? withChildren(daemon).catch(() => []) : [];
+}
+
 /**
  * A VM's memory in MB: QEMU's PSS, its virtiofsd's (if any: the pid file in
  * the VM dir, and the server it forked), and a clone's RAM copy not mapped in.
  */
 export async function vmMemoryMb(qemuPid: number, vmDir: string): Promise<number> {
-  const daemon = Number((await readFile(path.join(vmDir, 'virtiofsd.pid'), 'utf8').catch(() => '')).trim());
-  const daemons = Number.isInteger(daemon) && daemon > 0 ? await withChildren(daemon).catch(() => []) : [];
+  const daemons = await virtiofsdPids(vmDir);
   const daemonPss = (await Promise.all(daemons.map((pid) => pssMb(pid).catch(() => 0)))).reduce((a, b) => a + b, 0);
   return (await pssMb(qemuPid)) + daemonPss + (await unmappedCopyMb(qemuPid));
 }
