@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { blockAttachment, bridgeSlots, guestAddress, scsiTargets, type BlockSlot } from '../hypervisor/block-devices.js';
-import { nicSlot, rootlessUser } from '../hypervisor/qemu-args.js';
+import { rootlessUser } from '../hypervisor/qemu-args.js';
+import { endpointSlot } from './guest-network.js';
 import { validateId } from '../store/container-id.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { faultPoint } from '../util/fault-point.js';
@@ -111,7 +112,10 @@ function freeSlot(record: SandboxRecord, used: BlockSlot[]): BlockSlot {
   } else {
     const taken = new Set(used.map((s) => (s.driver === 'virtio-blk' ? `${s.bridge}/${s.slot}` : '')));
     // The pod's network devices sit on the first bridge slots, and hot-plugged ones where they were put.
-    for (const [i, e] of (record.network?.plan.endpoints ?? []).entries()) taken.add(`${(e.slot ?? nicSlot(i)).bridge}/${(e.slot ?? nicSlot(i)).slot}`);
+    for (const [i, e] of (record.network?.plan.endpoints ?? []).entries()) {
+      const nic = endpointSlot(e, i);
+      taken.add(`${nic.bridge}/${nic.slot}`);
+    }
     for (let bridge = 0; bridge < record.bridges; bridge++) {
       for (let slot = 1; slot <= bridgeSlots; slot++) if (!taken.has(`${bridge}/${slot}`)) return { driver: 'virtio-blk', bridge, slot };
     }

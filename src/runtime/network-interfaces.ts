@@ -1,21 +1,15 @@
 import type { NetworkInterface, NetworkRoute } from '../agent-protocol/messages.js';
-import { firstBridgeSlot, nicSlot } from '../hypervisor/qemu-args.js';
 import { planPodNetwork, scanNetns, tapName, type PodEndpoint } from '../network/netns-scan.js';
 import { connectTap, disconnectTap } from '../network/tc-filter.js';
 import { KataError, messageOf } from '../util/errors.js';
 import { loadContainer, requireStatus } from './container-record.js';
 import { sandboxVolumes } from './block-volumes.js';
+import { endpointSlot, nicPciAddr, updateInterfaceOnceSeen } from './guest-network.js';
 import type { RuntimeContext } from './runtime-context.js';
 import { withSandboxAgent, withSandboxHypervisor } from './sandbox-agent.js';
 import { readSandboxRecord, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { bridgeSlots } from '../hypervisor/block-devices.js';
 
-const hex = (n: number): string => n.toString(16).padStart(2, '0');
-
-/** Where an endpoint's NIC sits: recorded for hot-plugged ones, the boot order's slot for the others. */
-export function endpointSlot(endpoint: PodEndpoint, index: number): { bridge: number; slot: number } {
-  return endpoint.slot ?? nicSlot(index);
-}
 
 /** The sandbox of a live container, whose VM takes or gives up interfaces. */
 async function liveSandbox(ctx: RuntimeContext, containerId: string): Promise<string> {
@@ -24,7 +18,7 @@ async function liveSandbox(ctx: RuntimeContext, containerId: string): Promise<st
   return state.sandboxId;
 }
 
-function sandboxNetns(record: SandboxRecord): string {
+function callerNetnsOf(record: SandboxRecord): string {
   const netns = record.network?.netns;
   if (!netns || !record.network) throw new KataError('USAGE', `sandbox ${record.sandboxId} has no network namespace of its caller's to take interfaces from`);
   return netns;
@@ -53,7 +47,7 @@ export async function addInterface(ctx: RuntimeContext, containerId: string, wan
   const sandboxId = await liveSandbox(ctx, containerId);
   return withSandboxLock(ctx.store.root, sandboxId, async () => {
     const record = await readSandboxRecord(ctx.store.root, sandboxId);
-    const netns = sandboxNetns(record);
+    const netns = callerNetnsOf(record);
     const network = record.network!;
     if (network.plan.endpoints.some((e) => e.link === link)) throw new KataError('ALREADY_EXISTS', `${link} is already an interface of sandbox ${sandboxId}`);
     const plan = planPodNetwork(await scanNetns(netns));
@@ -65,7 +59,7 @@ export async function addInterface(ctx: RuntimeContext, containerId: string, wan
     const slot = await freeNicSlot(ctx, record);
     const endpoint: PodEndpoint = {
       ...found, tap: tapName(index), slot, hotplugged: true,
-      interface: { ...found.interface, ...(wanted.name ? { name: wanted.name } : {}), pciAddr: `${hex(firstBridgeSlot + slot.bridge)}/${hex(slot.slot)}` },
+      interface: { ...found.interface, ...(wanted.name ? { name: wanted.name } : {}), pciAddr: nicPciAddr(slot) },
     };
     const routes = plan.routes.filter((r) => r.device === link).map((r) => ({ ...r, device: endpoint.interface.name }));
     const save = async (change: (endpoints: PodEndpoint[]) => PodEndpoint[], newRoutes: NetworkRoute[]): Promise<void> => {
@@ -77,7 +71,7 @@ export async function addInterface(ctx: RuntimeContext, containerId: string, wan
     try {
       await connectTap(netns, link, endpoint.tap, endpoint.interface.mtu);
       await withSandboxHypervisor(record, (qemu) => qemu.attachNic({ tap: endpoint.tap, mac: endpoint.interface.hwAddr, ...slot, vhost: false }), ctx.log);
-      const configured = await untilGuestSees(record, endpoint.interface);
+      const configured = await updateInterfaceOnceSeen(() => withSandboxAgent(record, (agent) => agent.updateInterface(endpoint.interface)), 20_000);
       if (routes.length) await withSandboxAgent(record, (agent) => agent.updateRoutes(routes));
       return configured;
     } catch (err) {
@@ -90,18 +84,6 @@ export async function addInterface(ctx: RuntimeContext, containerId: string, wan
 }
 
 /** UpdateInterface once the guest has the new device (PCI hot-plug takes a moment under TCG). */
-async function untilGuestSees(record: SandboxRecord, iface: NetworkInterface, timeoutMs = 20_000): Promise<NetworkInterface> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await withSandboxAgent(record, (agent) => agent.updateInterface(iface));
-    } catch (err) {
-      if (Date.now() > deadline || !/no link|not found|no interface|MAC/i.test(messageOf(err))) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
 /**
  * Kata 1.x's RemoveInterface: the NIC goes (the guest lets go of it), then the
  * tap and filters; the caller's link stays. Only interfaces added since the
@@ -111,7 +93,7 @@ export async function removeInterface(ctx: RuntimeContext, containerId: string, 
   const sandboxId = await liveSandbox(ctx, containerId);
   return withSandboxLock(ctx.store.root, sandboxId, async () => {
     const record = await readSandboxRecord(ctx.store.root, sandboxId);
-    const netns = sandboxNetns(record);
+    const netns = callerNetnsOf(record);
     const network = record.network!;
     const endpoint = network.plan.endpoints.find((e) => (wanted.name && e.interface.name === wanted.name) || (wanted.device && e.link === wanted.device) || (wanted.hwAddr && e.interface.hwAddr === wanted.hwAddr));
     if (!endpoint) throw new KataError('NOT_FOUND', `sandbox ${sandboxId} has no interface ${wanted.name || wanted.device || wanted.hwAddr || '(none named)'}`);
@@ -135,7 +117,7 @@ export async function removeInterface(ctx: RuntimeContext, containerId: string, 
 export async function syncInterfaces(ctx: RuntimeContext, containerId: string): Promise<{ added: string[]; removed: string[] }> {
   const sandboxId = await liveSandbox(ctx, containerId);
   const record = await readSandboxRecord(ctx.store.root, sandboxId);
-  const netns = sandboxNetns(record);
+  const netns = callerNetnsOf(record);
   const plan = planPodNetwork(await scanNetns(netns));
   const present = new Set(plan.endpoints.map((e) => e.link));
   const known = new Set(record.network!.plan.endpoints.map((e) => e.link));

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { NetworkInterface, NetworkRoute } from '../../agent-protocol/messages.js';
 import { KataError, messageOf } from '../../util/errors.js';
 import { contextFor } from '../command-context.js';
+import type { RuntimeContext } from '../../runtime/runtime-context.js';
 
 /** The JSON argument: a file, or stdin for `-` (Kata 1.x's kata-network reads either). */
 async function readJson<T>(source: string, what: string): Promise<T> {
@@ -29,6 +30,27 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+async function readInterface(file: string): Promise<Partial<NetworkInterface>> {
+  const wanted = await readJson<unknown>(file, 'the interface');
+  if (!isObject(wanted)) throw new KataError('USAGE', 'the interface must be a JSON object');
+  return wanted as Partial<NetworkInterface>;
+}
+
+async function readRoutes(file: string): Promise<NetworkRoute[]> {
+  const routes = await readJson<unknown>(file, 'the routes');
+  if (!Array.isArray(routes) || !routes.every(isObject)) throw new KataError('USAGE', 'the routes must be a JSON array of objects');
+  return routes.map((r) => ({ dest: '', gateway: '', device: '', source: '', scope: 0, ...r }) as NetworkRoute);
+}
+
+type NetworkOps = typeof import('../../runtime/network-interfaces.js');
+
+/** Runs one subcommand and prints its result as JSON; the runtime's network code loads only for these commands. */
+async function printJson(command: Command, run: (ops: NetworkOps, runtime: RuntimeContext) => Promise<unknown>): Promise<void> {
+  const ops = await import('../../runtime/network-interfaces.js');
+  const ctx = contextFor(command);
+  ctx.print(JSON.stringify(await run(ops, ctx.runtime)));
+}
+
 /**
  * Kata 1.x's kata-network: the VM's interfaces and routes of a running
  * sandbox, JSON in and out. add-iface takes a configured link the caller put in
@@ -42,63 +64,32 @@ export function registerKataNetwork(program: Command): void {
     .description('hot-plug a link of the sandbox\'s network namespace into the VM; prints the guest\'s interface')
     .argument('<container-id>')
     .argument('<file>', 'interface JSON ({"device": LINK, "name": NAME-IN-GUEST}), - for stdin')
-    .action(async (id: string, file: string, _flags: unknown, command: Command) => {
-      const { addInterface } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      const wanted = await readJson<unknown>(file, 'the interface');
-      if (!isObject(wanted)) throw new KataError('USAGE', 'the interface must be a JSON object');
-      ctx.print(JSON.stringify(await addInterface(ctx.runtime, id, wanted as Partial<NetworkInterface>)));
-    });
+    .action((id: string, file: string, _flags: unknown, command: Command) => printJson(command, async (ops, runtime) => ops.addInterface(runtime, id, await readInterface(file))));
   network
     .command('del-iface')
     .description('take a hot-plugged interface out of the VM (named by name, device or hwAddr); prints it')
     .argument('<container-id>')
     .argument('<file>', 'interface JSON, - for stdin')
-    .action(async (id: string, file: string, _flags: unknown, command: Command) => {
-      const { removeInterface } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      const wanted = await readJson<unknown>(file, 'the interface');
-      if (!isObject(wanted)) throw new KataError('USAGE', 'the interface must be a JSON object');
-      ctx.print(JSON.stringify(await removeInterface(ctx.runtime, id, wanted as Partial<NetworkInterface>)));
-    });
+    .action((id: string, file: string, _flags: unknown, command: Command) => printJson(command, async (ops, runtime) => ops.removeInterface(runtime, id, await readInterface(file))));
   network
     .command('list-ifaces')
     .description('the guest\'s interfaces')
     .argument('<container-id>')
-    .action(async (id: string, _flags: unknown, command: Command) => {
-      const { listGuestInterfaces } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      ctx.print(JSON.stringify(await listGuestInterfaces(ctx.runtime, id)));
-    });
+    .action((id: string, _flags: unknown, command: Command) => printJson(command, (ops, runtime) => ops.listGuestInterfaces(runtime, id)));
   network
     .command('update-routes')
     .description('make the routes of the devices named exactly these; prints the routes set')
     .argument('<container-id>')
     .argument('<file>', 'routes JSON (an array of {dest, gateway, device, source, scope}), - for stdin')
-    .action(async (id: string, file: string, _flags: unknown, command: Command) => {
-      const { updateGuestRoutes } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      const routes = await readJson<unknown>(file, 'the routes');
-      if (!Array.isArray(routes) || !routes.every(isObject)) throw new KataError('USAGE', 'the routes must be a JSON array of objects');
-      const filled = routes.map((r) => ({ dest: '', gateway: '', device: '', source: '', scope: 0, ...r }) as NetworkRoute);
-      ctx.print(JSON.stringify(await updateGuestRoutes(ctx.runtime, id, filled)));
-    });
+    .action((id: string, file: string, _flags: unknown, command: Command) => printJson(command, async (ops, runtime) => ops.updateGuestRoutes(runtime, id, await readRoutes(file))));
   network
     .command('list-routes')
     .description('the guest\'s routes')
     .argument('<container-id>')
-    .action(async (id: string, _flags: unknown, command: Command) => {
-      const { listGuestRoutes } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      ctx.print(JSON.stringify(await listGuestRoutes(ctx.runtime, id)));
-    });
+    .action((id: string, _flags: unknown, command: Command) => printJson(command, (ops, runtime) => ops.listGuestRoutes(runtime, id)));
   network
     .command('sync-ifaces')
     .description('netmon\'s work: add the namespace\'s new configured links to the VM, remove hot-plugged ones that are gone')
     .argument('<container-id>')
-    .action(async (id: string, _flags: unknown, command: Command) => {
-      const { syncInterfaces } = await import('../../runtime/network-interfaces.js');
-      const ctx = contextFor(command);
-      ctx.print(JSON.stringify(await syncInterfaces(ctx.runtime, id)));
-    });
+    .action((id: string, _flags: unknown, command: Command) => printJson(command, (ops, runtime) => ops.syncInterfaces(runtime, id)));
 }
