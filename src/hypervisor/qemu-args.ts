@@ -24,7 +24,7 @@ export interface VmSpec {
 }
 
 export interface VmTemplateMemory {
-  /** The template's memory file; for a virtio-fs clone, its own copy of it (cloneMemoryFile). */
+  /** The template's memory file; for a virtio-fs clone, its own copy of it (copyTemplateMemory). */
   memoryFile: string;
   /** save: the template VM, whose RAM is the file itself; restore: a clone, started paused for the saved state. */
   role: 'save' | 'restore';
@@ -35,8 +35,8 @@ export interface VmTemplateMemory {
  * vhost-user-fs, so the template has no share device, its clones start without
  * one, and the device is hot-plugged once the clone runs (virtioFsDevice).
  */
-export function sharedFsHotplugged(spec: Pick<VmSpec, 'hypervisor' | 'template'>): boolean {
-  return spec.hypervisor.sharedFs === 'virtio-fs' && spec.template !== undefined;
+export function sharedFsHotplugged(h: Pick<HypervisorConfig, 'sharedFs'>, fromTemplate: boolean): boolean {
+  return h.sharedFs === 'virtio-fs' && fromTemplate;
 }
 
 /** Whether the VM needs its virtiofsd: virtio-fs, except in the template VM, which has no share device. */
@@ -236,7 +236,7 @@ export const rootlessUser = 'nobody';
  * guest's RAM in memory virtiofsd can map: a memfd shared with it.
  */
 export function sharedFsArgs(spec: VmSpec): string[] {
-  if (sharedFsHotplugged(spec)) return [];
+  if (sharedFsHotplugged(spec.hypervisor, spec.template !== undefined)) return [];
   if (spec.hypervisor.sharedFs === 'virtio-fs') {
     return [
       '-chardev', `socket,id=virtiofs,path=${qemuOptValue(virtiofsdSocket(spec.layout))}`,

@@ -10,7 +10,6 @@ import { withSandboxAgent, withSandboxHypervisor } from './sandbox-agent.js';
 import { readSandboxRecord, withSandboxLock, writeSandboxRecord, type SandboxRecord } from './sandbox-record.js';
 import { bridgeSlots } from '../hypervisor/block-devices.js';
 
-
 /** The sandbox of a live container, whose VM takes or gives up interfaces. */
 async function liveSandbox(ctx: RuntimeContext, containerId: string): Promise<string> {
   const { state, status } = await loadContainer(ctx.store, containerId);
@@ -83,7 +82,6 @@ export async function addInterface(ctx: RuntimeContext, containerId: string, wan
   });
 }
 
-/** UpdateInterface once the guest has the new device (PCI hot-plug takes a moment under TCG). */
 /**
  * Kata 1.x's RemoveInterface: the NIC goes (the guest lets go of it), then the
  * tap and filters; the caller's link stays. Only interfaces added since the

@@ -106,15 +106,17 @@ export async function bootSandboxVm(options: BootOptions): Promise<SandboxVm> {
   const dialTimeoutMs = config.agent.dialTimeoutSeconds * 1000;
   // QEMU starts, and a clone loads the template's state, while the template is held: a prune leaves it alone.
   const { vm: startedVm, restored } = await startFromTemplateOrBoot(config, specOf(undefined), logger, dialTimeoutMs, async (template) => {
-    // A virtio-fs clone maps its own copy of the template's RAM shared (virtiofsd maps it too); QEMU keeps it open once started.
-    const copy = template && h.sharedFs === 'virtio-fs' ? await copyTemplateMemory(template.memoryFile) : undefined;
+    // A virtio-fs clone gets its share device after the restore, and maps its own copy of the template's RAM
+    // shared (virtiofsd maps it too); QEMU keeps the copy open once started.
+    const virtioFsClone = sharedFsHotplugged(h, template !== undefined);
+    const copy = template && virtioFsClone ? await copyTemplateMemory(template.memoryFile) : undefined;
     const memoryFile = copy?.path ?? template?.memoryFile;
     const cloneSpec = (vsockCid: number | undefined): VmSpec => ({ ...specOf(vsockCid), ...(memoryFile ? { template: { memoryFile, role: 'restore' as const } } : {}) });
     const fresh = await startVmWithFreeCid(cloneSpec, logger).finally(() => copy?.close());
     if (template) {
       await (async () => {
         await restoreVmState(layout.qmpSocket, template.stateFile);
-        if (sharedFsHotplugged(cloneSpec(undefined))) await plugVirtioFs({ layout });
+        if (virtioFsClone) await plugVirtioFs({ layout });
       })().catch(async (err: unknown) => {
         await stopVm(fresh, logger);
         throw err;

@@ -169,8 +169,9 @@ describe('VM templates on the QEMU command line', () => {
     assert.ok(valuesOf(qemuArgs(restore), '-object').includes('memory-backend-file,id=pc.ram,size=512M,mem-path=/dev/shm/kata-ts-ram/abc,share=on'));
     assert.equal(needsVirtiofsd(save), false, 'the template VM has no share device');
     assert.equal(needsVirtiofsd(restore), true);
-    assert.equal(sharedFsHotplugged(restore), true);
-    assert.equal(sharedFsHotplugged(spec('shared_fs = "virtio-fs"')), false, 'a booted VM has the device from the start');
+    assert.equal(sharedFsHotplugged(restore.hypervisor, true), true);
+    assert.equal(sharedFsHotplugged(spec('shared_fs = "virtio-fs"').hypervisor, false), false, 'a booted VM has the device from the start');
+    assert.equal(sharedFsHotplugged(spec().hypervisor, true), false, 'a 9p clone keeps its device');
     assert.deepEqual(virtioFsDevice(restore), {
       chardev: { id: 'virtiofs', backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: '/run/kata-ts/vm/sb1/virtiofsd.sock' } }, server: false } } },
       device: { driver: 'vhost-user-fs-pci', id: 'virtiofs0', chardev: 'virtiofs', tag: 'kataShared', 'queue-size': 1024, bus: 'pci.0', addr: '0x1f' },
